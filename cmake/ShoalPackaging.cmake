@@ -1,0 +1,1 @@
+# installed-package rules: see issue 2 packaging

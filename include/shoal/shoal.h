@@ -1,0 +1,101 @@
+/* shoal: RDMA-native collective communication.
+ *
+ * The C API mirrors NCCL's names with the prefix `shoal`, so a program that
+ * uses NCCL can switch by renaming. Every function returns a shoalResult_t and
+ * never lets a C++ exception escape. Host buffers are used with stream == NULL.
+ */
+#ifndef SHOAL_SHOAL_H
+#define SHOAL_SHOAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shoal/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  shoalSuccess = 0,
+  shoalUnhandledCudaError = 1, /* kept for NCCL numbering */
+  shoalSystemError = 2,        /* unhandled system error */
+  shoalInternalError = 3,
+  shoalInvalidArgument = 4,
+  shoalInvalidUsage = 5,
+  shoalRemoteError = 6,
+  shoalInProgress = 7,
+  shoalTimeout = 8,
+  shoalNumResults = 9
+} shoalResult_t;
+
+typedef enum {
+  shoalInt8 = 0,
+  shoalChar = 0,
+  shoalUint8 = 1,
+  shoalInt32 = 2,
+  shoalInt = 2,
+  shoalUint32 = 3,
+  shoalInt64 = 4,
+  shoalUint64 = 5,
+  shoalFloat16 = 6,
+  shoalHalf = 6,
+  shoalFloat32 = 7,
+  shoalFloat = 7,
+  shoalFloat64 = 8,
+  shoalDouble = 8,
+  shoalBfloat16 = 9,
+  shoalNumTypes = 10
+} shoalDataType_t;
+
+typedef enum {
+  shoalSum = 0,
+  shoalProd = 1,
+  shoalMax = 2,
+  shoalMin = 3,
+  shoalAvg = 4,
+  shoalNumOps = 5
+} shoalRedOp_t;
+
+/* Opaque communicator handle. */
+typedef struct shoalComm* shoalComm_t;
+
+#define SHOAL_UNIQUE_ID_BYTES 128
+typedef struct {
+  char internal[SHOAL_UNIQUE_ID_BYTES];
+} shoalUniqueId;
+
+/* Stream type: a cudaStream_t for device buffers, NULL for host buffers. */
+typedef void* shoalStream_t;
+
+shoalResult_t shoalGetVersion(int* version);
+const char* shoalGetErrorString(shoalResult_t result);
+/* Last error message recorded on comm (or for the calling thread when comm is
+ * NULL). The string stays valid until the next call on the same comm. */
+const char* shoalGetLastError(shoalComm_t comm);
+
+/* Creates a rendezvous root in this process and fills *uniqueId with its
+ * address and a random secret. Call once, then share the id with every rank. */
+shoalResult_t shoalGetUniqueId(shoalUniqueId* uniqueId);
+shoalResult_t shoalCommInitRank(shoalComm_t* comm, int nranks, shoalUniqueId commId, int rank);
+/* Reads rank, world size and root from SHOAL_*, torchrun, Open MPI or Slurm
+ * variables (see shoal-info for the list). */
+shoalResult_t shoalCommInitFromEnv(shoalComm_t* comm);
+shoalResult_t shoalCommDestroy(shoalComm_t comm);
+shoalResult_t shoalCommAbort(shoalComm_t comm);
+shoalResult_t shoalCommCount(const shoalComm_t comm, int* count);
+shoalResult_t shoalCommUserRank(const shoalComm_t comm, int* rank);
+
+shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,
+                             shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
+                             shoalStream_t stream);
+
+/* Name of the algorithm and transport the last collective on comm used. */
+const char* shoalCommLastAlgorithm(shoalComm_t comm);
+const char* shoalCommTransportName(shoalComm_t comm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHOAL_SHOAL_H */

@@ -1,0 +1,27 @@
+// Every SHOAL_* tunable is declared once in config_table.inc (name, default,
+// doc). Reading an undeclared name is a programming error and aborts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace shoal::config {
+
+struct Entry {
+  const char* name;
+  const char* defaultValue;
+  const char* doc;
+  std::string value;   // effective value
+  std::string source;  // "default" or "env"
+};
+
+std::string getString(const char* name);
+long long getInt(const char* name);
+double getDouble(const char* name);
+bool getBool(const char* name);
+// Parses sizes such as 4M, 512K, 1G.
+size_t getSize(const char* name);
+// All declared tunables with their current values, for shoal-info.
+std::vector<Entry> all();
+
+}  // namespace shoal::config

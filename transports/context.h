@@ -1,0 +1,62 @@
+// One transport instance for one communicator: the pairs to every peer, memory
+// registration, and the event queue that progress drains.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/deadline.h"
+#include "transports/buffer.h"
+#include "transports/pair.h"
+
+namespace shoal {
+class Bootstrap;
+}
+
+namespace shoal::transport {
+
+struct Event {
+  static constexpr size_t kMaxCtrl = 64;
+  enum Kind : uint8_t { kWrite, kCtrl, kSendDone, kError };
+  Kind kind;
+  int peer;
+  uint32_t imm;     // kWrite
+  uint64_t cookie;  // kSendDone
+  uint32_t len;     // kCtrl payload length
+  uint8_t payload[kMaxCtrl];
+  // kError: a failed completion. message names the peer and the cause (the
+  // transport's own status string plus a hint); code is the shoalResult_t.
+  int code;
+  char message[256];
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+  virtual const char* name() const = 0;
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  // Memory owned by the transport that peers may write (staging slots).
+  virtual std::unique_ptr<Buffer> allocate(size_t bytes) = 0;
+  // Registers caller memory so peers may write into it (zero-copy paths).
+  virtual std::unique_ptr<Buffer> registerMemory(void* ptr, size_t bytes) = 0;
+
+  // Collective across ranks: exchanges addressing through the bootstrap and
+  // brings every pair up. Called once before pair().
+  virtual void connect(Bootstrap& bootstrap, Deadline deadline) = 0;
+  virtual Pair& pair(int peer) = 0;
+
+  // Non-blocking progress: fills up to max events, returns how many.
+  virtual size_t poll(Event* events, size_t max) = 0;
+  virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
+
+ protected:
+  Context(int rank, int size) : rank_(rank), size_(size) {}
+  int rank_;
+  int size_;
+};
+
+}  // namespace shoal::transport
