@@ -1,0 +1,33 @@
+// Element-wise reduction kernels for every shoalDataType_t x shoalRedOp_t.
+// Written as plain loops the compiler vectorizes; float16 and bfloat16 are
+// widened to float32, combined, and rounded once (round to nearest even).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "shoal/shoal.h"
+
+namespace shoal {
+
+size_t dtypeSize(shoalDataType_t t);
+const char* dtypeName(shoalDataType_t t);  // nccl-tests names: int8, float, half, bfloat16...
+const char* opName(shoalRedOp_t op);       // sum, prod, max, min, avg
+bool validDtype(int t);
+bool validOp(int op);
+
+// dst[i] = a[i] (op) b[i]. dst may alias a or b. Avg reduces as Sum; the
+// division happens once at the end (finalizeAvg).
+void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
+            shoalRedOp_t op);
+// buf[i] /= n (integers: truncating division; floats: multiply by nothing,
+// divide in float32/float64 and round once).
+void finalizeAvg(void* buf, size_t count, shoalDataType_t t, int n);
+
+// Conversions used by kernels, tests and examples.
+float halfToFloat(uint16_t h);
+uint16_t floatToHalf(float f);
+float bf16ToFloat(uint16_t b);
+uint16_t floatToBf16(float f);
+
+}  // namespace shoal
