@@ -1,0 +1,105 @@
+#include "util/multiprocess.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <thread>
+
+#include "transports/device.h"
+
+namespace shoal::test {
+
+std::vector<RankResult> runRanks(int n,
+                                 const std::function<void(int, int, const shoalUniqueId&)>& body,
+                                 const MultiProcessOptions& opts) {
+  shoalUniqueId id;
+  if (shoalGetUniqueId(&id) != shoalSuccess) {
+    ADD_FAILURE() << "shoalGetUniqueId failed: " << shoalGetLastError(nullptr);
+    return {};
+  }
+  fflush(stdout);
+  fflush(stderr);
+  std::vector<pid_t> pids(n, -1);
+  for (int r = 0; r < n; ++r) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      ADD_FAILURE() << "fork failed for rank " << r;
+      break;
+    }
+    if (pid == 0) {
+      for (auto& [k, v] : opts.env) setenv(k.c_str(), v.c_str(), 1);
+      int code = 0;
+      try {
+        body(r, n, id);
+        if (::testing::Test::HasFailure()) code = 1;
+      } catch (const std::exception& e) {
+        fprintf(stderr, "[rank %d] exception: %s\n", r, e.what());
+        code = 2;
+      }
+      fflush(stdout);
+      fflush(stderr);
+      _exit(code);
+    }
+    pids[r] = pid;
+  }
+  std::vector<RankResult> results(n);
+  for (int r = 0; r < n; ++r) results[r] = {r, -1000, "not started"};
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                      std::chrono::duration<double>(opts.timeoutSeconds));
+  int left = 0;
+  for (pid_t p : pids) left += p > 0;
+  while (left > 0) {
+    int status = 0;
+    pid_t done = waitpid(-1, &status, WNOHANG);
+    if (done > 0) {
+      for (int r = 0; r < n; ++r) {
+        if (pids[r] != done) continue;
+        if (WIFEXITED(status)) {
+          results[r] = {r, WEXITSTATUS(status), WEXITSTATUS(status) ? "exited non-zero" : "ok"};
+        } else {
+          results[r] = {r, -WTERMSIG(status), std::string("killed by ") + strsignal(WTERMSIG(status))};
+        }
+        pids[r] = -1;
+        --left;
+      }
+      continue;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      for (int r = 0; r < n; ++r) {
+        if (pids[r] <= 0) continue;
+        kill(pids[r], SIGKILL);
+        waitpid(pids[r], nullptr, 0);
+        results[r] = {r, -SIGKILL, "timed out (killed by the test harness)"};
+        pids[r] = -1;
+        --left;
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return results;
+}
+
+void expectAllRanksPassed(const std::vector<RankResult>& results) {
+  for (const auto& r : results) {
+    EXPECT_EQ(r.exitCode, 0) << "rank " << r.rank << ": " << r.what;
+  }
+}
+
+std::vector<std::string> usableTransports() {
+  std::vector<std::string> names;
+  for (auto* dev : transport::devices()) {
+    std::string why;
+    if (dev->usable(&why)) names.push_back(dev->name());
+  }
+  return names;
+}
+
+}  // namespace shoal::test

@@ -1,0 +1,37 @@
+// Runs a test body in N real processes (one per rank), each forked from the
+// test, and reports which ranks failed. The parent keeps the rendezvous root
+// (shoalGetUniqueId starts it in the parent before the fork).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "shoal/shoal.h"
+
+namespace shoal::test {
+
+struct RankResult {
+  int rank;
+  int exitCode;  // 0 ok, >0 failed, -signal when killed
+  std::string what;
+};
+
+struct MultiProcessOptions {
+  double timeoutSeconds = 300;               // whole run; stragglers are killed
+  std::map<std::string, std::string> env;   // set in every child before body
+};
+
+// Forks n children; child r runs body(r, n, id) and exits 0 unless a gtest
+// assertion failed or it threw. Returns one RankResult per rank.
+std::vector<RankResult> runRanks(int n, const std::function<void(int, int, const shoalUniqueId&)>& body,
+                                 const MultiProcessOptions& opts = {});
+
+// Convenience: EXPECTs every rank exited 0 and prints the failures.
+void expectAllRanksPassed(const std::vector<RankResult>& results);
+
+// Transports usable in this build on this machine (by name), for matrix tests.
+std::vector<std::string> usableTransports();
+
+}  // namespace shoal::test
