@@ -1,0 +1,82 @@
+#include "common/shoal_runtime.h"
+
+#include <cstdlib>
+#include <string>
+
+namespace perf {
+
+ShoalRuntime::ShoalRuntime(const Options& o) {
+  if (o.algorithm == "auto") {
+    unsetenv("SHOAL_ALGO");
+  } else if (!o.algorithm.empty()) {
+    setenv("SHOAL_ALGO", o.algorithm.c_str(), 1);
+  }
+  const char* algo = getenv("SHOAL_ALGO");
+  requestedAlgo_ = algo && *algo ? algo : "auto";
+  const shoalResult_t r = shoalCommInitFromEnv(&comm_);
+  if (r != shoalSuccess) {
+    throw RuntimeError(std::string("shoalCommInitFromEnv: ") + shoalGetErrorString(r) + ": " +
+                       shoalGetLastError(nullptr));
+  }
+  check(shoalCommUserRank(comm_, &rank_), "shoalCommUserRank");
+  check(shoalCommCount(comm_, &size_), "shoalCommCount");
+}
+
+ShoalRuntime::~ShoalRuntime() {
+  if (comm_ != nullptr) shoalCommDestroy(comm_);
+}
+
+void ShoalRuntime::check(shoalResult_t r, const char* what) const {
+  if (r == shoalSuccess) return;
+  throw RuntimeError("rank " + std::to_string(rank_) + ": " + what + ": " + shoalGetErrorString(r) +
+                     ": " + shoalGetLastError(comm_));
+}
+
+std::string ShoalRuntime::library() const {
+  int v = 0;
+  shoalGetVersion(&v);
+  // NCCL's encoding: major * 10000 + minor * 100 + patch.
+  return "shoal " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." +
+         std::to_string(v % 100) + " (SHOAL_ALGO " + requestedAlgo_ + ")";
+}
+
+std::string ShoalRuntime::transport() const {
+  const char* t = shoalCommTransportName(comm_);
+  return t ? t : "unknown";
+}
+
+std::string ShoalRuntime::lastAlgorithm() const {
+  const char* a = shoalCommLastAlgorithm(comm_);
+  return a ? a : "";
+}
+
+double ShoalRuntime::reduceTime(double seconds, bool max) {
+  check(
+      shoalAllReduce(&seconds, &seconds, 1, shoalDouble, max ? shoalMax : shoalSum, comm_, nullptr),
+      "shoalAllReduce(time)");
+  return seconds;
+}
+
+long long ShoalRuntime::sumOverRanks(long long v) {
+  int64_t x = v;
+  check(shoalAllReduce(&x, &x, 1, shoalInt64, shoalSum, comm_, nullptr), "shoalAllReduce(#wrong)");
+  return x;
+}
+
+void ShoalRuntime::sumBytes(unsigned char* buf, size_t n) {
+  check(shoalAllReduce(buf, buf, n, shoalUint8, shoalSum, comm_, nullptr),
+        "shoalAllReduce(device lines)");
+}
+
+// The public API has no barrier; a one-element all-reduce is one.
+void ShoalRuntime::barrier() {
+  int32_t x = 0;
+  check(shoalAllReduce(&x, &x, 1, shoalInt32, shoalSum, comm_, nullptr), "shoalAllReduce(barrier)");
+}
+
+void ShoalRuntime::abort() {
+  if (comm_ != nullptr) shoalCommAbort(comm_);
+  comm_ = nullptr;
+}
+
+}  // namespace perf

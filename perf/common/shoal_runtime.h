@@ -1,0 +1,43 @@
+// Runtime over shoal's public C API only, launched by shoalrun or mpirun
+// (shoalCommInitFromEnv reads the launcher's variables).
+#pragma once
+
+#include <string>
+
+#include "common/args.h"
+#include "common/runtime.h"
+#include "shoal/shoal.h"
+
+namespace perf {
+
+class ShoalRuntime : public Runtime {
+ public:
+  // Applies -A (SHOAL_ALGO) before creating the communicator.
+  explicit ShoalRuntime(const Options& o);
+  ~ShoalRuntime() override;
+
+  shoalComm_t comm() const { return comm_; }
+  // Throws RuntimeError naming the rank, what and shoal's messages unless
+  // r is shoalSuccess.
+  void check(shoalResult_t r, const char* what) const;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string library() const override;
+  std::string transport() const override;
+  std::string lastAlgorithm() const override;
+  std::string unsupported(shoalDataType_t, shoalRedOp_t) const override { return {}; }
+  double reduceTime(double seconds, bool max) override;
+  long long sumOverRanks(long long v) override;
+  void sumBytes(unsigned char* buf, size_t n) override;
+  void barrier() override;
+  void abort() override;
+
+ private:
+  shoalComm_t comm_ = nullptr;
+  int rank_ = 0;
+  int size_ = 1;
+  std::string requestedAlgo_;
+};
+
+}  // namespace perf
