@@ -1,0 +1,46 @@
+#include "transports/verbs/buffer.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace shoal::transport::verbs {
+
+VerbsBuffer::VerbsBuffer(std::shared_ptr<Domain> domain, RegEntry* entry, void* data, size_t size,
+                         bool ownsMemory)
+    : domain_(std::move(domain)), entry_(entry), ownsMemory_(ownsMemory) {
+  data_ = data;
+  size_ = size;
+}
+
+VerbsBuffer::~VerbsBuffer() {
+  // Deregister before unmapping: the MR pins the pages being returned.
+  domain_->cache->release(entry_);
+  if (ownsMemory_) munmap(data_, size_);
+}
+
+RemoteKey VerbsBuffer::key() const {
+  RemoteKey k;
+  WireKey w{reinterpret_cast<uint64_t>(data_), entry_->mr->rkey};
+  k.len = sizeof(w);
+  k.addr = w.addr;
+  k.size = size_;
+  memcpy(k.bytes, &w, sizeof(w));
+  return k;
+}
+
+WireKey decodeKey(const RemoteKey& key) {
+  WireKey w;
+  if (key.len != sizeof(w)) {
+    fail(shoalInvalidArgument,
+         "verbs: remote key has %u bytes, expected %zu (a key from another "
+         "transport?)",
+         key.len, sizeof(w));
+  }
+  memcpy(&w, key.bytes, sizeof(w));
+  return w;
+}
+
+}  // namespace shoal::transport::verbs

@@ -1,0 +1,78 @@
+// A verbs context: one device port, one protection domain and completion queue,
+// and a pair of reliable-connected queue pairs to every rank (itself included).
+#pragma once
+
+#include <infiniband/verbs.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shoal/shoal.h"
+#include "transports/context.h"
+#include "transports/verbs/handles.h"
+#include "transports/verbs/pair.h"
+
+namespace shoal::transport::verbs {
+
+// Bit of wr_id that marks a receive; the low 16 bits name the queue pair.
+constexpr uint64_t kRecvFlag = 1ull << 16;
+constexpr int kWrIdShift = 17;
+constexpr uint32_t kCtrlSlotBytes = 64;  // receive slot per control message
+static_assert(kCtrlSlotBytes >= Event::kMaxCtrl);
+
+struct Settings {
+  int qpsPerPeer;
+  uint32_t sendDepth;
+  uint32_t recvDepth;
+  int timeout;
+  int retryCount;
+  int serviceLevel;
+  int trafficClass;
+};
+
+class VerbsContext : public Context {
+ public:
+  VerbsContext(int rank, int size);
+  ~VerbsContext() override;
+
+  const char* name() const override { return "verbs"; }
+  std::unique_ptr<Buffer> allocate(size_t bytes) override;
+  std::unique_ptr<Buffer> registerMemory(void* ptr, size_t bytes) override;
+  void connect(Bootstrap& bootstrap, Deadline deadline) override;
+  Pair& pair(int peer) override;
+  size_t poll(Event* events, size_t max) override;
+
+  // Used by pairs.
+  const Settings& settings() const { return settings_; }
+  RegCache& cache() { return *domain_->cache; }
+  uint32_t maxMessage() const { return maxMessage_; }
+  void emit(const Event& e) { pending_.push_back(e); }
+  void recordFailure(VerbsPair& pair, shoalResult_t code, const std::string& message);
+
+ private:
+  void createQueuePairs();
+  void postReceive(QueuePair& q, uint32_t slot);
+  void handle(const ibv_wc& wc);
+
+  Settings settings_{};
+  std::string deviceName_;
+  int port_ = 0;
+  ibv_port_attr portAttr_{};
+  int gidIndex_ = -1;
+  ibv_gid gid_{};
+  uint32_t maxMessage_ = 0;
+
+  // Acquired in this order, released in reverse by the members' destructors.
+  std::shared_ptr<Domain> domain_;
+  CqHandle cq_;
+  std::vector<uint8_t> ctrlRing_;  // receive slots for control messages, per queue pair 0
+  MrHandle ctrlMr_;
+  std::vector<std::unique_ptr<VerbsPair>> pairs_;
+  std::vector<QueuePair*> byGlobal_;
+  bool connected_ = false;
+  std::deque<Event> pending_;
+};
+
+}  // namespace shoal::transport::verbs
