@@ -19,7 +19,8 @@ class Error : public std::runtime_error {
 };
 
 // printf-style constructors, so call sites read as one line.
-[[noreturn]] void fail(shoalResult_t code, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+[[noreturn]] void fail(shoalResult_t code, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 // Appends strerror(errno) of the failed system call.
 [[noreturn]] void failErrno(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

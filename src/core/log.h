@@ -31,9 +31,9 @@ void setRank(int rank);
 
 }  // namespace shoal::log
 
-#define SHOAL_LOG_AT(lvl, sub, ...)                                                   \
-  do {                                                                                \
-    if (::shoal::log::enabled(::shoal::log::lvl, ::shoal::log::sub))                  \
+#define SHOAL_LOG_AT(lvl, sub, ...)                                                               \
+  do {                                                                                            \
+    if (::shoal::log::enabled(::shoal::log::lvl, ::shoal::log::sub))                              \
       ::shoal::log::write(::shoal::log::lvl, ::shoal::log::sub, __FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 #define SHOAL_WARN(sub, ...) SHOAL_LOG_AT(kWarn, sub, __VA_ARGS__)

@@ -64,7 +64,8 @@ std::vector<RankResult> runRanks(int n,
         if (WIFEXITED(status)) {
           results[r] = {r, WEXITSTATUS(status), WEXITSTATUS(status) ? "exited non-zero" : "ok"};
         } else {
-          results[r] = {r, -WTERMSIG(status), std::string("killed by ") + strsignal(WTERMSIG(status))};
+          results[r] = {r, -WTERMSIG(status),
+                        std::string("killed by ") + strsignal(WTERMSIG(status))};
         }
         pids[r] = -1;
         --left;

@@ -19,13 +19,14 @@ struct RankResult {
 };
 
 struct MultiProcessOptions {
-  double timeoutSeconds = 300;               // whole run; stragglers are killed
-  std::map<std::string, std::string> env;   // set in every child before body
+  double timeoutSeconds = 300;             // whole run; stragglers are killed
+  std::map<std::string, std::string> env;  // set in every child before body
 };
 
 // Forks n children; child r runs body(r, n, id) and exits 0 unless a gtest
 // assertion failed or it threw. Returns one RankResult per rank.
-std::vector<RankResult> runRanks(int n, const std::function<void(int, int, const shoalUniqueId&)>& body,
+std::vector<RankResult> runRanks(int n,
+                                 const std::function<void(int, int, const shoalUniqueId&)>& body,
                                  const MultiProcessOptions& opts = {});
 
 // Convenience: EXPECTs every rank exited 0 and prints the failures.

@@ -1,0 +1,26 @@
+// Algorithm entry points. Each algorithm is one file that turns CollArgs into
+// a Schedule, using only the schedule vocabulary (src/core/schedule.h).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "core/schedule.h"
+
+namespace shoal::algorithms {
+
+// Element ranges of a count split into n near-equal segments (the first
+// count % n segments get one element more).
+struct Segment {
+  size_t offset;  // elements
+  size_t count;
+};
+std::vector<Segment> splitEven(size_t count, int n);
+
+// Appends Step objects that move `bytes` starting at the given offsets in
+// messages of at most chunkBytes; helpers shared by the algorithms.
+size_t chunksFor(size_t bytes, size_t chunkBytes);
+
+Schedule ringAllReduce(const CollArgs& args);
+
+}  // namespace shoal::algorithms

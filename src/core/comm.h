@@ -1,0 +1,49 @@
+// The communicator behind the opaque shoalComm_t.
+#pragma once
+
+#include <atomic>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/bootstrap.h"
+#include "core/executor.h"
+#include "core/schedule.h"
+#include "shoal/shoal.h"
+#include "transports/context.h"
+
+struct shoalComm {
+  int rank = -1;
+  int size = 0;
+  std::unique_ptr<shoal::Bootstrap> bootstrap;
+  std::unique_ptr<shoal::transport::Context> transport;
+  std::unique_ptr<shoal::Executor> executor;
+  std::atomic<bool> aborted{false};
+  // After a failed collective the communicator refuses further work: peers
+  // may be mid-protocol, and reusing the channels could corrupt data.
+  std::string brokenReason;
+  std::string lastError;
+  std::string lastAlgorithm = "none";
+  uint64_t sequence = 0;
+  double timeoutSeconds = 300;
+
+  // Recently used schedules, keyed by everything that shapes them.
+  using PlanKey = std::tuple<int, size_t, int, int, int, bool, std::string>;
+  std::map<PlanKey, shoal::Schedule> plans;
+  std::list<PlanKey> planOrder;
+};
+
+namespace shoal {
+
+// Builds a communicator (bootstrap, transport choice, channels). Throws.
+std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int rank);
+// Plans and runs one allreduce. Throws; marks the communicator broken on
+// errors that leave peers mid-protocol.
+void commAllReduce(shoalComm* comm, const void* send, void* recv, size_t count,
+                   shoalDataType_t dtype, shoalRedOp_t op);
+void commDestroy(shoalComm* comm);
+
+}  // namespace shoal

@@ -1,0 +1,371 @@
+#include "core/executor.h"
+
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "core/bootstrap.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/reduce.h"
+
+namespace shoal {
+
+namespace {
+
+// Control messages the executor exchanges over Pair::sendCtrl.
+enum CtrlType : uint8_t { kCtrlCredit = 1 };
+struct CreditMsg {
+  uint8_t type;
+  uint8_t pad[3];
+  uint32_t count;
+};
+
+constexpr uint32_t kSeqMask = 0x7fffffffu;  // the imm carries the message number, never a pointer
+
+}  // namespace
+
+struct Executor::Channel {
+  std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
+  transport::RemoteKey remote{};               // the peer's slots for me
+  uint64_t sendSeq = 0;
+  int credits = 0;
+  uint64_t recvSeq = 0;
+  std::vector<uint8_t> arrived;
+  uint32_t creditsOwed = 0;
+};
+
+struct Executor::RunState {
+  RunState(const Schedule& s, const ExecBuffers& b, shoalDataType_t t, shoalRedOp_t o,
+           const ExecLabel& l, Deadline d)
+      : sch(s), bufs(b), dtype(t), op(o), label(l), deadline(d) {}
+  const Schedule& sch;
+  const ExecBuffers& bufs;
+  shoalDataType_t dtype;
+  shoalRedOp_t op;
+  const ExecLabel& label;
+  Deadline deadline;
+  std::vector<int32_t> waiting;   // unmet dependencies per step
+  std::vector<int32_t> depStart;  // CSR of dependents
+  std::vector<int32_t> depList;
+  std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
+  std::vector<size_t> sendHead, recvHead;
+  std::vector<int32_t> localReady;
+  std::vector<int> peers;  // peers this schedule talks to
+  size_t completed = 0;
+};
+
+Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotBytes, int slots)
+    : ctx_(ctx), bootstrap_(bootstrap), slotBytes_(slotBytes), slots_(slots), events_(64) {
+  if (slots_ < 1 || (slots_ & (slots_ - 1)) != 0 || slots_ > 1024) {
+    fail(shoalInvalidArgument, "SHOAL_SLOTS=%d: must be a power of two between 1 and 1024", slots_);
+  }
+  if (slotBytes_ < 64)
+    fail(shoalInvalidArgument, "SHOAL_CHUNK_SIZE=%zu: must be at least 64 bytes", slotBytes_);
+  slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
+}
+
+Executor::~Executor() = default;
+
+void Executor::connect(Deadline deadline) {
+  const int n = ctx_.size();
+  const int me = ctx_.rank();
+  channels_.clear();
+  for (int p = 0; p < n; ++p) {
+    auto ch = std::make_unique<Channel>();
+    if (p != me) {
+      ch->staging = ctx_.allocate(slotBytes_ * static_cast<size_t>(slots_));
+      ch->credits = slots_;
+      ch->arrived.assign(static_cast<size_t>(slots_), 0);
+    }
+    channels_.push_back(std::move(ch));
+  }
+  // Each rank tells every peer where that peer's slots are. Pairwise through
+  // the bootstrap mesh: sends first (they only fill socket buffers), then
+  // receives.
+  constexpr uint32_t kTagSlots = 0x51075;
+  for (int p = 0; p < n; ++p) {
+    if (p == me) continue;
+    transport::RemoteKey k = channels_[p]->staging->key();
+    bootstrap_.send(p, kTagSlots, &k, sizeof(k), deadline);
+  }
+  for (int p = 0; p < n; ++p) {
+    if (p == me) continue;
+    bootstrap_.recv(p, kTagSlots, &channels_[p]->remote, sizeof(transport::RemoteKey), deadline);
+  }
+}
+
+char* Executor::resolve(const ExecBuffers& b, BufRef ref) const {
+  switch (ref.buf) {
+    case BufId::kSend:
+      return const_cast<char*>(static_cast<const char*>(b.send)) + ref.offset;
+    case BufId::kRecv:
+      return static_cast<char*>(b.recv) + ref.offset;
+    case BufId::kScratch:
+      return static_cast<char*>(b.scratch) + ref.offset;
+  }
+  return nullptr;
+}
+
+void Executor::returnCredit(int peer) {
+  Channel& ch = *channels_[peer];
+  if (ch.creditsOwed == 0) return;
+  CreditMsg m{kCtrlCredit, {0, 0, 0}, ch.creditsOwed};
+  if (ctx_.pair(peer).sendCtrl(&m, sizeof(m))) ch.creditsOwed = 0;
+}
+
+void Executor::handleEvents(RunState& st) {
+  for (;;) {
+    size_t n = ctx_.poll(events_.data(), events_.size());
+    if (n == 0) return;
+    for (size_t i = 0; i < n; ++i) {
+      const transport::Event& e = events_[i];
+      if (e.peer < 0 || e.peer >= ctx_.size()) {
+        fail(shoalInternalError, "rank %d: %s: %s transport reported an event from invalid rank %d",
+             ctx_.rank(), st.label.operation, ctx_.name(), e.peer);
+      }
+      Channel& ch = *channels_[e.peer];
+      switch (e.kind) {
+        case transport::Event::kWrite: {
+          // Messages arrive within the credit window [recvSeq, recvSeq + slots).
+          uint32_t expectLow = static_cast<uint32_t>(ch.recvSeq) & kSeqMask;
+          uint32_t ahead = (e.imm - expectLow) & kSeqMask;
+          if (ahead >= static_cast<uint32_t>(slots_)) {
+            fail(shoalRemoteError,
+                 "rank %d: %s #%llu: protocol error: message %u from rank %d is outside the credit "
+                 "window "
+                 "(expected %u..%u)",
+                 ctx_.rank(), st.label.operation,
+                 static_cast<unsigned long long>(st.label.sequence), e.imm, e.peer, expectLow,
+                 expectLow + static_cast<uint32_t>(slots_) - 1);
+          }
+          ch.arrived[(ch.recvSeq + ahead) % static_cast<uint64_t>(slots_)] = 1;
+          break;
+        }
+        case transport::Event::kCtrl: {
+          CreditMsg m{};
+          if (e.len != sizeof(m)) {
+            fail(shoalRemoteError, "rank %d: %s: malformed control message (%u bytes) from rank %d",
+                 ctx_.rank(), st.label.operation, e.len, e.peer);
+          }
+          memcpy(&m, e.payload, sizeof(m));
+          if (m.type != kCtrlCredit || m.count > static_cast<uint32_t>(slots_) ||
+              ch.credits + static_cast<int>(m.count) > slots_) {
+            fail(shoalRemoteError,
+                 "rank %d: %s: invalid credit message (type %u, count %u) from rank %d",
+                 ctx_.rank(), st.label.operation, m.type, m.count, e.peer);
+          }
+          ch.credits += static_cast<int>(m.count);
+          break;
+        }
+        case transport::Event::kSendDone: {
+          if (e.cookie == 0 || e.cookie > st.sch.steps.size()) break;  // transport-internal
+          int32_t idx = static_cast<int32_t>(e.cookie - 1);
+          ++st.completed;
+          for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
+            int32_t d = st.depList[j];
+            if (--st.waiting[d] == 0 && st.sch.steps[d].peer < 0) st.localReady.push_back(d);
+          }
+          break;
+        }
+        case transport::Event::kError:
+          fail(static_cast<shoalResult_t>(e.code), "rank %d: %s #%llu (%s): peer rank %d: %s",
+               ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
+               st.label.algorithm, e.peer, e.message);
+      }
+    }
+    if (n < events_.size()) return;
+  }
+}
+
+void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
+  std::set<int> waitingOn;
+  std::string detail;
+  for (int p : st.peers) {
+    if (st.sendHead[p] < st.sendQ[p].size()) {
+      waitingOn.insert(p);
+      detail += strprintf(" send %zu/%zu to rank %d%s;", st.sendHead[p], st.sendQ[p].size(), p,
+                          channels_[p]->credits == 0 ? " (no credit)" : "");
+    }
+    if (st.recvHead[p] < st.recvQ[p].size()) {
+      waitingOn.insert(p);
+      detail += strprintf(" receive %zu/%zu from rank %d;", st.recvHead[p], st.recvQ[p].size(), p);
+    }
+  }
+  std::string ranks;
+  for (int p : waitingOn) ranks += (ranks.empty() ? "" : ",") + std::to_string(p);
+  if (!timedOut) {
+    fail(shoalRemoteError,
+         "rank %d: %s #%llu (%s over %s): peer rank %d exited or closed its connection; still "
+         "waiting for ranks "
+         "{%s}:%s",
+         ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
+         st.label.algorithm, ctx_.name(), deadPeer, ranks.c_str(), detail.c_str());
+  }
+  fail(shoalTimeout,
+       "rank %d: %s #%llu (%s over %s): deadline passed while waiting for ranks {%s}:%s",
+       ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
+       st.label.algorithm, ctx_.name(), ranks.c_str(), detail.c_str());
+}
+
+void Executor::run(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t dtype,
+                   shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+                   const std::atomic<bool>* abortFlag) {
+  const size_t total = sch.steps.size();
+  if (total == 0) return;
+  const int n = ctx_.size();
+  const size_t es = dtypeSize(dtype);
+  RunState st(sch, bufs, dtype, op, label, deadline);
+  st.waiting.assign(total, 0);
+  st.depStart.assign(total + 1, 0);
+  st.sendQ.resize(n);
+  st.recvQ.resize(n);
+  st.sendHead.assign(n, 0);
+  st.recvHead.assign(n, 0);
+  for (size_t i = 0; i < total; ++i) {
+    const Step& s = sch.steps[i];
+    for (int32_t d : s.dep) {
+      if (d < 0) continue;
+      if (static_cast<size_t>(d) >= i)
+        fail(shoalInternalError, "schedule step %zu depends on later step %d", i, d);
+      ++st.waiting[i];
+      ++st.depStart[d + 1];
+    }
+    if (s.kind == StepKind::kSend || s.kind == StepKind::kRecv || s.kind == StepKind::kRecvReduce) {
+      if (s.peer < 0 || s.peer >= n || s.peer == ctx_.rank() || s.bytes > slotBytes_) {
+        fail(shoalInternalError, "%s schedule step %zu: bad peer %d or size %zu",
+             sch.algorithm.c_str(), i, s.peer, s.bytes);
+      }
+      (s.kind == StepKind::kSend ? st.sendQ : st.recvQ)[s.peer].push_back(static_cast<int32_t>(i));
+    }
+  }
+  for (size_t i = 0; i < total; ++i) st.depStart[i + 1] += st.depStart[i];
+  st.depList.resize(st.depStart[total]);
+  {
+    std::vector<int32_t> fill(st.depStart.begin(), st.depStart.end() - 1);
+    for (size_t i = 0; i < total; ++i) {
+      for (int32_t d : sch.steps[i].dep) {
+        if (d >= 0) st.depList[fill[d]++] = static_cast<int32_t>(i);
+      }
+    }
+  }
+  for (int p = 0; p < n; ++p) {
+    if (!st.sendQ[p].empty() || !st.recvQ[p].empty()) st.peers.push_back(p);
+  }
+  for (size_t i = 0; i < total; ++i) {
+    if (st.waiting[i] == 0 && sch.steps[i].peer < 0)
+      st.localReady.push_back(static_cast<int32_t>(i));
+  }
+
+  auto complete = [&](int32_t idx) {
+    ++st.completed;
+    for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
+      int32_t d = st.depList[j];
+      if (--st.waiting[d] == 0 && sch.steps[d].peer < 0) st.localReady.push_back(d);
+    }
+  };
+
+  uint64_t idle = 0;
+  auto idleSince = Clock::now();
+  for (;;) {
+    bool progress = false;
+    while (!st.localReady.empty()) {
+      int32_t idx = st.localReady.back();
+      st.localReady.pop_back();
+      const Step& s = sch.steps[idx];
+      char* dst = resolve(bufs, s.dst);
+      if (s.kind == StepKind::kCopy) {
+        memmove(dst, resolve(bufs, s.src), s.bytes);
+      } else if (s.kind == StepKind::kAvg) {
+        finalizeAvg(dst, s.bytes / es, dtype, n);
+      }
+      complete(idx);
+      progress = true;
+    }
+    for (int p : st.peers) {
+      Channel& ch = *channels_[p];
+      auto& q = st.sendQ[p];
+      size_t& h = st.sendHead[p];
+      while (h < q.size() && ch.credits > 0 && st.waiting[q[h]] == 0) {
+        const Step& s = sch.steps[q[h]];
+        size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
+        uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & kSeqMask;
+        if (!ctx_.pair(p).write(resolve(bufs, s.src), s.bytes, ch.remote, slot * slotBytes_, imm,
+                                static_cast<uint64_t>(q[h]) + 1)) {
+          break;
+        }
+        --ch.credits;
+        ++ch.sendSeq;
+        ++h;
+        progress = true;
+      }
+    }
+    size_t before = st.completed;
+    handleEvents(st);
+    progress = progress || st.completed != before;
+    for (int p : st.peers) {
+      Channel& ch = *channels_[p];
+      auto& q = st.recvQ[p];
+      size_t& h = st.recvHead[p];
+      while (h < q.size() && st.waiting[q[h]] == 0) {
+        size_t slot = ch.recvSeq % static_cast<uint64_t>(slots_);
+        if (!ch.arrived[slot]) break;
+        const Step& s = sch.steps[q[h]];
+        const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;
+        char* dst = resolve(bufs, s.dst);
+        if (s.kind == StepKind::kRecv) {
+          memcpy(dst, data, s.bytes);
+        } else {
+          reduce(dst, resolve(bufs, s.src), data, s.bytes / es, dtype, op);
+        }
+        ch.arrived[slot] = 0;
+        ++ch.recvSeq;
+        ++ch.creditsOwed;
+        complete(q[h]);
+        ++h;
+        progress = true;
+      }
+      returnCredit(p);
+    }
+    if (st.completed == total) {
+      bool owed = false;
+      for (int p : st.peers) owed = owed || channels_[p]->creditsOwed != 0;
+      if (!owed) return;
+    }
+    if (progress) {
+      idle = 0;
+      continue;
+    }
+    // Nothing moved: back off (ranks may outnumber cores) and watch for the
+    // deadline, an abort, or a peer that went away.
+    if (++idle == 1) idleSince = Clock::now();
+    if (idle > 64) {
+      if (Clock::now() - idleSince > std::chrono::milliseconds(2)) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, nullptr);
+      } else {
+        sched_yield();
+      }
+    }
+    if ((idle & 255) == 0) {
+      if (abortFlag && abortFlag->load(std::memory_order_relaxed)) {
+        fail(shoalInvalidUsage, "rank %d: %s #%llu (%s): aborted by shoalCommAbort", ctx_.rank(),
+             label.operation, static_cast<unsigned long long>(label.sequence), label.algorithm);
+      }
+      if (deadline.expired()) failStuck(st, true, -1);
+      if ((idle & 4095) == 0) {
+        // Every peer, not only the ones this rank waits on: in a ring the
+        // dead rank may be several hops away, and every survivor should name
+        // it rather than time out behind a stalled neighbour.
+        for (int p = 0; p < n; ++p) {
+          if (p != ctx_.rank() && !bootstrap_.peerAlive(p)) failStuck(st, false, p);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace shoal

@@ -1,0 +1,65 @@
+// Runs a Schedule over a transport. The executor owns the per-peer channels:
+// a ring of receive slots in memory the receiver registered, which the sender
+// fills with one-sided writes, and credits the receiver hands back as it
+// drains slots, so no write ever lands on a slot still in use.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/deadline.h"
+#include "core/schedule.h"
+#include "transports/context.h"
+
+namespace shoal {
+
+class Bootstrap;
+
+struct ExecBuffers {
+  const void* send;
+  void* recv;
+  void* scratch;
+};
+
+// Identifies the collective in error messages.
+struct ExecLabel {
+  const char* operation;  // "allreduce"
+  uint64_t sequence;      // per-communicator collective number
+  const char* algorithm;
+};
+
+class Executor {
+ public:
+  Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotBytes, int slots);
+  ~Executor();
+
+  // Allocates the staging slots and exchanges their keys. Collective.
+  void connect(Deadline deadline);
+  size_t chunkBytes() const { return slotBytes_; }
+
+  // Throws shoal::Error on failure: shoalRemoteError naming the peer when a
+  // peer failed or left, shoalTimeout naming the ranks still awaited.
+  void run(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
+           shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+           const std::atomic<bool>* abortFlag);
+
+ private:
+  struct Channel;
+  struct RunState;
+
+  char* resolve(const ExecBuffers& b, BufRef ref) const;
+  void handleEvents(RunState& st);
+  void returnCredit(int peer);
+  [[noreturn]] void failStuck(RunState& st, bool timedOut, int deadPeer);
+
+  transport::Context& ctx_;
+  Bootstrap& bootstrap_;
+  size_t slotBytes_;
+  int slots_;
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::vector<transport::Event> events_;
+};
+
+}  // namespace shoal

@@ -1,0 +1,69 @@
+// A collective as data: per rank, a list of steps (send a chunk to a peer,
+// receive one and copy or reduce it, local copies) with dependencies between
+// them. Algorithms produce schedules and never touch a transport; the
+// executor runs a schedule over any transport, and the simulator runs the same
+// schedule in virtual time.
+//
+// Matching rule: the i-th Send from rank a to rank b is received by the i-th
+// Recv/RecvReduce for peer a in b's schedule, and both carry the same bytes.
+// Sends to one peer are issued in schedule order, and so are receives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shoal/shoal.h"
+
+namespace shoal {
+
+enum class BufId : uint8_t { kSend, kRecv, kScratch };
+
+struct BufRef {
+  BufId buf;
+  size_t offset;  // bytes
+};
+
+enum class StepKind : uint8_t {
+  kSend,        // bytes from src to peer
+  kRecv,        // bytes from peer into dst
+  kRecvReduce,  // dst = src (op) incoming, count = bytes / dtype size
+  kCopy,        // dst = src, local
+  kAvg,         // dst /= nranks, local (the last step of shoalAvg)
+};
+
+struct Step {
+  StepKind kind;
+  int peer = -1;
+  BufRef dst{BufId::kRecv, 0};
+  BufRef src{BufId::kSend, 0};
+  size_t bytes = 0;
+  // Indices of earlier steps that must complete first; -1 for none.
+  int32_t dep[2] = {-1, -1};
+};
+
+struct Schedule {
+  std::vector<Step> steps;
+  size_t scratchBytes = 0;
+  std::string algorithm;
+
+  int32_t add(const Step& s) {
+    steps.push_back(s);
+    return static_cast<int32_t>(steps.size() - 1);
+  }
+};
+
+// What an algorithm needs to know to plan one rank's part of a collective.
+struct CollArgs {
+  int rank;
+  int nranks;
+  size_t count;
+  shoalDataType_t dtype;
+  shoalRedOp_t op;
+  int root = 0;
+  bool inPlace;
+  size_t chunkBytes;  // largest message the executor accepts (staging slot)
+};
+
+}  // namespace shoal

@@ -1,0 +1,83 @@
+#include "transports/shm/buffer.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/error.h"
+
+namespace shoal::transport::shm {
+
+SegmentBuffer::SegmentBuffer(size_t bytes) {
+  mapped_ = (bytes + 4095) & ~size_t{4095};
+  if (mapped_ == 0) mapped_ = 4096;
+  // memfd rather than a named segment: nothing is left in /dev/shm when a
+  // rank dies, the memory goes away with the last mapping.
+  fd_ = memfd_create("shoal-shm", MFD_CLOEXEC);
+  if (fd_ < 0) failErrno("shm: memfd_create(%zu bytes)", mapped_);
+  if (ftruncate(fd_, static_cast<off_t>(mapped_)) != 0) {
+    int saved = errno;
+    close(fd_);
+    errno = saved;
+    failErrno("shm: ftruncate(%zu bytes)", mapped_);
+  }
+  void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+  if (p == MAP_FAILED) {
+    int saved = errno;
+    close(fd_);
+    errno = saved;
+    failErrno("shm: mmap(%zu bytes)", mapped_);
+  }
+  data_ = p;
+  size_ = bytes;
+}
+
+SegmentBuffer::~SegmentBuffer() {
+  if (data_) munmap(data_, mapped_);
+  if (fd_ >= 0) close(fd_);
+}
+
+RemoteKey SegmentBuffer::key() const {
+  RemoteKey k;
+  KeyData d{KeyKind::kSegment, static_cast<int32_t>(getpid()), fd_, 0, mapped_};
+  memcpy(k.bytes, &d, sizeof(d));
+  k.len = sizeof(d);
+  k.addr = reinterpret_cast<uint64_t>(data_);
+  k.size = size_;
+  return k;
+}
+
+UserBuffer::UserBuffer(void* ptr, size_t bytes) {
+  data_ = ptr;
+  size_ = bytes;
+}
+
+RemoteKey UserBuffer::key() const {
+  RemoteKey k;
+  KeyData d{KeyKind::kCma, static_cast<int32_t>(getpid()), -1, 0, 0};
+  memcpy(k.bytes, &d, sizeof(d));
+  k.len = sizeof(d);
+  k.addr = reinterpret_cast<uint64_t>(data_);
+  k.size = size_;
+  return k;
+}
+
+void* mapPeerSegment(pid_t pid, int fd, size_t bytes) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/fd/%d", static_cast<int>(pid), fd);
+  int local = open(path, O_RDWR | O_CLOEXEC);
+  if (local < 0)
+    failErrno("shm: cannot open peer segment %s (same user and ptrace access needed)", path);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, local, 0);
+  int saved = errno;
+  close(local);
+  if (p == MAP_FAILED) {
+    errno = saved;
+    failErrno("shm: mmap of peer segment %s", path);
+  }
+  return p;
+}
+
+}  // namespace shoal::transport::shm

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "transports/context.h"
+#include "transports/shm/buffer.h"
+#include "transports/shm/mailbox.h"
+
+namespace shoal::transport::shm {
+
+class ShmPair;
+
+class ShmContext : public Context {
+ public:
+  ShmContext(int rank, int size);
+  ~ShmContext() override;
+  const char* name() const override { return "shm"; }
+
+  std::unique_ptr<Buffer> allocate(size_t bytes) override;
+  std::unique_ptr<Buffer> registerMemory(void* ptr, size_t bytes) override;
+  void connect(Bootstrap& bootstrap, Deadline deadline) override;
+  Pair& pair(int peer) override;
+  size_t poll(Event* events, size_t max) override;
+
+  // Used by pairs.
+  MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
+  void* peerSegment(int peer, pid_t pid, int fd, size_t bytes);
+  pid_t peerPid(int peer) const { return peerPids_[peer]; }
+  void pushLocal(const Event& e) { local_.push_back(e); }
+  bool cmaAllowed() const { return cma_; }
+
+ private:
+  MailboxQueue& inbox(int peer);
+
+  std::unique_ptr<SegmentBuffer> mailbox_;    // my n incoming queues
+  std::vector<MailboxQueue*> peerMailboxes_;  // each peer's queue array, mapped
+  std::vector<size_t> peerMailboxBytes_;
+  std::vector<pid_t> peerPids_;
+  std::vector<std::unique_ptr<ShmPair>> pairs_;
+  std::map<std::pair<int, int>, std::pair<void*, size_t>> mapped_;  // (peer, fd) -> mapping
+  std::deque<Event> local_;                                         // completions of my own writes
+  int pollStart_ = 0;
+  bool cma_ = true;
+};
+
+}  // namespace shoal::transport::shm

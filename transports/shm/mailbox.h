@@ -1,0 +1,53 @@
+// Single-producer single-consumer notification queue living in shared memory:
+// one per ordered pair of ranks, inside the receiver's mailbox segment. The
+// producer publishes an entry with a release store of `head`, so a consumer
+// that sees the entry also sees the data written before it (memcpy into a
+// mapped segment, or a completed process_vm_writev).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace shoal::transport::shm {
+
+struct MailboxEntry {
+  uint32_t kind;  // Event::Kind
+  uint32_t imm;
+  uint32_t len;
+  uint32_t pad;
+  uint8_t payload[64];
+};
+
+struct alignas(64) MailboxQueue {
+  static constexpr uint32_t kEntries = 256;
+  alignas(64) std::atomic<uint64_t> head;  // written by the producer
+  alignas(64) std::atomic<uint64_t> tail;  // written by the consumer
+  alignas(64) MailboxEntry entries[kEntries];
+
+  // Producer side. False when full.
+  bool push(uint32_t kind, uint32_t imm, const void* payload, uint32_t len) {
+    uint64_t h = head.load(std::memory_order_relaxed);
+    if (h - tail.load(std::memory_order_acquire) >= kEntries) return false;
+    MailboxEntry& e = entries[h % kEntries];
+    e.kind = kind;
+    e.imm = imm;
+    e.len = len;
+    if (len) memcpy(e.payload, payload, len);
+    head.store(h + 1, std::memory_order_release);
+    return true;
+  }
+  // Consumer side. Null when empty; call pop() after using the entry.
+  const MailboxEntry* front() const {
+    uint64_t t = tail.load(std::memory_order_relaxed);
+    if (head.load(std::memory_order_acquire) == t) return nullptr;
+    return &entries[t % kEntries];
+  }
+  void pop() { tail.store(tail.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+};
+
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "shm mailbox needs lock-free 64-bit atomics");
+
+}  // namespace shoal::transport::shm
