@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Tables and plots of nccl-tests-format outputs (all_reduce_perf and the
+baselines), as written by run_compare.sh.
+
+    perf/plot_busbw.py RESULTS_DIR [--placement out|in] [--no-plot]
+
+Files are named <implementation>_n<ranks>.txt. For each rank count this prints
+a Markdown table (time and busbw per implementation, and the first
+implementation's speed relative to each other one, as a time ratio) and draws
+busbw against size, one line per implementation: a PNG with matplotlib when it
+is installed, otherwise an SVG written with the standard library alone, so the
+script needs nothing beyond python3.
+"""
+import argparse
+import math
+import os
+import re
+import sys
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+
+
+def parse(path):
+    """Rows of (bytes, time_us, busbw) for one placement, from a results file."""
+    rows = {"out": [], "in": []}
+    for line in open(path, encoding="utf-8", errors="replace"):
+        line = re.sub(r"^\[\d+\] ", "", line)  # a launcher's rank prefix
+        if line.startswith("#") or not line.strip():
+            continue
+        f = line.split()
+        if len(f) < 13:
+            continue
+        try:
+            size = int(f[0])
+            rows["out"].append((size, float(f[5]), float(f[7])))
+            rows["in"].append((size, float(f[9]), float(f[11])))
+        except ValueError:
+            continue
+    return rows
+
+
+def load(directory, placement):
+    """{ranks: {implementation: rows}} in the order implementations appear."""
+    groups = {}
+    for name in sorted(os.listdir(directory)):
+        m = re.fullmatch(r"(.+)_n(\d+)\.txt", name)
+        if not m:
+            continue
+        rows = parse(os.path.join(directory, name))[placement]
+        if rows:
+            groups.setdefault(int(m.group(2)), {})[m.group(1)] = rows
+    # The order run_compare.sh ran them in (shoal first), so ratios read
+    # "shoal relative to X"; otherwise shoal first, then by name.
+    order = {}
+    commands = os.path.join(directory, "commands.txt")
+    if os.path.exists(commands):
+        for line in open(commands, encoding="utf-8"):
+            m = re.match(r"(.+)_n\d+: ", line)
+            if m:
+                order.setdefault(m.group(1), len(order))
+
+    def rank(impl):
+        return (order.get(impl, len(order)), not impl.startswith("shoal"), impl)
+
+    for n in groups:
+        groups[n] = dict(sorted(groups[n].items(), key=lambda kv: rank(kv[0])))
+    return groups
+
+
+def human(size):
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return str(size)
+
+
+def table(n, impls):
+    names = list(impls)
+    head = "| size | " + " | ".join(f"{i} us | {i} busbw" for i in names)
+    ratios = [f"{names[0]} vs {o}" for o in names[1:]]
+    head += "".join(f" | {r}" for r in ratios) + " |"
+    lines = [f"**{n} ranks** (busbw in GB/s; 'A vs B' = time of B / time of A, >1 means A is faster)", "",
+             head, "|" + "---|" * (1 + 2 * len(names) + len(ratios))]
+    by_size = {i: {s: (t, b) for s, t, b in rows} for i, rows in impls.items()}
+    sizes = sorted({s for rows in impls.values() for s, _, _ in rows})
+    for s in sizes:
+        cells = [human(s)]
+        for i in names:
+            t, b = by_size[i].get(s, (None, None))
+            cells += ["-", "-"] if t is None else [f"{t:g}", f"{b:.2f}"]
+        base = by_size[names[0]].get(s)
+        for o in names[1:]:
+            other = by_size[o].get(s)
+            cells.append(f"{other[0] / base[0]:.2f}" if base and other and base[0] > 0 else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_matplotlib(path, n, impls):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, rows in impls.items():
+        ax.plot([r[0] for r in rows], [r[2] for r in rows], marker="o", label=i)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("size (bytes)")
+    ax.set_ylabel("busbw (GB/s)")
+    ax.set_title(f"all_reduce busbw, {n} ranks")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def plot_svg(path, n, impls):
+    w, h, left, right, top, bottom = 800, 500, 70, 170, 40, 60
+    pw, ph = w - left - right, h - top - bottom
+    sizes = [r[0] for rows in impls.values() for r in rows if r[0] > 0]
+    lo, hi = math.log2(min(sizes)), math.log2(max(sizes))
+    hi = hi if hi > lo else lo + 1
+    ymax = max([r[2] for rows in impls.values() for r in rows] + [0.01])
+    step = 10 ** math.floor(math.log10(ymax / 5 if ymax > 0 else 1))
+    step *= next(m for m in (1, 2, 5, 10) if ymax / (step * m) <= 6)
+    ytop = step * math.ceil(ymax / step)
+
+    def x(size):
+        return left + pw * (math.log2(max(size, 1)) - lo) / (hi - lo)
+
+    def y(v):
+        return top + ph * (1 - v / ytop)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{left + pw / 2}" y="22" text-anchor="middle" font-size="15">'
+           f'all_reduce busbw, {n} ranks</text>']
+    v = 0.0
+    while v <= ytop + 1e-9:
+        out.append(f'<line x1="{left}" y1="{y(v):.1f}" x2="{left + pw}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+        v += step
+    e = math.ceil(lo)
+    while e <= hi:
+        xv = x(2 ** e)
+        out.append(f'<line x1="{xv:.1f}" y1="{top}" x2="{xv:.1f}" y2="{top + ph}" stroke="#eee"/>')
+        if (e - math.ceil(lo)) % 2 == 0:
+            out.append(f'<text x="{xv:.1f}" y="{top + ph + 16}" text-anchor="middle">{human(2 ** e)}</text>')
+        e += 1
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>')
+    out.append(f'<text x="{left + pw / 2}" y="{h - 15}" text-anchor="middle">size (bytes)</text>')
+    out.append(f'<text x="18" y="{top + ph / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 18 {top + ph / 2})">busbw (GB/s)</text>')
+    for k, (name, rows) in enumerate(impls.items()):
+        color = COLORS[k % len(COLORS)]
+        pts = " ".join(f"{x(s):.1f},{y(b):.1f}" for s, _, b in rows if s > 0)
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for s, _, b in rows:
+            if s > 0:
+                out.append(f'<circle cx="{x(s):.1f}" cy="{y(b):.1f}" r="3" fill="{color}"/>')
+        ly = top + 20 * k + 10
+        out.append(f'<line x1="{left + pw + 15}" y1="{ly}" x2="{left + pw + 40}" y2="{ly}" '
+                   f'stroke="{color}" stroke-width="2"/>')
+        out.append(f'<text x="{left + pw + 46}" y="{ly + 4}">{name}</text>')
+    out.append("</svg>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results")
+    ap.add_argument("--placement", choices=["out", "in"], default="out")
+    ap.add_argument("--no-plot", action="store_true")
+    a = ap.parse_args()
+    groups = load(a.results, a.placement)
+    if not groups:
+        sys.exit(f"no <impl>_n<ranks>.txt results in {a.results}")
+    try:
+        import matplotlib  # noqa: F401
+        plot, ext = plot_matplotlib, "png"
+    except ImportError:
+        plot, ext = plot_svg, "svg"
+    tables = []
+    for n in sorted(groups):
+        tables.append(table(n, groups[n]))
+        if not a.no_plot:
+            path = os.path.join(a.results, f"busbw_n{n}_{a.placement}.{ext}")
+            plot(path, n, groups[n])
+            print(f"wrote {path}", file=sys.stderr)
+    text = "\n\n".join(tables) + "\n"
+    with open(os.path.join(a.results, f"table_{a.placement}.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
