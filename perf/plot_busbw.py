@@ -4,7 +4,8 @@ baselines), as written by run_compare.sh.
 
     perf/plot_busbw.py RESULTS_DIR [--placement out|in] [--no-plot]
 
-Files are named <implementation>_n<ranks>.txt. For each rank count this prints
+Files are named <implementation>_n<ranks>.txt, or <implementation>_n<ranks>.r<k>.txt
+for repeated rounds, of which each size keeps its fastest (lowest time). For each rank count this prints
 a Markdown table (time and busbw per implementation, and the first
 implementation's speed relative to each other one, as a time ratio) and draws
 busbw against size, one line per implementation: a PNG with matplotlib when it
@@ -42,13 +43,22 @@ def parse(path):
 def load(directory, placement):
     """{ranks: {implementation: rows}} in the order implementations appear."""
     groups = {}
+    rounds = {}
     for name in sorted(os.listdir(directory)):
-        m = re.fullmatch(r"(.+)_n(\d+)\.txt", name)
+        m = re.fullmatch(r"(.+)_n(\d+)(\.r\d+)?\.txt", name)
         if not m:
             continue
-        rows = parse(os.path.join(directory, name))[placement]
-        if rows:
-            groups.setdefault(int(m.group(2)), {})[m.group(1)] = rows
+        impl, n = m.group(1), int(m.group(2))
+        rounds[(impl, n)] = rounds.get((impl, n), 0) + 1
+        best = groups.setdefault(n, {}).setdefault(impl, {})
+        for size, t, b in parse(os.path.join(directory, name))[placement]:
+            if size not in best or t < best[size][1]:
+                best[size] = (size, t, b)
+    for n in groups:
+        for impl in list(groups[n]):
+            groups[n][impl] = sorted(groups[n][impl].values())
+            if not groups[n][impl]:
+                del groups[n][impl]
     # The order run_compare.sh ran them in (shoal first), so ratios read
     # "shoal relative to X"; otherwise shoal first, then by name.
     order = {}
@@ -64,7 +74,7 @@ def load(directory, placement):
 
     for n in groups:
         groups[n] = dict(sorted(groups[n].items(), key=lambda kv: rank(kv[0])))
-    return groups
+    return groups, max(rounds.values(), default=0)
 
 
 def human(size):
@@ -74,12 +84,14 @@ def human(size):
     return str(size)
 
 
-def table(n, impls):
+def table(n, impls, rounds):
     names = list(impls)
     head = "| size | " + " | ".join(f"{i} us | {i} busbw" for i in names)
     ratios = [f"{names[0]} vs {o}" for o in names[1:]]
     head += "".join(f" | {r}" for r in ratios) + " |"
-    lines = [f"**{n} ranks** (busbw in GB/s; 'A vs B' = time of B / time of A, >1 means A is faster)", "",
+    best = f"best of {rounds} rounds; " if rounds > 1 else ""
+    lines = [f"**{n} ranks** ({best}time in us, busbw in GB/s; 'A vs B' = time of B / time of A, "
+             ">1 means A is faster)", "",
              head, "|" + "---|" * (1 + 2 * len(names) + len(ratios))]
     by_size = {i: {s: (t, b) for s, t, b in rows} for i, rows in impls.items()}
     sizes = sorted({s for rows in impls.values() for s, _, _ in rows})
@@ -172,7 +184,7 @@ def main():
     ap.add_argument("--placement", choices=["out", "in"], default="out")
     ap.add_argument("--no-plot", action="store_true")
     a = ap.parse_args()
-    groups = load(a.results, a.placement)
+    groups, rounds = load(a.results, a.placement)
     if not groups:
         sys.exit(f"no <impl>_n<ranks>.txt results in {a.results}")
     try:
@@ -182,7 +194,7 @@ def main():
         plot, ext = plot_svg, "svg"
     tables = []
     for n in sorted(groups):
-        tables.append(table(n, groups[n]))
+        tables.append(table(n, groups[n], rounds))
         if not a.no_plot:
             path = os.path.join(a.results, f"busbw_n{n}_{a.placement}.{ext}")
             plot(path, n, groups[n])

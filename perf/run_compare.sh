@@ -4,8 +4,12 @@
 # the machine description and the exact commands to a results directory.
 #
 #   perf/run_compare.sh [-B build_dir] [-o results_dir] [-r "2 4"] [-f 4]
-#                       [-b 8] [-e 128M] [-n 20] [-w 5] [-c 0] [-A "ring"]
+#                       [-b 8] [-e 128M] [-n 20] [-w 5] [-c 0] [-A "ring"] [-R 1]
 #
+# -R repeats the whole comparison that many rounds, each round running every
+# implementation once in turn (files <impl>_n<ranks>.r<k>.txt), so that load
+# from other processes on a shared machine hits all of them alike;
+# plot_busbw.py then keeps each size's fastest round.
 # -A takes a list: each shoal algorithm runs as its own implementation
 # (shoal_ring, shoal_auto, ...). Implementations whose binary is missing are
 # skipped with a message. Afterwards: perf/plot_busbw.py <results_dir>.
@@ -22,7 +26,8 @@ iters=20
 warmup=5
 check=0
 algos="ring"
-while getopts "B:o:r:b:e:f:n:w:c:A:h" opt; do
+rounds=1
+while getopts "B:o:r:b:e:f:n:w:c:A:R:h" opt; do
   case $opt in
     B) build=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -34,7 +39,8 @@ while getopts "B:o:r:b:e:f:n:w:c:A:h" opt; do
     w) warmup=$OPTARG ;;
     c) check=$OPTARG ;;
     A) algos=$OPTARG ;;
-    *) sed -n '2,12p' "$0"; exit 2 ;;
+    R) rounds=$OPTARG ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
   esac
 done
 build=$(cd "$build" && pwd)
@@ -77,25 +83,31 @@ run() {
   fi
 }
 
-for n in $ranks; do
-  for algo in $algos; do
-    if [ -x "$build/perf/all_reduce_perf" ] && [ -x "$shoalrun" ]; then
-      run "shoal_${algo}_n$n" "$shoalrun" -n "$n" --timeout 1800 \
-        "$build/perf/all_reduce_perf" -A "$algo" "${args[@]}"
+for round in $(seq 1 "$rounds"); do
+  sfx=""
+  [ "$rounds" -gt 1 ] && sfx=".r$round"
+  for n in $ranks; do
+    for algo in $algos; do
+      if [ -x "$build/perf/all_reduce_perf" ] && [ -x "$shoalrun" ]; then
+        run "shoal_${algo}_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 \
+          "$build/perf/all_reduce_perf" -A "$algo" "${args[@]}"
+      else
+        echo "skipping shoal: $build/perf/all_reduce_perf or $shoalrun missing" >&2
+      fi
+    done
+    if [ -x "$build/perf/mpi_all_reduce_perf" ] && [ -n "$mpirun" ]; then
+      run "mpi_n$n$sfx" "$mpirun" "${mpiflags[@]}" -n "$n" "$build/perf/mpi_all_reduce_perf" \
+        "${args[@]}"
     else
-      echo "skipping shoal: $build/perf/all_reduce_perf or $shoalrun missing" >&2
+      echo "skipping Open MPI: mpi_all_reduce_perf or mpirun missing" >&2
+    fi
+    if [ -x "$build/perf/gloo_all_reduce_perf" ] && [ -x "$shoalrun" ]; then
+      run "gloo_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 "$build/perf/gloo_all_reduce_perf" \
+        "${args[@]}"
+    else
+      echo "skipping Gloo: gloo_all_reduce_perf missing" >&2
     fi
   done
-  if [ -x "$build/perf/mpi_all_reduce_perf" ] && [ -n "$mpirun" ]; then
-    run "mpi_n$n" "$mpirun" "${mpiflags[@]}" -n "$n" "$build/perf/mpi_all_reduce_perf" "${args[@]}"
-  else
-    echo "skipping Open MPI: mpi_all_reduce_perf or mpirun missing" >&2
-  fi
-  if [ -x "$build/perf/gloo_all_reduce_perf" ] && [ -x "$shoalrun" ]; then
-    run "gloo_n$n" "$shoalrun" -n "$n" --timeout 1800 "$build/perf/gloo_all_reduce_perf" "${args[@]}"
-  else
-    echo "skipping Gloo: gloo_all_reduce_perf missing" >&2
-  fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 echo "results in $out" >&2
