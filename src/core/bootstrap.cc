@@ -136,6 +136,14 @@ class TcpBootstrap : public Bootstrap {
     }
   }
 
+  bool tryRecv(int peer, uint32_t tag, void* data, size_t bytes) override {
+    std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock() || closedAll_) return false;
+    checkPeer(peer, "tryRecv");
+    if (peer != rank_ && !peers_[peer].closed) drain(peer);
+    return takeMessage(peer, wire::kUser, tag, data, bytes, "tryRecv");
+  }
+
   bool peerAlive(int peer) override {
     if (peer < 0 || peer >= size_ || peer == rank_) return peer == rank_;
     std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);

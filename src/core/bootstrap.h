@@ -61,6 +61,10 @@ class Bootstrap {
   virtual void send(int peer, uint32_t tag, const void* data, size_t bytes, Deadline deadline) = 0;
   virtual void recv(int peer, uint32_t tag, void* data, size_t bytes, Deadline deadline) = 0;
 
+  // Non-blocking receive: true (and data filled) when a message with this tag
+  // from peer has already arrived, also after the peer closed its connection.
+  virtual bool tryRecv(int peer, uint32_t tag, void* data, size_t bytes) = 0;
+
   // Non-blocking: false once the peer's mesh connection closed or broke (the
   // peer process exited or was killed). Cheap enough to call from wait loops.
   virtual bool peerAlive(int peer) = 0;

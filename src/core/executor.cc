@@ -28,6 +28,17 @@ constexpr uint32_t kSeqMask = 0x7fffffffu;  // the imm carries the message numbe
 
 }  // namespace
 
+// A rank that fails a collective tells every peer why over the bootstrap
+// mesh, so survivors name the rank that died rather than the neighbour that
+// stopped talking to them.
+constexpr uint32_t kTagAbort = 0xab0127u;
+struct AbortNotice {
+  int32_t origin;    // the rank at fault (dead peer, or the reporter itself)
+  int32_t reporter;  // who noticed
+  uint64_t sequence;
+  char message[496];
+};
+
 struct Executor::Channel {
   std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
   transport::RemoteKey remote{};               // the peer's slots for me
@@ -198,6 +209,10 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
   std::string ranks;
   for (int p : waitingOn) ranks += (ranks.empty() ? "" : ",") + std::to_string(p);
   if (!timedOut) {
+    AbortNotice notice;
+    if (bootstrap_.tryRecv(deadPeer, kTagAbort, &notice, sizeof(notice)))
+      failFromNotice(st, notice);
+    origin_ = deadPeer;
     fail(shoalRemoteError,
          "rank %d: %s #%llu (%s over %s): peer rank %d exited or closed its connection; still "
          "waiting for ranks "
@@ -211,9 +226,62 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
        st.label.algorithm, ctx_.name(), ranks.c_str(), detail.c_str());
 }
 
+void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
+  origin_ = notice.origin;
+  char msg[sizeof(notice.message)];
+  memcpy(msg, notice.message, sizeof(msg));
+  msg[sizeof(msg) - 1] = '\0';
+  fail(shoalRemoteError,
+       "rank %d: %s #%llu (%s over %s): peer rank %d failed (reported by rank %d: %s)", ctx_.rank(),
+       st.label.operation, static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
+       ctx_.name(), notice.origin, notice.reporter, msg);
+}
+
+void Executor::checkPeers(RunState& st) {
+  const int n = ctx_.size();
+  AbortNotice notice;
+  for (int p = 0; p < n; ++p) {
+    if (p != ctx_.rank() && bootstrap_.tryRecv(p, kTagAbort, &notice, sizeof(notice)))
+      failFromNotice(st, notice);
+  }
+  // Every peer, not only the ones this rank waits on: in a ring the dead rank
+  // may be several hops away.
+  for (int p = 0; p < n; ++p) {
+    if (p != ctx_.rank() && !bootstrap_.peerAlive(p)) failStuck(st, false, p);
+  }
+}
+
+void Executor::broadcastAbort(uint64_t sequence, const char* what) {
+  AbortNotice notice{};
+  notice.origin = origin_ >= 0 ? origin_ : ctx_.rank();
+  notice.reporter = ctx_.rank();
+  notice.sequence = sequence;
+  snprintf(notice.message, sizeof(notice.message), "%s", what);
+  for (int p = 0; p < ctx_.size(); ++p) {
+    if (p == ctx_.rank() || p == notice.origin || !bootstrap_.peerAlive(p)) continue;
+    try {
+      bootstrap_.send(p, kTagAbort, &notice, sizeof(notice), Deadline::after(1.0));
+    } catch (const Error&) {
+      // Best effort: that peer is failing too.
+    }
+  }
+}
+
 void Executor::run(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t dtype,
                    shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
                    const std::atomic<bool>* abortFlag) {
+  origin_ = -1;
+  try {
+    runSchedule(sch, bufs, dtype, op, label, deadline, abortFlag);
+  } catch (const Error& e) {
+    if (!(abortFlag && abortFlag->load())) broadcastAbort(label.sequence, e.what());
+    throw;
+  }
+}
+
+void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t dtype,
+                           shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+                           const std::atomic<bool>* abortFlag) {
   const size_t total = sch.steps.size();
   if (total == 0) return;
   const int n = ctx_.size();
@@ -356,14 +424,7 @@ void Executor::run(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t
              label.operation, static_cast<unsigned long long>(label.sequence), label.algorithm);
       }
       if (deadline.expired()) failStuck(st, true, -1);
-      if ((idle & 4095) == 0) {
-        // Every peer, not only the ones this rank waits on: in a ring the
-        // dead rank may be several hops away, and every survivor should name
-        // it rather than time out behind a stalled neighbour.
-        for (int p = 0; p < n; ++p) {
-          if (p != ctx_.rank() && !bootstrap_.peerAlive(p)) failStuck(st, false, p);
-        }
-      }
+      if ((idle & 4095) == 0) checkPeers(st);
     }
   }
 }

@@ -16,6 +16,7 @@
 namespace shoal {
 
 class Bootstrap;
+struct AbortNotice;
 
 struct ExecBuffers {
   const void* send;
@@ -49,7 +50,13 @@ class Executor {
   struct Channel;
   struct RunState;
 
+  void runSchedule(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
+                   shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+                   const std::atomic<bool>* abortFlag);
   char* resolve(const ExecBuffers& b, BufRef ref) const;
+  void checkPeers(RunState& st);
+  [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
+  void broadcastAbort(uint64_t sequence, const char* what);
   void handleEvents(RunState& st);
   void returnCredit(int peer);
   [[noreturn]] void failStuck(RunState& st, bool timedOut, int deadPeer);
@@ -60,6 +67,7 @@ class Executor {
   int slots_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<transport::Event> events_;
+  int origin_ = -1;  // rank blamed for the current failure
 };
 
 }  // namespace shoal
