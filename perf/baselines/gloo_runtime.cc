@@ -157,7 +157,7 @@ void GlooRuntime::allReduce(const Call& c) {
   } catch (const RuntimeError&) {
     throw;
   } catch (const std::exception& e) {
-    throw RuntimeError("rank " + std::to_string(rank_) + ": gloo::AllreduceRing: " + e.what());
+    throw RuntimeError(std::string("gloo::AllreduceRing: ") + e.what());
   }
 }
 

@@ -19,8 +19,7 @@ void MpiRuntime::check(int err, const char* what) const {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(err, msg, &len);
-  throw RuntimeError("rank " + std::to_string(rank_) + ": " + what + ": " +
-                     std::string(msg, static_cast<size_t>(len)));
+  throw RuntimeError(std::string(what) + ": " + std::string(msg, static_cast<size_t>(len)));
 }
 
 MPI_Datatype MpiRuntime::datatype(shoalDataType_t t) {

@@ -17,8 +17,8 @@ class MpiRuntime : public Runtime {
   // MPI's datatype and op for (t, op); avg maps to MPI_SUM (the caller divides).
   static MPI_Datatype datatype(shoalDataType_t t);
   static MPI_Op mpiOp(shoalRedOp_t op);
-  // Throws RuntimeError naming the rank, what and MPI's message unless
-  // err is MPI_SUCCESS.
+  // Throws RuntimeError naming what failed and MPI's message unless err is
+  // MPI_SUCCESS (runMain adds the rank).
   void check(int err, const char* what) const;
 
   int rank() const override { return rank_; }

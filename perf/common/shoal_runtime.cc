@@ -5,6 +5,18 @@
 
 namespace perf {
 
+namespace {
+
+// Whether a launcher started us: shoalrun, mpirun, torchrun or srun.
+bool launched() {
+  for (const char* v : {"SHOAL_RANK", "OMPI_COMM_WORLD_RANK", "RANK", "SLURM_PROCID"}) {
+    if (getenv(v) != nullptr) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 ShoalRuntime::ShoalRuntime(const Options& o) {
   if (o.algorithm == "auto") {
     unsetenv("SHOAL_ALGO");
@@ -13,9 +25,20 @@ ShoalRuntime::ShoalRuntime(const Options& o) {
   }
   const char* algo = getenv("SHOAL_ALGO");
   requestedAlgo_ = algo && *algo ? algo : "auto";
-  const shoalResult_t r = shoalCommInitFromEnv(&comm_);
+  shoalResult_t r;
+  const char* how;
+  if (launched()) {
+    how = "shoalCommInitFromEnv";
+    r = shoalCommInitFromEnv(&comm_);
+  } else {
+    // Started by hand, as nccl-tests can be: one rank, its own root.
+    how = "shoalCommInitRank(1 rank)";
+    shoalUniqueId id;
+    r = shoalGetUniqueId(&id);
+    if (r == shoalSuccess) r = shoalCommInitRank(&comm_, 1, id, 0);
+  }
   if (r != shoalSuccess) {
-    throw RuntimeError(std::string("shoalCommInitFromEnv: ") + shoalGetErrorString(r) + ": " +
+    throw RuntimeError(std::string(how) + ": " + shoalGetErrorString(r) + ": " +
                        shoalGetLastError(nullptr));
   }
   check(shoalCommUserRank(comm_, &rank_), "shoalCommUserRank");
@@ -28,8 +51,8 @@ ShoalRuntime::~ShoalRuntime() {
 
 void ShoalRuntime::check(shoalResult_t r, const char* what) const {
   if (r == shoalSuccess) return;
-  throw RuntimeError("rank " + std::to_string(rank_) + ": " + what + ": " + shoalGetErrorString(r) +
-                     ": " + shoalGetLastError(comm_));
+  throw RuntimeError(std::string(what) + ": " + shoalGetErrorString(r) + ": " +
+                     shoalGetLastError(comm_));
 }
 
 std::string ShoalRuntime::library() const {

@@ -1,5 +1,6 @@
 // Runtime over shoal's public C API only, launched by shoalrun or mpirun
-// (shoalCommInitFromEnv reads the launcher's variables).
+// (shoalCommInitFromEnv reads the launcher's variables), or started by hand
+// as a single rank.
 #pragma once
 
 #include <string>
@@ -17,8 +18,8 @@ class ShoalRuntime : public Runtime {
   ~ShoalRuntime() override;
 
   shoalComm_t comm() const { return comm_; }
-  // Throws RuntimeError naming the rank, what and shoal's messages unless
-  // r is shoalSuccess.
+  // Throws RuntimeError naming what failed and shoal's messages unless r is
+  // shoalSuccess (runMain adds the rank).
   void check(shoalResult_t r, const char* what) const;
 
   int rank() const override { return rank_; }
