@@ -129,10 +129,10 @@ class Root {
     auto now = Clock::now();
     for (auto& c : conns_) {
       if (c.dead || c.stage == Conn::kRegistered || now < helloDeadline(c)) continue;
-      ++stats_->idleClosed;
       SHOAL_INFO(BOOTSTRAP, "bootstrap root %s: closed %s: no complete hello within %.1f s",
                  bound_.str().c_str(), c.from.str().c_str(), opts_.helloTimeoutSeconds);
       drop(c);
+      ++stats_->idleClosed;
     }
   }
 
@@ -181,17 +181,23 @@ class Root {
         r.raw(secret, sizeof(secret));
         bool good = net::constantTimeEqual(secret, secret_, sizeof(secret));
         if (!good || magic != wire::kHelloMagic) {
-          ++stats_->rejectedAuth;
+          if (magic != wire::kHelloMagic) {
+            SHOAL_INFO(BOOTSTRAP, "bootstrap root %s: dropped %s: not a shoal hello",
+                       bound_.str().c_str(), c.from.str().c_str());
+          } else {
+            SHOAL_WARN(BOOTSTRAP,
+                       "bootstrap root %s: refused a connection from %s: wrong secret (a unique "
+                       "id or SHOAL_SECRET from another job?)",
+                       bound_.str().c_str(), c.from.str().c_str());
+          }
+          drop(c);
+          // Counted last, so a test that waits on the counters never forks
+          // while this thread still holds the logger.
           size_t prev = stats_->maxBytesReadBeforeReject;
           while (c.bytesRead > prev &&
                  !stats_->maxBytesReadBeforeReject.compare_exchange_weak(prev, c.bytesRead)) {
           }
-          SHOAL_WARN(BOOTSTRAP,
-                     "bootstrap root %s: refused a connection from %s: %s (a process using a "
-                     "unique id or SHOAL_SECRET from another job?)",
-                     bound_.str().c_str(), c.from.str().c_str(),
-                     magic != wire::kHelloMagic ? "not a shoal hello" : "wrong secret");
-          drop(c);
+          ++stats_->rejectedAuth;
           return;
         }
         c.stage = Conn::kBody;
@@ -272,11 +278,11 @@ class Root {
 
   // Authenticated but refused: the rank gets the reason, then the connection closes.
   void reject(Conn& c, shoalResult_t code, const std::string& why) {
-    ++stats_->rejectedHello;
     SHOAL_WARN(BOOTSTRAP, "bootstrap root %s: refused %s: %s", bound_.str().c_str(),
                c.from.str().c_str(), why.c_str());
     sendError(c, code, why);
     drop(c);
+    ++stats_->rejectedHello;
   }
 
   void sendError(Conn& c, shoalResult_t code, const std::string& why) {
@@ -397,6 +403,10 @@ class Root {
 SockAddr startRoot(const SockAddr& bindAddr, const uint8_t secret[32], const RootOptions& options,
                    std::shared_ptr<RootStats> stats) {
   if (!stats) stats = std::make_shared<RootStats>();
+  // Settle the logger's lazily built state here, before the thread exists:
+  // a process that forks while the root thread is inside that one-time
+  // initialisation would leave its children waiting on it forever.
+  (void)log::enabled(log::kWarn, log::BOOTSTRAP);
   Fd fd = net::listenOn(bindAddr, "bootstrap root");
   SockAddr bound = net::localAddress(fd.get());
   auto root = std::make_shared<Root>(std::move(fd), bound, secret, options, stats);
