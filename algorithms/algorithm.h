@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "core/schedule.h"
@@ -22,5 +23,16 @@ std::vector<Segment> splitEven(size_t count, int n);
 size_t chunksFor(size_t bytes, size_t chunkBytes);
 
 Schedule ringAllReduce(const CollArgs& args);
+
+// Every algorithm, by collective. `plan` builds the schedule; `applies` says
+// whether it can serve these arguments (null: always).
+struct AlgorithmInfo {
+  CollKind kind;
+  const char* name;
+  Schedule (*plan)(const CollArgs&);
+  bool (*applies)(const CollArgs&);
+};
+const std::vector<AlgorithmInfo>& registry();
+const AlgorithmInfo* findAlgorithm(CollKind kind, const std::string& name);
 
 }  // namespace shoal::algorithms

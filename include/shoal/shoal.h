@@ -90,6 +90,26 @@ shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                              shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
                              shoalStream_t stream);
 
+/* NCCL's conventions: reducescatter reads nranks*recvcount elements and
+ * writes recvcount (in place when recvbuff == sendbuff + rank*recvcount);
+ * allgather reads sendcount and writes nranks*sendcount (in place when
+ * sendbuff == recvbuff + rank*sendcount). */
+shoalResult_t shoalReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                 shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
+                                 shoalStream_t stream);
+shoalResult_t shoalAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                             shoalDataType_t datatype, shoalComm_t comm, shoalStream_t stream);
+/* sendbuff matters on the root only; in place when sendbuff == recvbuff. */
+shoalResult_t shoalBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                             shoalDataType_t datatype, int root, shoalComm_t comm,
+                             shoalStream_t stream);
+/* recvbuff matters on the root only. */
+shoalResult_t shoalReduce(const void* sendbuff, void* recvbuff, size_t count,
+                          shoalDataType_t datatype, shoalRedOp_t op, int root, shoalComm_t comm,
+                          shoalStream_t stream);
+/* Returns once every rank has entered the barrier. */
+shoalResult_t shoalBarrier(shoalComm_t comm, shoalStream_t stream);
+
 /* Name of the algorithm and transport the last collective on comm used. */
 const char* shoalCommLastAlgorithm(shoalComm_t comm);
 const char* shoalCommTransportName(shoalComm_t comm);

@@ -44,10 +44,81 @@ shoalResult_t invalid(shoalComm_t comm, shoalResult_t code, const std::string& m
   return record(comm, code, msg);
 }
 
-bool overlaps(const void* a, const void* b, size_t bytes) {
-  auto x = reinterpret_cast<uintptr_t>(a);
-  auto y = reinterpret_cast<uintptr_t>(b);
-  return x != y && x < y + bytes && y < x + bytes;
+// Argument checks shared by every collective, then the core. Buffer sizes
+// follow NCCL: reducescatter sends n*count and receives count, allgather the
+// reverse; broadcast/reduce buffers matter only where the root says so.
+shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvbuff, size_t count,
+                         shoalDataType_t datatype, shoalRedOp_t op, int root, shoalComm_t comm,
+                         shoalStream_t stream) {
+  const char* name = shoal::collName(kind);
+  if (!comm)
+    return invalid(nullptr, shoalInvalidArgument, shoal::strprintf("%s: comm is NULL", name));
+  const int rank = comm->rank;
+  const int n = comm->size;
+  if (!shoal::validDtype(datatype)) {
+    return invalid(comm, shoalInvalidArgument,
+                   shoal::strprintf("rank %d: %s: invalid datatype %d", rank, name,
+                                    static_cast<int>(datatype)));
+  }
+  if (!shoal::validOp(op)) {
+    return invalid(
+        comm, shoalInvalidArgument,
+        shoal::strprintf("rank %d: %s: invalid reduction op %d", rank, name, static_cast<int>(op)));
+  }
+  if ((kind == shoal::CollKind::kBroadcast || kind == shoal::CollKind::kReduce) &&
+      (root < 0 || root >= n)) {
+    return invalid(
+        comm, shoalInvalidArgument,
+        shoal::strprintf("rank %d: %s: root %d is outside [0, %d)", rank, name, root, n));
+  }
+  const size_t es = shoal::dtypeSize(datatype);
+  const bool scatterGather =
+      kind == shoal::CollKind::kReduceScatter || kind == shoal::CollKind::kAllGather;
+  const size_t factor = scatterGather ? static_cast<size_t>(n) : 1;
+  if (count > static_cast<size_t>(PTRDIFF_MAX) / es / factor) {
+    return invalid(comm, shoalInvalidArgument,
+                   shoal::strprintf("rank %d: %s: count %zu of %s overflows the address space",
+                                    rank, name, count, shoal::dtypeName(datatype)));
+  }
+  size_t sendBytes = count * es;
+  size_t recvBytes = count * es;
+  bool needSend = true;
+  bool needRecv = true;
+  if (kind == shoal::CollKind::kReduceScatter) sendBytes *= factor;
+  if (kind == shoal::CollKind::kAllGather) recvBytes *= factor;
+  if (kind == shoal::CollKind::kBroadcast) needSend = rank == root;
+  if (kind == shoal::CollKind::kReduce) needRecv = rank == root;
+  if (count > 0 && ((needSend && !sendbuff) || (needRecv && !recvbuff))) {
+    return invalid(comm, shoalInvalidArgument,
+                   shoal::strprintf("rank %d: %s: %s is NULL with count %zu", rank, name,
+                                    needSend && !sendbuff ? "sendbuff" : "recvbuff", count));
+  }
+  if (count > 0 && needSend && needRecv && sendbuff && recvbuff) {
+    // Identical (or NCCL's offset form for reducescatter/allgather) is in
+    // place; any other overlap would read data already overwritten.
+    const char* s = static_cast<const char*>(sendbuff);
+    const char* r = static_cast<const char*>(recvbuff);
+    const size_t off = static_cast<size_t>(rank) * count * es;
+    bool inPlace = s == r;
+    if (kind == shoal::CollKind::kReduceScatter) inPlace = r == s + off;
+    if (kind == shoal::CollKind::kAllGather) inPlace = s == r + off;
+    if (!inPlace && s < r + recvBytes && r < s + sendBytes) {
+      return invalid(
+          comm, shoalInvalidArgument,
+          shoal::strprintf("rank %d: %s: sendbuff and recvbuff overlap without being in place",
+                           rank, name));
+    }
+  }
+  if (stream) {
+    return invalid(
+        comm, shoalInvalidUsage,
+        shoal::strprintf("rank %d: %s: a stream was given but this build has no CUDA support; "
+                         "pass NULL for host buffers",
+                         rank, name));
+  }
+  return guarded(comm, [&] {
+    shoal::commCollective(comm, kind, sendbuff, recvbuff, count, datatype, op, root);
+  });
 }
 
 }  // namespace
@@ -151,45 +222,40 @@ shoalResult_t shoalCommUserRank(const shoalComm_t comm, int* rank) {
 shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                              shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
                              shoalStream_t stream) {
-  if (!comm) return invalid(nullptr, shoalInvalidArgument, "shoalAllReduce: comm is NULL");
-  const int rank = comm->rank;
-  if (!shoal::validDtype(datatype)) {
-    return invalid(comm, shoalInvalidArgument,
-                   shoal::strprintf("rank %d: allreduce: invalid datatype %d", rank,
-                                    static_cast<int>(datatype)));
-  }
-  if (!shoal::validOp(op)) {
-    return invalid(comm, shoalInvalidArgument,
-                   shoal::strprintf("rank %d: allreduce: invalid reduction op %d", rank,
-                                    static_cast<int>(op)));
-  }
-  size_t es = shoal::dtypeSize(datatype);
-  if (count > SIZE_MAX / es || count * es > static_cast<size_t>(PTRDIFF_MAX)) {
-    return invalid(
-        comm, shoalInvalidArgument,
-        shoal::strprintf("rank %d: allreduce: count %zu of %s overflows the address space", rank,
-                         count, shoal::dtypeName(datatype)));
-  }
-  if (count > 0 && (!sendbuff || !recvbuff)) {
-    return invalid(comm, shoalInvalidArgument,
-                   shoal::strprintf("rank %d: allreduce: %s is NULL with count %zu", rank,
-                                    sendbuff ? "recvbuff" : "sendbuff", count));
-  }
-  if (overlaps(sendbuff, recvbuff, count * es)) {
-    return invalid(
-        comm, shoalInvalidArgument,
-        shoal::strprintf(
-            "rank %d: allreduce: sendbuff and recvbuff overlap without being identical", rank));
-  }
-  if (stream) {
-    return invalid(comm, shoalInvalidUsage,
-                   shoal::strprintf(
-                       "rank %d: allreduce: a stream was given but this build has no CUDA support; "
-                       "pass NULL for host buffers",
-                       rank));
-  }
-  return guarded(comm,
-                 [&] { shoal::commAllReduce(comm, sendbuff, recvbuff, count, datatype, op); });
+  return collective(shoal::CollKind::kAllReduce, sendbuff, recvbuff, count, datatype, op, 0, comm,
+                    stream);
+}
+
+shoalResult_t shoalReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
+                                 shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
+                                 shoalStream_t stream) {
+  return collective(shoal::CollKind::kReduceScatter, sendbuff, recvbuff, recvcount, datatype, op, 0,
+                    comm, stream);
+}
+
+shoalResult_t shoalAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
+                             shoalDataType_t datatype, shoalComm_t comm, shoalStream_t stream) {
+  return collective(shoal::CollKind::kAllGather, sendbuff, recvbuff, sendcount, datatype, shoalSum,
+                    0, comm, stream);
+}
+
+shoalResult_t shoalBroadcast(const void* sendbuff, void* recvbuff, size_t count,
+                             shoalDataType_t datatype, int root, shoalComm_t comm,
+                             shoalStream_t stream) {
+  return collective(shoal::CollKind::kBroadcast, sendbuff, recvbuff, count, datatype, shoalSum,
+                    root, comm, stream);
+}
+
+shoalResult_t shoalReduce(const void* sendbuff, void* recvbuff, size_t count,
+                          shoalDataType_t datatype, shoalRedOp_t op, int root, shoalComm_t comm,
+                          shoalStream_t stream) {
+  return collective(shoal::CollKind::kReduce, sendbuff, recvbuff, count, datatype, op, root, comm,
+                    stream);
+}
+
+shoalResult_t shoalBarrier(shoalComm_t comm, shoalStream_t stream) {
+  return collective(shoal::CollKind::kBarrier, nullptr, nullptr, 0, shoalInt8, shoalSum, 0, comm,
+                    stream);
 }
 
 const char* shoalCommLastAlgorithm(shoalComm_t comm) {

@@ -51,7 +51,10 @@ transport::Device* chooseTransport(shoalComm* comm, Deadline deadline) {
     if (!(common & (uint64_t{1} << idx))) {
       std::string who;
       for (int r = 0; r < comm->size; ++r) {
-        if (!(all[r] & (uint64_t{1} << idx))) who += (who.empty() ? "" : ",") + std::to_string(r);
+        if (!(all[r] & (uint64_t{1} << idx))) {
+          if (!who.empty()) who += ",";
+          who += std::to_string(r);
+        }
       }
       fail(shoalInvalidUsage, "rank %d: init: SHOAL_TRANSPORT=%s is not usable on ranks {%s}.%s",
            comm->rank, forced.c_str(), who.c_str(),
@@ -74,38 +77,63 @@ transport::Device* chooseTransport(shoalComm* comm, Deadline deadline) {
        comm->size, reasons.c_str());
 }
 
-enum class Algo { kAuto, kRing };
-
-Algo parseAlgo(const char* collective) {
+// SHOAL_ALGO in NCCL's grammar: "ring", or "allreduce:ring;broadcast:tree".
+// Returns the name forced for this collective, or "" for automatic.
+std::string forcedAlgorithm(CollKind kind) {
   std::string v = config::getString("SHOAL_ALGO");
-  if (v.empty()) return Algo::kAuto;
-  // NCCL grammar: "ring" or "allreduce:ring;broadcast:tree"; a leading ^ excludes.
+  const std::string coll = collName(kind);
   std::string pick;
   size_t pos = 0;
-  while (pos <= v.size()) {
+  while (!v.empty() && pos <= v.size()) {
     size_t end = v.find(';', pos);
     if (end == std::string::npos) end = v.size();
     std::string item = v.substr(pos, end - pos);
     size_t colon = item.find(':');
     if (colon == std::string::npos) {
       if (pick.empty()) pick = item;
-    } else if (item.substr(0, colon) == collective) {
+    } else if (item.substr(0, colon) == coll) {
       pick = item.substr(colon + 1);
     }
     pos = end + 1;
   }
   for (auto& c : pick) c = static_cast<char>(tolower(c));
-  if (pick.empty() || pick == "auto") return Algo::kAuto;
-  if (pick == "ring") return Algo::kRing;
-  fail(shoalInvalidUsage, "SHOAL_ALGO=%s: unknown algorithm '%s' for %s (known: ring)", v.c_str(),
-       pick.c_str(), collective);
+  return pick == "auto" ? "" : pick;
 }
 
-const Schedule& plan(shoalComm* comm, const CollArgs& args, const char* collective) {
-  Algo algo = parseAlgo(collective);
-  (void)algo;  // ring is the only allreduce for now; auto picks it
-  std::string name = "ring";
-  shoalComm::PlanKey key{0, args.count, args.dtype, args.op, args.root, args.inPlace, name};
+const algorithms::AlgorithmInfo& chooseAlgorithm(shoalComm* comm, const CollArgs& args) {
+  std::string forced = forcedAlgorithm(args.kind);
+  if (!forced.empty()) {
+    const auto* a = algorithms::findAlgorithm(args.kind, forced);
+    // A forced name that only exists for other collectives falls back to
+    // automatic for this one, as NCCL does for "NCCL_ALGO=ring" on broadcast.
+    if (a && (!a->applies || a->applies(args))) return *a;
+    bool knownAnywhere = false;
+    std::string known;
+    for (const auto& x : algorithms::registry()) {
+      knownAnywhere = knownAnywhere || forced == x.name;
+      if (x.kind == args.kind) known += std::string(known.empty() ? "" : ", ") + x.name;
+    }
+    if (!knownAnywhere) {
+      fail(shoalInvalidUsage, "rank %d: SHOAL_ALGO=%s: unknown algorithm '%s' for %s (known: %s)",
+           comm->rank, config::getString("SHOAL_ALGO").c_str(), forced.c_str(), collName(args.kind),
+           known.c_str());
+    }
+  }
+  for (const auto& a : algorithms::registry()) {
+    if (a.kind == args.kind && (!a.applies || a.applies(args))) return a;
+  }
+  fail(shoalInternalError, "rank %d: no algorithm implements %s", comm->rank, collName(args.kind));
+}
+
+const Schedule& plan(shoalComm* comm, const CollArgs& args) {
+  const auto& algo = chooseAlgorithm(comm, args);
+  shoalComm::PlanKey key{static_cast<int>(args.kind),
+                         args.count,
+                         args.dtype,
+                         args.op,
+                         args.root,
+                         args.inPlace,
+                         algo.name};
   auto it = comm->plans.find(key);
   if (it != comm->plans.end()) return it->second;
   constexpr size_t kMaxPlans = 64;
@@ -114,7 +142,9 @@ const Schedule& plan(shoalComm* comm, const CollArgs& args, const char* collecti
     comm->planOrder.pop_front();
   }
   comm->planOrder.push_back(key);
-  return comm->plans.emplace(key, algorithms::ringAllReduce(args)).first->second;
+  Schedule sch = algo.plan(args);
+  sch.algorithm = algo.name;
+  return comm->plans.emplace(key, std::move(sch)).first->second;
 }
 
 }  // namespace
@@ -130,6 +160,7 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
   comm->timeoutSeconds = config::getDouble("SHOAL_TIMEOUT");
   Deadline deadline = Deadline::after(comm->timeoutSeconds);
   comm->bootstrap = Bootstrap::create(id, rank, nranks, deadline);
+  for (int r = 0; r < nranks; ++r) comm->hosts.push_back(comm->bootstrap->hostId(r));
   transport::Device* dev = chooseTransport(comm.get(), deadline);
   comm->transport = dev->createContext(rank, nranks);
   comm->transport->connect(*comm->bootstrap, deadline);
@@ -143,26 +174,41 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
   return comm;
 }
 
-void commAllReduce(shoalComm* comm, const void* send, void* recv, size_t count,
-                   shoalDataType_t dtype, shoalRedOp_t op) {
+void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
+                    shoalDataType_t dtype, shoalRedOp_t op, int root) {
+  const char* name = collName(kind);
   if (!comm->brokenReason.empty()) {
     fail(shoalInvalidUsage,
-         "rank %d: allreduce: communicator is unusable after an earlier error (%s); destroy it",
-         comm->rank, comm->brokenReason.c_str());
+         "rank %d: %s: communicator is unusable after an earlier error (%s); destroy it",
+         comm->rank, name, comm->brokenReason.c_str());
   }
   uint64_t seq = ++comm->sequence;
-  CollArgs args{comm->rank, comm->size, count,        dtype,
-                op,         0,          send == recv, comm->executor->chunkBytes()};
-  const Schedule& sch = plan(comm, args, "allreduce");
+  const size_t es = dtypeSize(dtype);
+  bool inPlace = send == recv;
+  // NCCL's in-place conventions for the collectives whose buffers differ in size.
+  if (kind == CollKind::kReduceScatter) {
+    inPlace = send == static_cast<const char*>(recv) - static_cast<size_t>(comm->rank) * count * es;
+  } else if (kind == CollKind::kAllGather) {
+    inPlace = static_cast<const char*>(send) ==
+              static_cast<const char*>(recv) + static_cast<size_t>(comm->rank) * count * es;
+  }
+  CollArgs args{kind,        comm->rank, comm->size,
+                count,       dtype,      op,
+                root,        inPlace,    comm->executor->chunkBytes(),
+                &comm->hosts};
+  const Schedule& sch = plan(comm, args);
   comm->lastAlgorithm = sch.algorithm;
+  // Schedules address the send buffer of reducescatter/allgather as the whole
+  // n*count array even in place, so the executor sees NCCL's layout as is.
   ExecBuffers bufs{send, recv, nullptr};
+  if (kind == CollKind::kAllGather && inPlace) bufs.send = recv;
   std::vector<char> scratch;
   if (sch.scratchBytes) {
     scratch.resize(sch.scratchBytes);
     bufs.scratch = scratch.data();
   }
   try {
-    comm->executor->run(sch, bufs, dtype, op, ExecLabel{"allreduce", seq, sch.algorithm.c_str()},
+    comm->executor->run(sch, bufs, dtype, op, ExecLabel{name, seq, sch.algorithm.c_str()},
                         Deadline::after(comm->timeoutSeconds), &comm->aborted);
   } catch (const Error& e) {
     comm->brokenReason = e.what();

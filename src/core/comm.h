@@ -29,6 +29,7 @@ struct shoalComm {
   std::string lastAlgorithm = "none";
   uint64_t sequence = 0;
   double timeoutSeconds = 300;
+  std::vector<std::string> hosts;  // host identity per rank
 
   // Recently used schedules, keyed by everything that shapes them.
   using PlanKey = std::tuple<int, size_t, int, int, int, bool, std::string>;
@@ -40,10 +41,10 @@ namespace shoal {
 
 // Builds a communicator (bootstrap, transport choice, channels). Throws.
 std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int rank);
-// Plans and runs one allreduce. Throws; marks the communicator broken on
-// errors that leave peers mid-protocol.
-void commAllReduce(shoalComm* comm, const void* send, void* recv, size_t count,
-                   shoalDataType_t dtype, shoalRedOp_t op);
+// Plans and runs one collective (NCCL's buffer conventions). Throws; marks
+// the communicator broken on errors that leave peers mid-protocol.
+void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
+                    shoalDataType_t dtype, shoalRedOp_t op, int root);
 void commDestroy(shoalComm* comm);
 
 }  // namespace shoal

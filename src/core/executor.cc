@@ -207,7 +207,10 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
     }
   }
   std::string ranks;
-  for (int p : waitingOn) ranks += (ranks.empty() ? "" : ",") + std::to_string(p);
+  for (int p : waitingOn) {
+    if (!ranks.empty()) ranks += ",";
+    ranks += std::to_string(p);
+  }
   if (!timedOut) {
     AbortNotice notice;
     if (bootstrap_.tryRecv(deadPeer, kTagAbort, &notice, sizeof(notice)))

@@ -54,8 +54,21 @@ struct Schedule {
   }
 };
 
+enum class CollKind : uint8_t {
+  kAllReduce,
+  kReduceScatter,
+  kAllGather,
+  kBroadcast,
+  kReduce,
+  kBarrier
+};
+const char* collName(CollKind kind);  // "allreduce", "reducescatter", ... (NCCL's SHOAL_ALGO keys)
+
 // What an algorithm needs to know to plan one rank's part of a collective.
+// count is NCCL's: per-rank elements for allreduce/broadcast/reduce, the
+// per-rank block for reducescatter (recvcount) and allgather (sendcount).
 struct CollArgs {
+  CollKind kind;
   int rank;
   int nranks;
   size_t count;
@@ -64,6 +77,8 @@ struct CollArgs {
   int root = 0;
   bool inPlace;
   size_t chunkBytes;  // largest message the executor accepts (staging slot)
+  // Host identity per rank (for hierarchical algorithms); empty when unknown.
+  const std::vector<std::string>* hosts = nullptr;
 };
 
 }  // namespace shoal

@@ -1,0 +1,42 @@
+#include "algorithms/algorithm.h"
+
+namespace shoal {
+
+const char* collName(CollKind kind) {
+  switch (kind) {
+    case CollKind::kAllReduce:
+      return "allreduce";
+    case CollKind::kReduceScatter:
+      return "reducescatter";
+    case CollKind::kAllGather:
+      return "allgather";
+    case CollKind::kBroadcast:
+      return "broadcast";
+    case CollKind::kReduce:
+      return "reduce";
+    case CollKind::kBarrier:
+      return "barrier";
+  }
+  return "unknown";
+}
+
+namespace algorithms {
+
+const std::vector<AlgorithmInfo>& registry() {
+  // Order matters only as the fallback when the tuner has no model for a
+  // collective: the first applicable entry wins.
+  static const std::vector<AlgorithmInfo> table = {
+      {CollKind::kAllReduce, "ring", ringAllReduce, nullptr},
+  };
+  return table;
+}
+
+const AlgorithmInfo* findAlgorithm(CollKind kind, const std::string& name) {
+  for (const auto& a : registry()) {
+    if (a.kind == kind && name == a.name) return &a;
+  }
+  return nullptr;
+}
+
+}  // namespace algorithms
+}  // namespace shoal
