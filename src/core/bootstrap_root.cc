@@ -270,9 +270,10 @@ class Root {
     c.stage = Conn::kRegistered;
     c.buf.assign(4, 0);
     byRank_[c.rank] = &c;
-    int count = ++stats_->registered;
+    int count = stats_->registered + 1;
     SHOAL_TRACE(BOOTSTRAP, "bootstrap root: rank %d of %d joined from %s (%d/%d)", c.rank, c.nranks,
                 c.from.str().c_str(), count, nranks_);
+    stats_->registered = count;
     if (count == nranks_) finish();
   }
 
