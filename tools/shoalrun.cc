@@ -268,7 +268,10 @@ int main(int argc, char** argv) {
   sigaddset(&mask, SIGCHLD);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGHUP);
+  // Under nohup SIGHUP stays ignored, for shoalrun and the ranks alike.
+  struct sigaction hup {};
+  sigaction(SIGHUP, nullptr, &hup);
+  if (hup.sa_handler != SIG_IGN) sigaddset(&mask, SIGHUP);
   sigset_t oldMask;
   sigprocmask(SIG_BLOCK, &mask, &oldMask);
   int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -301,6 +304,10 @@ int main(int argc, char** argv) {
       // forwards it once, and a rank's own children can be stopped with it.
       setpgid(0, 0);
       sigprocmask(SIG_SETMASK, &oldMask, nullptr);
+      // A shell starts background jobs with SIGINT ignored; the ranks must
+      // still stop when shoalrun passes a SIGINT or SIGTERM on.
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
       signal(SIGPIPE, SIG_DFL);
       dup2(outPipe[1], 1);
       dup2(errPipe[1], 2);
