@@ -477,6 +477,28 @@ TEST(Bootstrap, PeerAliveTurnsFalseWhenAPeerIsKilled) {
   EXPECT_EQ(waitChild(pids[2], 30), -SIGKILL);
 }
 
+TEST(Bootstrap, TryRecvReturnsAMessageThatArrivedBeforeItsSenderLeft) {
+  TestRoot root = startTestRoot();
+  runRanks(root.id, 2, [&](int rank) {
+    auto b = Bootstrap::create(root.id, rank, 2, Deadline::after(30));
+    uint64_t v = 0;
+    if (rank == 1) {
+      EXPECT_FALSE(b->tryRecv(0, 4, &v, sizeof(v)));  // nothing sent: no wait, no message
+      b->barrier(Deadline::after(30));
+      uint64_t last = 0xfeedf00d;
+      b->send(0, 4, &last, sizeof(last), Deadline::after(30));
+      _exit(0);  // leaves without a goodbye, as a failing rank would
+    }
+    b->barrier(Deadline::after(30));
+    EXPECT_TRUE(waitFor([&] { return !b->peerAlive(1); }, 10));
+    EXPECT_FALSE(b->tryRecv(1, 5, &v, sizeof(v)));
+    EXPECT_TRUE(b->tryRecv(1, 4, &v, sizeof(v)));
+    EXPECT_EQ(v, 0xfeedf00dull);
+    EXPECT_FALSE(b->tryRecv(1, 4, &v, sizeof(v)));  // taken once
+    return kOk;
+  });
+}
+
 TEST(Bootstrap, AllgatherTimeoutNamesTheRankThatNeverCame) {
   TestRoot root = startTestRoot();
   runRanks(root.id, 3, [&](int rank) {
