@@ -96,6 +96,49 @@ TEST(AllReduceErrors, SecondInitWithSameRankIsRefused) {
   EXPECT_EQ(refused, 1) << "exactly one of the two claimants must be told the rank is taken";
 }
 
+// Ranks that disagree about the call get shoalInvalidUsage naming both calls
+// (or, one hop further, an error naming the rank that reported it); no hang,
+// no garbage.
+TEST(AllReduceErrors, MismatchedCallsAreReported) {
+  shoal::test::MultiProcessOptions opts;
+  opts.env["SHOAL_TIMEOUT"] = "30";
+  auto results = runRanks(
+      3,
+      [](int rank, int n, const shoalUniqueId& id) {
+        shoalComm_t comm = nullptr;
+        ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess)
+            << shoalGetLastError(nullptr);
+        std::vector<float> buf(200, 1.0f);
+        // One good collective first, so sequence numbers are past 1.
+        ASSERT_EQ(
+            shoalAllReduce(buf.data(), buf.data(), 200, shoalFloat32, shoalSum, comm, nullptr),
+            shoalSuccess);
+        size_t count = rank == 1 ? 100 : 200;
+        auto start = std::chrono::steady_clock::now();
+        shoalResult_t r =
+            shoalAllReduce(buf.data(), buf.data(), count, shoalFloat32, shoalSum, comm, nullptr);
+        double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::string msg = shoalGetLastError(comm);
+        EXPECT_TRUE(r == shoalInvalidUsage || r == shoalRemoteError) << r << ": " << msg;
+        EXPECT_NE(msg.find("mismatched collective calls"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("count 100"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("count 200"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("allreduce #2"), std::string::npos) << msg;
+        EXPECT_LT(secs, 20.0);
+        if (rank == 2) {
+          // Rank 2 receives from rank 1 and sees the disagreement itself.
+          EXPECT_EQ(r, shoalInvalidUsage) << msg;
+          EXPECT_NE(msg.find("rank 1 called allreduce #2 (count 100, float, sum"),
+                    std::string::npos)
+              << msg;
+        }
+        shoalCommAbort(comm);
+      },
+      opts);
+  shoal::test::expectAllRanksPassed(results);
+}
+
 // A rank dies in the middle of a stream of large allreduces: every survivor
 // returns an error naming it well within the deadline.
 TEST(AllReduceErrors, RankExitingMidCollectiveIsNamed) {

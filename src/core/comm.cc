@@ -208,7 +208,16 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
     bufs.scratch = scratch.data();
   }
   try {
-    comm->executor->run(sch, bufs, dtype, op, ExecLabel{name, seq, sch.algorithm.c_str()},
+    CallSignature sig{static_cast<uint8_t>(kind),
+                      static_cast<uint8_t>(dtype),
+                      static_cast<uint8_t>(op),
+                      0,
+                      root,
+                      count,
+                      seq,
+                      {}};
+    snprintf(sig.algorithm, sizeof(sig.algorithm), "%s", sch.algorithm.c_str());
+    comm->executor->run(sch, bufs, dtype, op, ExecLabel{name, seq, sch.algorithm.c_str(), sig},
                         Deadline::after(comm->timeoutSeconds), &comm->aborted);
   } catch (const Error& e) {
     comm->brokenReason = e.what();

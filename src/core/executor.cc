@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <set>
 
 #include "core/bootstrap.h"
@@ -17,7 +18,13 @@ namespace shoal {
 namespace {
 
 // Control messages the executor exchanges over Pair::sendCtrl.
-enum CtrlType : uint8_t { kCtrlCredit = 1 };
+enum CtrlType : uint8_t { kCtrlCredit = 1, kCtrlSignature = 2 };
+struct SignatureMsg {
+  uint8_t type;
+  uint8_t pad[7];
+  CallSignature sig;
+};
+static_assert(sizeof(SignatureMsg) <= transport::Event::kMaxCtrl);
 struct CreditMsg {
   uint8_t type;
   uint8_t pad[3];
@@ -47,6 +54,7 @@ struct Executor::Channel {
   uint64_t recvSeq = 0;
   std::vector<uint8_t> arrived;
   uint32_t creditsOwed = 0;
+  std::deque<CallSignature> signatures;  // received, not yet checked
 };
 
 struct Executor::RunState {
@@ -64,6 +72,7 @@ struct Executor::RunState {
   std::vector<int32_t> depList;
   std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
   std::vector<size_t> sendHead, recvHead;
+  std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
   std::vector<int32_t> localReady;
   std::vector<int> peers;  // peers this schedule talks to
   size_t completed = 0;
@@ -157,17 +166,25 @@ void Executor::handleEvents(RunState& st) {
           break;
         }
         case transport::Event::kCtrl: {
+          uint8_t type = e.len > 0 ? e.payload[0] : 0;
+          if (type == kCtrlSignature && e.len == sizeof(SignatureMsg)) {
+            SignatureMsg m;
+            memcpy(&m, e.payload, sizeof(m));
+            m.sig.algorithm[sizeof(m.sig.algorithm) - 1] = '\0';
+            ch.signatures.push_back(m.sig);
+            break;
+          }
           CreditMsg m{};
-          if (e.len != sizeof(m)) {
-            fail(shoalRemoteError, "rank %d: %s: malformed control message (%u bytes) from rank %d",
-                 ctx_.rank(), st.label.operation, e.len, e.peer);
+          if (type != kCtrlCredit || e.len != sizeof(m)) {
+            fail(shoalRemoteError,
+                 "rank %d: %s: malformed control message (type %u, %u bytes) from rank %d",
+                 ctx_.rank(), st.label.operation, type, e.len, e.peer);
           }
           memcpy(&m, e.payload, sizeof(m));
-          if (m.type != kCtrlCredit || m.count > static_cast<uint32_t>(slots_) ||
+          if (m.count > static_cast<uint32_t>(slots_) ||
               ch.credits + static_cast<int>(m.count) > slots_) {
-            fail(shoalRemoteError,
-                 "rank %d: %s: invalid credit message (type %u, count %u) from rank %d",
-                 ctx_.rank(), st.label.operation, m.type, m.count, e.peer);
+            fail(shoalRemoteError, "rank %d: %s: invalid credit message (count %u) from rank %d",
+                 ctx_.rank(), st.label.operation, m.count, e.peer);
           }
           ch.credits += static_cast<int>(m.count);
           break;
@@ -227,6 +244,27 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
        "rank %d: %s #%llu (%s over %s): deadline passed while waiting for ranks {%s}:%s",
        ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
        st.label.algorithm, ctx_.name(), ranks.c_str(), detail.c_str());
+}
+
+std::string describe(const CallSignature& sig) {
+  return strprintf(
+      "%s #%llu (count %llu, %s, %s, root %d, %s)", collName(static_cast<CollKind>(sig.kind)),
+      static_cast<unsigned long long>(sig.sequence), static_cast<unsigned long long>(sig.count),
+      dtypeName(static_cast<shoalDataType_t>(sig.dtype)), opName(static_cast<shoalRedOp_t>(sig.op)),
+      sig.root, sig.algorithm);
+}
+
+void Executor::checkSignature(RunState& st, int peer, const CallSignature& theirs) {
+  const CallSignature& mine = st.label.signature;
+  if (theirs.kind == mine.kind && theirs.dtype == mine.dtype && theirs.op == mine.op &&
+      theirs.root == mine.root && theirs.count == mine.count && theirs.sequence == mine.sequence &&
+      strncmp(theirs.algorithm, mine.algorithm, sizeof(mine.algorithm)) == 0) {
+    return;
+  }
+  origin_ = ctx_.rank();
+  fail(shoalInvalidUsage,
+       "rank %d: mismatched collective calls: rank %d called %s while rank %d called %s",
+       ctx_.rank(), peer, describe(theirs).c_str(), ctx_.rank(), describe(mine).c_str());
 }
 
 void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
@@ -295,6 +333,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   st.sendQ.resize(n);
   st.recvQ.resize(n);
   st.sendHead.assign(n, 0);
+  st.sigSent.assign(n, 0);
+  st.sigChecked.assign(n, 0);
   st.recvHead.assign(n, 0);
   for (size_t i = 0; i < total; ++i) {
     const Step& s = sch.steps[i];
@@ -360,6 +400,11 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       Channel& ch = *channels_[p];
       auto& q = st.sendQ[p];
       size_t& h = st.sendHead[p];
+      if (!q.empty() && !st.sigSent[p]) {
+        SignatureMsg m{kCtrlSignature, {}, label.signature};
+        if (!ctx_.pair(p).sendCtrl(&m, sizeof(m))) continue;
+        st.sigSent[p] = 1;
+      }
       while (h < q.size() && ch.credits > 0 && st.waiting[q[h]] == 0) {
         const Step& s = sch.steps[q[h]];
         size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
@@ -381,6 +426,13 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       Channel& ch = *channels_[p];
       auto& q = st.recvQ[p];
       size_t& h = st.recvHead[p];
+      if (!q.empty() && !st.sigChecked[p]) {
+        // Nothing from this peer is consumed before its call is known to match.
+        if (ch.signatures.empty()) continue;
+        checkSignature(st, p, ch.signatures.front());
+        ch.signatures.pop_front();
+        st.sigChecked[p] = 1;
+      }
       while (h < q.size() && st.waiting[q[h]] == 0) {
         size_t slot = ch.recvSeq % static_cast<uint64_t>(slots_);
         if (!ch.arrived[slot]) break;

@@ -24,11 +24,28 @@ struct ExecBuffers {
   void* scratch;
 };
 
+// What a rank called, as its peers see it: sent ahead of the data on every
+// connection a collective uses, so ranks that disagree (a different count,
+// type, op, root, collective or algorithm) fail with both calls named instead
+// of reading garbage or waiting forever.
+struct CallSignature {
+  uint8_t kind;  // CollKind
+  uint8_t dtype;
+  uint8_t op;
+  uint8_t pad = 0;
+  int32_t root;
+  uint64_t count;
+  uint64_t sequence;
+  char algorithm[16];
+};
+std::string describe(const CallSignature& sig);
+
 // Identifies the collective in error messages.
 struct ExecLabel {
   const char* operation;  // "allreduce"
   uint64_t sequence;      // per-communicator collective number
   const char* algorithm;
+  CallSignature signature;
 };
 
 class Executor {
@@ -55,6 +72,7 @@ class Executor {
                    const std::atomic<bool>* abortFlag);
   char* resolve(const ExecBuffers& b, BufRef ref) const;
   void checkPeers(RunState& st);
+  void checkSignature(RunState& st, int peer, const CallSignature& theirs);
   [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
   void broadcastAbort(uint64_t sequence, const char* what);
   void handleEvents(RunState& st);
