@@ -1,0 +1,87 @@
+#!/bin/bash
+# ctest entry point for the Soft-RoCE guest suites.
+#
+# usage: run.sh single|two BUILD_DIR [PARTS...]
+#   single: one guest, every rank on its rxe0 (loopback)            (ctest label rxe)
+#   two:    two guests 10.0.0.1 / 10.0.0.2 on a qemu UDP "wire", ranks on both  (label rxe2)
+#   PARTS:  what to run (default: transport allreduce ucx perf for single, allreduce for two)
+# Exits 77 (ctest SKIP_RETURN_CODE) with the reason when this machine cannot boot the
+# guests: qemu or the kernel cache missing (run tests/rxe/setup.sh as root first).
+# Results, console logs and per-suite logs go to BUILD_DIR/rxe-results/<mode>.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+MODE=${1:?usage: run.sh single|two BUILD_DIR [PARTS...]}
+BUILD=$(cd "${2:?usage: run.sh single|two BUILD_DIR [PARTS...]}" && pwd)
+shift 2
+CACHE=${SHOAL_RXE_CACHE:-$HERE/cache}
+skip() { echo "SKIPPED: $*"; exit 77; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed (run tests/rxe/setup.sh as root)"
+[ -s "$CACHE/kernel/vmlinux" ] && [ -s "$CACHE/initramfs.cpio.gz" ] ||
+    skip "no guest kernel/initramfs in $CACHE (run tests/rxe/setup.sh as root)"
+[ -e /dev/kvm ] || [ -n "$(qemu-system-x86_64 -accel help 2>/dev/null | grep tcg)" ] ||
+    skip "this qemu has neither KVM nor TCG"
+[ -x "$BUILD/tests/verbs_transport_test" ] || skip "$BUILD has no verbs_transport_test (verbs transport not built)"
+
+OUT=$BUILD/rxe-results/$MODE
+rm -rf "$OUT"
+mkdir -p "$OUT"
+if [ $# -gt 0 ]; then
+    PARTS="$*"
+elif [ "$MODE" = single ]; then
+    PARTS="transport allreduce ucx perf"
+else
+    PARTS="allreduce"
+fi
+# The UCX part waits for a UCX transport in the build.
+[ -x "$BUILD/tests/ucx_transport_test" ] || PARTS=${PARTS//ucx/}
+cat > "$OUT/plan.sh" <<PLAN
+export BUILD=$BUILD
+PARTS="$PARTS"
+FILTER_TRANSPORT='${FILTER_TRANSPORT:-}'
+FILTER_ERRORS='${FILTER_ERRORS:-}'
+PLAN
+
+t0=$(date +%s)
+case $MODE in
+single)
+    GUEST_SMP=${GUEST_SMP:-2} "$HERE/boot.sh" node0 10.0.2.15/24 "$HERE/guest/single.sh" "$OUT" \
+        > "$OUT/node0.console" 2>&1
+    qemu_rc=$?
+    NODES="node0"
+    ;;
+two)
+    # Symmetric UDP sockets: either guest may start first. Ports derived from the pid
+    # so two runs on one machine do not cross wires.
+    p0=$((20000 + $$ % 20000)) p1=$((20000 + $$ % 20000 + 1))
+    export GUEST_SMP=${GUEST_SMP:-1} GUEST_MEM=${GUEST_MEM:-2G}
+    "$HERE/boot.sh" node0 10.0.0.1/24 "$HERE/guest/two.sh" "$OUT" \
+        "socket,udp=127.0.0.1:$p1,localaddr=127.0.0.1:$p0" > "$OUT/node0.console" 2>&1 &
+    a=$!
+    "$HERE/boot.sh" node1 10.0.0.2/24 "$HERE/guest/two.sh" "$OUT" \
+        "socket,udp=127.0.0.1:$p0,localaddr=127.0.0.1:$p1" > "$OUT/node1.console" 2>&1 &
+    b=$!
+    wait $a; ra=$?
+    wait $b; rb=$?
+    qemu_rc=$((ra | rb))
+    NODES="node0 node1"
+    ;;
+*)
+    echo "run.sh: unknown mode $MODE (single or two)"
+    exit 2
+    ;;
+esac
+
+rc=0
+for n in $NODES; do
+    g=$(cat "$OUT/$n.rc" 2>/dev/null || echo none)
+    echo "== $n: guest exit $g ($(grep -c . "$OUT/$n.console") console lines)"
+    grep -a -E 'SHOAL_(RESULT|PERF|SUMMARY)|^\[  FAILED  \]|Failure|guest node' "$OUT/$n.console" | sed 's/^/   /'
+    [ "$g" = 0 ] || rc=1
+done
+if [ $rc != 0 ] || [ $qemu_rc != 0 ]; then
+    for n in $NODES; do echo "== $n console (last 60 lines)"; tail -60 "$OUT/$n.console"; done
+    rc=1
+fi
+echo "rxe $MODE: $([ $rc = 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - t0 )) s (logs in $OUT)"
+exit $rc
