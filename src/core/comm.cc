@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/reduce.h"
+#include "topo/binding.h"
 #include "transports/device.h"
 
 namespace shoal {
@@ -161,6 +162,7 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
   Deadline deadline = Deadline::after(comm->timeoutSeconds);
   comm->bootstrap = Bootstrap::create(id, rank, nranks, deadline);
   for (int r = 0; r < nranks; ++r) comm->hosts.push_back(comm->bootstrap->hostId(r));
+  topo::onCommInit(comm->hosts, rank);  // local rank for the transports; SHOAL_BIND
   transport::Device* dev = chooseTransport(comm.get(), deadline);
   comm->transport = dev->createContext(rank, nranks);
   comm->transport->connect(*comm->bootstrap, deadline);

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "topo/nic_choice.h"
 #include "transports/verbs/buffer.h"
 #include "transports/verbs/completion_error.h"
 #include "transports/verbs/hca_select.h"
@@ -59,7 +60,13 @@ VerbsContext::VerbsContext(int rank, int size) : Context(rank, size) {
   // 1. the port
   PortChoice choice;
   std::string why;
-  if (!choosePort(HcaFilter::parse(config::getString("SHOAL_IB_HCA")), &choice, &why)) {
+  std::string hca = config::getString("SHOAL_IB_HCA");
+  bool chosen = false;
+  // Without SHOAL_IB_HCA, the NICs nearest this rank's GPU (or CPUs) go first.
+  for (const auto& nic :
+       hca.empty() ? topo::preferredNicsForThisProcess() : std::vector<std::string>{})
+    if ((chosen = choosePort(HcaFilter::parse("=" + nic), &choice, &why))) break;
+  if (!chosen && !choosePort(HcaFilter::parse(hca), &choice, &why)) {
     fail(shoalSystemError, "verbs: rank %d: no usable RDMA port: %s", rank, why.c_str());
   }
   deviceName_ = choice.device;
