@@ -23,6 +23,17 @@ std::vector<Segment> splitEven(size_t count, int n);
 size_t chunksFor(size_t bytes, size_t chunkBytes);
 
 Schedule ringAllReduce(const CollArgs& args);
+Schedule treeAllReduce(const CollArgs& args);
+Schedule rhdAllReduce(const CollArgs& args);
+Schedule hierAllReduce(const CollArgs& args);
+bool hierApplies(const CollArgs& args);  // more than one node, and a node with several ranks
+Schedule ringReduceScatter(const CollArgs& args);
+Schedule ringAllGather(const CollArgs& args);
+Schedule ringBroadcast(const CollArgs& args);
+Schedule treeBroadcast(const CollArgs& args);
+Schedule ringReduce(const CollArgs& args);
+Schedule treeReduce(const CollArgs& args);
+Schedule disseminationBarrier(const CollArgs& args);
 
 // Every algorithm, by collective. `plan` builds the schedule; `applies` says
 // whether it can serve these arguments (null: always).

@@ -27,6 +27,16 @@ const std::vector<AlgorithmInfo>& registry() {
   // collective: the first applicable entry wins.
   static const std::vector<AlgorithmInfo> table = {
       {CollKind::kAllReduce, "ring", ringAllReduce, nullptr},
+      {CollKind::kAllReduce, "tree", treeAllReduce, nullptr},
+      {CollKind::kAllReduce, "rhd", rhdAllReduce, nullptr},
+      {CollKind::kAllReduce, "hier", hierAllReduce, hierApplies},
+      {CollKind::kReduceScatter, "ring", ringReduceScatter, nullptr},
+      {CollKind::kAllGather, "ring", ringAllGather, nullptr},
+      {CollKind::kBroadcast, "ring", ringBroadcast, nullptr},
+      {CollKind::kBroadcast, "tree", treeBroadcast, nullptr},
+      {CollKind::kReduce, "ring", ringReduce, nullptr},
+      {CollKind::kReduce, "tree", treeReduce, nullptr},
+      {CollKind::kBarrier, "dissemination", disseminationBarrier, nullptr},
   };
   return table;
 }

@@ -1,0 +1,119 @@
+// Hierarchical allreduce: ranks are grouped into nodes by host identity
+// (CollArgs::hosts; SHOAL_HOST_ID fakes it). Three phases:
+//   1. inside each node, a ring reduce-scatter: node j, with m_j ranks, cuts
+//      the data into m_j slices and its i-th local rank ends holding slice i
+//      reduced over the node;
+//   2. across nodes, an allreduce of each slice among the ranks that hold it;
+//   3. inside each node, a ring allgather of the slices.
+// Only phase 2 crosses nodes, and every local rank drives its own share of
+// it, so all of a node's links to other nodes work at once, with 2(N-1)
+// cross-node steps for N nodes instead of the flat ring's 2(n-1).
+//
+// Nodes may hold different numbers of ranks (2 + 3): their slice boundaries
+// then differ. Phase 2 works on pieces: the ranges between consecutive
+// boundaries of any node's slices. On each node exactly one rank holds a
+// given piece, so each piece is allreduced by a ring over its holders, one
+// per node, in node order. Pieces are listed in offset order by everyone, so
+// two ranks that share several pieces list their messages in the same order.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "algorithms/algorithm.h"
+#include "algorithms/group_ring.h"
+#include "algorithms/schedule_builder.h"
+
+namespace shoal::algorithms {
+
+namespace {
+
+// Ranks of each node, nodes in order of their lowest rank.
+std::vector<std::vector<int>> nodesOf(const CollArgs& a) {
+  std::vector<std::vector<int>> nodes;
+  std::map<std::string, size_t> index;
+  for (int r = 0; r < a.nranks; ++r) {
+    std::string host = a.hosts && static_cast<int>(a.hosts->size()) == a.nranks
+                           ? (*a.hosts)[static_cast<size_t>(r)]
+                           : std::string();
+    auto it = index.find(host);
+    if (it == index.end()) {
+      it = index.emplace(host, nodes.size()).first;
+      nodes.emplace_back();
+    }
+    nodes[it->second].push_back(r);
+  }
+  return nodes;
+}
+
+}  // namespace
+
+bool hierApplies(const CollArgs& a) {
+  auto nodes = nodesOf(a);
+  size_t largest = 0;
+  for (const auto& n : nodes) largest = std::max(largest, n.size());
+  // One node: a flat ring is the same thing with fewer steps. One rank per
+  // node: nothing to do inside nodes.
+  return nodes.size() > 1 && largest > 1;
+}
+
+Schedule hierAllReduce(const CollArgs& a) {
+  Schedule s;
+  ScheduleBuilder b(s, a);
+  const size_t es = b.elemSize();
+  if (a.count == 0) return s;
+  const auto nodes = nodesOf(a);
+  const int numNodes = static_cast<int>(nodes.size());
+  int myNode = 0, myLocal = 0;
+  for (int j = 0; j < numNodes; ++j) {
+    auto it = std::find(nodes[j].begin(), nodes[j].end(), a.rank);
+    if (it != nodes[j].end()) {
+      myNode = j;
+      myLocal = static_cast<int>(it - nodes[j].begin());
+    }
+  }
+  std::vector<std::vector<Segment>> slices;
+  for (const auto& node : nodes)
+    slices.push_back(splitEven(a.count, static_cast<int>(node.size())));
+  const auto& mine = slices[static_cast<size_t>(myNode)];
+  const Segment own = mine[static_cast<size_t>(myLocal)];
+
+  // Phase 1: node-local reduce-scatter into the receive buffer.
+  groupRingReduceScatter(b, nodes[static_cast<size_t>(myNode)], myLocal, mine, BufId::kSend,
+                         BufId::kRecv);
+
+  // Phase 2: each piece of the slices, allreduced among its holders.
+  if (numNodes > 1) {
+    std::set<size_t> cuts;
+    for (const auto& sl : slices) {
+      for (const auto& g : sl) cuts.insert(g.offset);
+    }
+    cuts.insert(a.count);
+    for (auto it = cuts.begin(); std::next(it) != cuts.end(); ++it) {
+      const size_t lo = *it, hi = *std::next(it);
+      if (lo >= own.offset + own.count || hi <= own.offset) continue;  // not held here
+      std::vector<int> holders;
+      for (int j = 0; j < numNodes; ++j) {
+        const auto& sl = slices[static_cast<size_t>(j)];
+        for (size_t i = 0; i < sl.size(); ++i) {
+          if (sl[i].count > 0 && lo >= sl[i].offset && lo < sl[i].offset + sl[i].count)
+            holders.push_back(nodes[static_cast<size_t>(j)][i]);
+        }
+      }
+      const auto segs = splitRange(lo, hi - lo, numNodes);
+      groupRingReduceScatter(b, holders, myNode, segs, BufId::kRecv, BufId::kRecv);
+      const Segment done = segs[static_cast<size_t>(myNode)];
+      if (a.op == shoalAvg && done.count > 0)
+        b.avg({BufId::kRecv, done.offset * es}, done.count * es);
+      groupRingAllGather(b, holders, myNode, segs, BufId::kRecv);
+    }
+  } else if (a.op == shoalAvg && own.count > 0) {
+    b.avg({BufId::kRecv, own.offset * es}, own.count * es);
+  }
+
+  // Phase 3: node-local allgather of the slices.
+  groupRingAllGather(b, nodes[static_cast<size_t>(myNode)], myLocal, mine, BufId::kRecv);
+  return s;
+}
+
+}  // namespace shoal::algorithms

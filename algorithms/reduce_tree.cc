@@ -1,0 +1,45 @@
+// Binomial tree reduce: in round k the ranks whose relative rank has bit k
+// set (and no lower one) send their partial result 2^k ranks toward the root,
+// which folds it into its own. ceil(log2 n) rounds; for small messages.
+// Ranks other than the root accumulate in scratch, never in the receive
+// buffer (which matters on the root only).
+#include "algorithms/algorithm.h"
+#include "algorithms/schedule_builder.h"
+
+namespace shoal::algorithms {
+
+Schedule treeReduce(const CollArgs& a) {
+  Schedule s;
+  ScheduleBuilder b(s, a);
+  const size_t es = b.elemSize();
+  const int n = a.nranks;
+  const int me = relativeRank(a.rank, a.root, n);
+  if (a.count == 0) return s;
+  std::vector<int> children;
+  int parent = -1;
+  for (int mask = 1; mask < n; mask <<= 1) {
+    if (me & mask) {
+      parent = absoluteRank(me - mask, a.root, n);
+      break;
+    }
+    if (me + mask < n) children.push_back(absoluteRank(me + mask, a.root, n));
+  }
+  const BufId accBuf = me == 0 ? BufId::kRecv : BufId::kScratch;
+  if (me != 0 && !children.empty()) b.needScratch(a.count * es);
+  if (me == 0 && children.empty()) b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
+  forEachChunk(0, a.count, b.chunkElems(), [&](size_t o, size_t c) {
+    BufRef acc{BufId::kSend, o * es};
+    for (int child : children) {
+      b.recvReduce(child, {accBuf, o * es}, acc, c * es);
+      acc = {accBuf, o * es};
+    }
+    if (parent >= 0) {
+      b.send(parent, acc, c * es);
+    } else if (a.op == shoalAvg && n > 1) {
+      b.avg({BufId::kRecv, o * es}, c * es);
+    }
+  });
+  return s;
+}
+
+}  // namespace shoal::algorithms

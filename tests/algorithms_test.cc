@@ -1,0 +1,438 @@
+// Every registered algorithm, at the schedule level: the schedules of all
+// ranks run together in the in-process simulator (tests/util/schedule_sim.h)
+// for world sizes 1..9, several counts and message sizes, credit windows of
+// 1, 2 and 4 slots, in place and out of place, roots and host layouts, and
+// every element of every rank's result is compared with a reference computed
+// here. Deadlocks, mismatched messages, out-of-bounds accesses and writes
+// over data a send still reads are reported by the simulator.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "algorithms/algorithm.h"
+#include "core/reduce.h"
+#include "util/schedule_sim.h"
+
+namespace shoal {
+namespace {
+
+using algorithms::AlgorithmInfo;
+
+// Small integers, so sums over 9 ranks are exact in float and int32.
+double inputAt(int rank, size_t i) {
+  return static_cast<double>(static_cast<long>((static_cast<size_t>(rank) * 7 + i * 13) % 19) - 9);
+}
+
+void store(void* buf, size_t i, shoalDataType_t t, double v) {
+  switch (t) {
+    case shoalInt32:
+      static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v);
+      break;
+    case shoalFloat32:
+      static_cast<float*>(buf)[i] = static_cast<float>(v);
+      break;
+    case shoalUint8:
+      static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(static_cast<int>(v) & 0xff);
+      break;
+    default:
+      FAIL() << "type not used here";
+  }
+}
+
+double combine(double a, double b, shoalRedOp_t op) {
+  switch (op) {
+    case shoalMax:
+      return a > b ? a : b;
+    case shoalMin:
+      return a < b ? a : b;
+    case shoalProd:
+      return a * b;
+    default:
+      return a + b;
+  }
+}
+
+// The reduction over ranks 0..n-1 of element i, in the type's final form.
+double reduced(size_t i, int n, shoalDataType_t t, shoalRedOp_t op) {
+  double acc = inputAt(0, i);
+  for (int r = 1; r < n; ++r) acc = combine(acc, inputAt(r, i), op);
+  if (op == shoalAvg) {
+    if (t == shoalFloat32)
+      return static_cast<double>(static_cast<float>(acc) / static_cast<float>(n));
+    return static_cast<double>(static_cast<long>(acc) / n);
+  }
+  return acc;
+}
+
+std::vector<char> fill(size_t count, shoalDataType_t t, const std::function<double(size_t)>& f) {
+  std::vector<char> v(count * dtypeSize(t) + 1);
+  for (size_t i = 0; i < count; ++i) store(v.data(), i, t, f(i));
+  return v;
+}
+
+struct TypeOp {
+  shoalDataType_t type;
+  shoalRedOp_t op;
+};
+
+struct Case {
+  const AlgorithmInfo* algo;
+  int n;
+  size_t count;
+  size_t chunkBytes;
+  TypeOp to;
+  bool inPlace;
+  int root;
+  std::vector<std::string> hosts;
+  int slots;
+  uint64_t seed;
+
+  std::string describe() const {
+    std::string h;
+    for (const auto& x : hosts) h += x + ",";
+    return std::string(collName(algo->kind)) + ":" + algo->name + " n=" + std::to_string(n) +
+           " count=" + std::to_string(count) + " chunk=" + std::to_string(chunkBytes) +
+           " type=" + dtypeName(to.type) + " op=" + opName(to.op) +
+           (inPlace ? " in place" : " out of place") + " root=" + std::to_string(root) +
+           " hosts=" + h + " slots=" + std::to_string(slots) + " seed=" + std::to_string(seed);
+  }
+};
+
+// Runs one case; returns "" or what went wrong.
+std::string runCase(const Case& c) {
+  const int n = c.n;
+  const size_t es = dtypeSize(c.to.type);
+  const size_t count = c.count;
+  const CollKind kind = c.algo->kind;
+  std::vector<Schedule> schedules;
+  for (int r = 0; r < n; ++r) {
+    CollArgs args{kind, r, n, count, c.to.type, c.to.op, c.root, c.inPlace, c.chunkBytes, &c.hosts};
+    if (c.algo->applies && !c.algo->applies(args) && c.algo->name != std::string("hier"))
+      return "";  // hier is planned in its degenerate layouts too
+    schedules.push_back(c.algo->plan(args));
+  }
+  // Per rank: the input as given, and the buffers the schedule runs on.
+  std::vector<std::vector<char>> input(n), send(n), recv(n);
+  std::vector<test::SimBuffers> bufs(n);
+  const size_t nBlocks = static_cast<size_t>(n);
+  for (int r = 0; r < n; ++r) {
+    auto in = [&](size_t i) { return inputAt(r, i); };
+    switch (kind) {
+      case CollKind::kAllReduce:
+      case CollKind::kReduce:
+      case CollKind::kBroadcast:
+        input[r] = fill(count, c.to.type, in);
+        break;
+      case CollKind::kReduceScatter:
+        input[r] = fill(count * nBlocks, c.to.type, in);
+        break;
+      case CollKind::kAllGather:
+        input[r] = fill(count, c.to.type, [&](size_t i) { return inputAt(r, r * count + i); });
+        break;
+      case CollKind::kBarrier:
+        break;
+    }
+    send[r] = input[r];
+    const bool hasRecv = !(kind == CollKind::kReduce && r != c.root) && kind != CollKind::kBarrier;
+    const bool hasSend =
+        !(kind == CollKind::kBroadcast && r != c.root) && kind != CollKind::kBarrier;
+    size_t recvCount = kind == CollKind::kAllGather ? count * nBlocks : count;
+    recv[r].assign(recvCount * es + 1, static_cast<char>(0x5a));
+    test::SimBuffers& b = bufs[r];
+    if (hasSend) {
+      b.send = send[r].data();
+      b.sendBytes = input[r].size() - 1;
+    }
+    if (hasRecv) {
+      b.recv = recv[r].data();
+      b.recvBytes = recvCount * es;
+    }
+    if (c.inPlace && hasSend && hasRecv) {
+      switch (kind) {
+        case CollKind::kReduceScatter:
+          b.recv = send[r].data() + static_cast<size_t>(r) * count * es;
+          break;
+        case CollKind::kAllGather:
+          // The executor passes the receive buffer as the send buffer.
+          memcpy(recv[r].data() + static_cast<size_t>(r) * count * es, input[r].data(), count * es);
+          b.send = recv[r].data();
+          b.sendBytes = recvCount * es;
+          break;
+        default:
+          b.recv = send[r].data();
+          break;
+      }
+    }
+  }
+  test::SimOptions opt;
+  opt.dtype = c.to.type;
+  opt.op = c.to.op;
+  opt.chunkBytes = c.chunkBytes;
+  opt.slots = c.slots;
+  opt.seed = c.seed;
+  test::SimResult res = test::simulate(schedules, bufs, opt);
+  if (!res.error.empty()) return res.error;
+
+  for (int r = 0; r < n; ++r) {
+    std::vector<char> want;
+    size_t wantCount = 0;
+    switch (kind) {
+      case CollKind::kAllReduce:
+        wantCount = count;
+        want = fill(count, c.to.type, [&](size_t i) { return reduced(i, n, c.to.type, c.to.op); });
+        break;
+      case CollKind::kReduceScatter:
+        wantCount = count;
+        want = fill(count, c.to.type,
+                    [&](size_t i) { return reduced(r * count + i, n, c.to.type, c.to.op); });
+        break;
+      case CollKind::kAllGather:
+        wantCount = count * nBlocks;
+        want = fill(wantCount, c.to.type,
+                    [&](size_t i) { return inputAt(static_cast<int>(i / count), i); });
+        break;
+      case CollKind::kBroadcast:
+        wantCount = count;
+        want = fill(count, c.to.type, [&](size_t i) { return inputAt(c.root, i); });
+        break;
+      case CollKind::kReduce:
+        if (r != c.root) break;
+        wantCount = count;
+        want = fill(count, c.to.type, [&](size_t i) { return reduced(i, n, c.to.type, c.to.op); });
+        break;
+      case CollKind::kBarrier:
+        if (res.heardFrom[r] != (n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1))
+          return "rank " + std::to_string(r) +
+                 " can leave the barrier without hearing from every rank";
+        break;
+    }
+    if (wantCount == 0) continue;
+    const char* got = static_cast<const char*>(bufs[r].recv);
+    for (size_t i = 0; i < wantCount; ++i) {
+      if (memcmp(got + i * es, want.data() + i * es, es) != 0) {
+        return "rank " + std::to_string(r) + " element " + std::to_string(i) + " of " +
+               std::to_string(wantCount) + " is wrong";
+      }
+    }
+    if (!c.inPlace && kind != CollKind::kBarrier && !send[r].empty() &&
+        memcmp(send[r].data(), input[r].data(), input[r].size()) != 0) {
+      return "rank " + std::to_string(r) + " send buffer was modified";
+    }
+  }
+  return "";
+}
+
+std::vector<std::vector<std::string>> hostLayouts(int n, bool hier) {
+  std::vector<std::vector<std::string>> out;
+  auto layout = [&](auto f) {
+    std::vector<std::string> h;
+    for (int r = 0; r < n; ++r) h.push_back("host" + std::to_string(f(r)));
+    out.push_back(h);
+  };
+  layout([](int) { return 0; });
+  if (!hier) return out;
+  layout([](int r) { return r; });                            // one rank per node
+  layout([](int r) { return r / 2; });                        // pairs
+  layout([](int r) { return r < 2 ? 0 : 1; });                // 2 + (n-2): uneven
+  layout([](int r) { return r % 3; });                        // interleaved, uneven
+  layout([](int r) { return r < 3 ? 0 : (r < 4 ? 1 : 2); });  // 3 + 1 + rest
+  return out;
+}
+
+class EveryAlgorithm : public testing::TestWithParam<const AlgorithmInfo*> {};
+
+TEST_P(EveryAlgorithm, ExactResultsInSimulation) {
+  const AlgorithmInfo* algo = GetParam();
+  const CollKind kind = algo->kind;
+  const bool reduces =
+      kind == CollKind::kAllReduce || kind == CollKind::kReduceScatter || kind == CollKind::kReduce;
+  std::vector<TypeOp> types =
+      reduces ? std::vector<TypeOp>{{shoalInt32, shoalSum},
+                                    {shoalInt32, shoalMax},
+                                    {shoalFloat32, shoalAvg}}
+              : std::vector<TypeOp>{{shoalInt32, shoalSum}, {shoalUint8, shoalSum}};
+  // (count, chunk bytes): messages of one element, a few, and one big one.
+  std::vector<std::pair<size_t, size_t>> sizes = {{0, 64}, {1, 64},     {3, 4},
+                                                  {17, 8}, {1000, 256}, {1000, 1 << 20}};
+  if (kind == CollKind::kBarrier) {
+    types = {{shoalInt8, shoalSum}};
+    sizes = {{0, 64}};
+  }
+  const bool hier = std::string(algo->name) == "hier";
+  uint64_t seed = 0;
+  size_t cases = 0;
+  for (int n = 1; n <= 9; ++n) {
+    std::vector<int> roots = {0};
+    if (kind == CollKind::kBroadcast || kind == CollKind::kReduce) {
+      if (n > 1) roots.push_back(n - 1);
+      if (n > 2) roots.push_back(n / 2);
+    }
+    for (const auto& hosts : hostLayouts(n, hier)) {
+      for (auto [count, chunk] : sizes) {
+        for (const TypeOp& to : types) {
+          // 1-byte types need 1-byte granularity only; keep their chunk in elements.
+          size_t chunkBytes = chunk * dtypeSize(to.type) / 4 ? chunk * dtypeSize(to.type) / 4 : 1;
+          for (bool inPlace : {false, true}) {
+            for (int root : roots) {
+              ++seed;
+              Case c{algo,       n,     count,
+                     chunkBytes, to,    inPlace,
+                     root,       hosts, static_cast<int>(1u << (seed % 3)),
+                     seed};
+              std::string err = runCase(c);
+              ASSERT_EQ(err, "") << c.describe();
+              ++cases;
+            }
+          }
+        }
+      }
+    }
+  }
+  RecordProperty("cases", static_cast<int>(cases));
+}
+
+std::string algoName(const testing::TestParamInfo<const AlgorithmInfo*>& p) {
+  return std::string(collName(p.param->kind)) + "_" + p.param->name;
+}
+
+std::vector<const AlgorithmInfo*> allAlgorithms() {
+  std::vector<const AlgorithmInfo*> v;
+  for (const auto& a : algorithms::registry()) v.push_back(&a);
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, EveryAlgorithm, testing::ValuesIn(allAlgorithms()), algoName);
+
+TEST(Registry, NamesOfIssue4) {
+  const std::pair<CollKind, const char*> expected[] = {
+      {CollKind::kAllReduce, "ring"},       {CollKind::kAllReduce, "tree"},
+      {CollKind::kAllReduce, "hier"},       {CollKind::kAllReduce, "rhd"},
+      {CollKind::kReduceScatter, "ring"},   {CollKind::kAllGather, "ring"},
+      {CollKind::kBroadcast, "ring"},       {CollKind::kBroadcast, "tree"},
+      {CollKind::kReduce, "ring"},          {CollKind::kReduce, "tree"},
+      {CollKind::kBarrier, "dissemination"}};
+  for (auto [kind, name] : expected) {
+    EXPECT_NE(algorithms::findAlgorithm(kind, name), nullptr) << collName(kind) << ":" << name;
+  }
+}
+
+// The simulator itself must catch what it is there to catch.
+Step net(StepKind k, int peer, BufRef ref, size_t bytes, int32_t dep = -1) {
+  Step s{k, peer};
+  (k == StepKind::kSend ? s.src : s.dst) = ref;
+  s.bytes = bytes;
+  s.dep[0] = dep;
+  return s;
+}
+
+std::string simulateTwo(const Schedule& a, const Schedule& b, int slots = 4, size_t bytes = 64) {
+  static std::vector<char> mem[2][2];
+  std::vector<test::SimBuffers> bufs(2);
+  for (int r = 0; r < 2; ++r) {
+    mem[r][0].assign(bytes, 1);
+    mem[r][1].assign(bytes, 2);
+    bufs[r] = {mem[r][0].data(), bytes, mem[r][1].data(), bytes};
+  }
+  test::SimOptions opt;
+  opt.slots = slots;
+  std::string last;
+  // Try several interleavings: hazards show in some of them only.
+  for (uint64_t seed = 1; seed <= 20 && last.empty(); ++seed) {
+    opt.seed = seed;
+    last = test::simulate({a, b}, bufs, opt).error;
+  }
+  return last;
+}
+
+TEST(Simulator, DetectsDeadlock) {
+  Schedule a, b;
+  int32_t x = a.add(net(StepKind::kRecv, 1, {BufId::kRecv, 0}, 4));
+  a.add(net(StepKind::kSend, 1, {BufId::kSend, 0}, 4, x));
+  int32_t y = b.add(net(StepKind::kRecv, 0, {BufId::kRecv, 0}, 4));
+  b.add(net(StepKind::kSend, 0, {BufId::kSend, 0}, 4, y));
+  EXPECT_NE(simulateTwo(a, b).find("deadlock"), std::string::npos);
+}
+
+TEST(Simulator, DetectsWriteOverDataBeingSent) {
+  Schedule a, b;
+  a.add(net(StepKind::kSend, 1, {BufId::kRecv, 0}, 8));
+  a.add(net(StepKind::kRecv, 1, {BufId::kRecv, 4}, 8));  // no dependency on the send
+  b.add(net(StepKind::kRecv, 0, {BufId::kRecv, 0}, 8));
+  b.add(net(StepKind::kSend, 0, {BufId::kSend, 0}, 8));
+  EXPECT_NE(simulateTwo(a, b).find("may still be reading"), std::string::npos);
+}
+
+TEST(Simulator, DetectsSizeMismatchAndBounds) {
+  Schedule a, b;
+  a.add(net(StepKind::kSend, 1, {BufId::kSend, 0}, 8));
+  b.add(net(StepKind::kRecv, 0, {BufId::kRecv, 0}, 4));
+  EXPECT_NE(simulateTwo(a, b).find("carries 8"), std::string::npos);
+  Schedule c, d;
+  c.add(net(StepKind::kSend, 1, {BufId::kSend, 60}, 8));
+  d.add(net(StepKind::kRecv, 0, {BufId::kRecv, 0}, 8));
+  EXPECT_NE(simulateTwo(c, d).find("accesses send[60, +8)"), std::string::npos);
+}
+
+// Credits: a sender blocked on a full window must not be needed to drain it.
+TEST(Simulator, DetectsCreditDeadlock) {
+  std::vector<Schedule> s(3);
+  s[0].add(net(StepKind::kSend, 1, {BufId::kSend, 0}, 4));
+  int32_t y = s[0].add(net(StepKind::kSend, 1, {BufId::kSend, 4}, 4));
+  s[0].add(net(StepKind::kSend, 2, {BufId::kSend, 8}, 4, y));
+  int32_t v = s[2].add(net(StepKind::kRecv, 0, {BufId::kRecv, 0}, 4));
+  s[2].add(net(StepKind::kSend, 1, {BufId::kSend, 0}, 4, v));
+  int32_t u = s[1].add(net(StepKind::kRecv, 2, {BufId::kRecv, 0}, 4));
+  s[1].add(net(StepKind::kRecv, 0, {BufId::kRecv, 4}, 4, u));
+  s[1].add(net(StepKind::kRecv, 0, {BufId::kRecv, 8}, 4));
+  std::vector<std::vector<char>> mem(6, std::vector<char>(16, 0));
+  std::vector<test::SimBuffers> bufs(3);
+  for (int r = 0; r < 3; ++r) bufs[r] = {mem[2 * r].data(), 16, mem[2 * r + 1].data(), 16};
+  test::SimOptions opt;
+  opt.slots = 1;
+  EXPECT_NE(test::simulate(s, bufs, opt).error.find("deadlock"), std::string::npos);
+  opt.slots = 2;
+  EXPECT_EQ(test::simulate(s, bufs, opt).error, "");
+}
+
+// The double binary tree shares the forwarding: with an even rank count no
+// rank forwards (sends down to children) in both trees.
+TEST(TreeAllReduce, InteriorInOneTreeOnly) {
+  for (int n = 2; n <= 16; n += 2) {
+    for (int r = 0; r < n; ++r) {
+      CollArgs args{
+          CollKind::kAllReduce, r, n, 2, shoalInt32, shoalSum, 0, false, 1 << 20, nullptr};
+      Schedule s = algorithms::treeAllReduce(args);
+      // One element per tree: a rank with k children receives k reductions.
+      int reduces = 0;
+      for (const auto& st : s.steps) reduces += st.kind == StepKind::kRecvReduce;
+      EXPECT_LE(reduces, 2) << "n=" << n << " rank " << r << " is interior in both trees";
+    }
+  }
+}
+
+// The hierarchical algorithm only crosses nodes in its middle phase: with
+// 2 nodes x 2 ranks, each rank talks to one rank of the other node.
+TEST(HierAllReduce, OneCrossNodePeerPerRank) {
+  std::vector<std::string> hosts = {"a", "a", "b", "b"};
+  for (int r = 0; r < 4; ++r) {
+    CollArgs args{
+        CollKind::kAllReduce, r, 4, 1000, shoalInt32, shoalSum, 0, false, 1 << 20, &hosts};
+    ASSERT_TRUE(algorithms::hierApplies(args));
+    Schedule s = algorithms::hierAllReduce(args);
+    std::set<int> remote;
+    for (const auto& st : s.steps) {
+      if (st.peer >= 0 && hosts[st.peer] != hosts[r]) remote.insert(st.peer);
+    }
+    EXPECT_EQ(remote.size(), 1u) << "rank " << r;
+  }
+  std::vector<std::string> one = {"a", "a", "a"};
+  CollArgs args{CollKind::kAllReduce, 0, 3, 10, shoalInt32, shoalSum, 0, false, 1 << 20, &one};
+  EXPECT_FALSE(algorithms::hierApplies(args)) << "one node is a plain ring";
+}
+
+}  // namespace
+}  // namespace shoal
