@@ -52,6 +52,12 @@ std::string localHostId() {
   return id;
 }
 
+// Unset, empty or nonsense falls back to the declared default.
+double helloTimeoutSeconds() {
+  double t = config::getDouble("SHOAL_BOOTSTRAP_HELLO_TIMEOUT");
+  return t > 0 ? t : 10;
+}
+
 struct PeerInfo {
   SockAddr addr;
   uint32_t pid = 0;
@@ -572,9 +578,8 @@ void TcpBootstrap::buildMesh(Fd listenFd, Deadline deadline) {
   };
   std::list<Pending> pending;
   int expected = size_ - 1 - rank_;
-  double helloTimeout = config::getDouble("SHOAL_BOOTSTRAP_HELLO_TIMEOUT");
   auto helloLimit = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(helloTimeout > 0 ? helloTimeout : 10));
+      std::chrono::duration<double>(helloTimeoutSeconds()));
   while (expected > 0) {
     std::vector<pollfd> pfds{{listenFd.get(), POLLIN, 0}};
     std::vector<Pending*> who;
@@ -701,7 +706,7 @@ UniqueIdData createRoot() {
   net::randomBytes(secret, sizeof(secret));
   bootstrap::RootOptions opts;
   opts.deadline = Deadline::fromConfig();
-  opts.helloTimeoutSeconds = config::getDouble("SHOAL_BOOTSTRAP_HELLO_TIMEOUT");
+  opts.helloTimeoutSeconds = helloTimeoutSeconds();
   SockAddr bound = bootstrap::startRoot(addr, secret, opts);
   SHOAL_INFO(BOOTSTRAP, "bootstrap: root on %s (%s)", bound.str().c_str(), ifname.c_str());
   UniqueIdData id{};
@@ -724,7 +729,7 @@ UniqueIdData createRootAt(const std::string& hostPort, const std::string& secret
   if (listen) {
     bootstrap::RootOptions opts;
     opts.deadline = Deadline::fromConfig();
-    opts.helloTimeoutSeconds = config::getDouble("SHOAL_BOOTSTRAP_HELLO_TIMEOUT");
+    opts.helloTimeoutSeconds = helloTimeoutSeconds();
     try {
       bootstrap::startRoot(addr, id.secret, opts);
     } catch (const Error& e) {
