@@ -30,6 +30,7 @@
 #include "topo/nic_choice.h"
 #include "topo/node_group.h"
 #include "topo/path_class.h"
+#include "topo/report.h"
 #include "transports/device.h"
 #include "util/multiprocess.h"
 
@@ -797,6 +798,51 @@ TEST(SystemTopology, CommunicatorInitBindsEachRank) {
       },
       opts);
   test::expectAllRanksPassed(results);
+}
+
+// ---- shoal-info --topo
+
+TEST(TopologyReport, MatrixAndChoicesPerLocalRank) {
+  REQUIRE_HWLOC();
+  Topology t = loadTopology(fixture("dgx_h100_like.xml"), "");
+  ASSERT_TRUE(t.available);
+  EXPECT_EQ(
+      inChild([&] {
+        unsetenv("SHOAL_HOST_ID");
+        unsetenv("SHOAL_IB_HCA");
+        unsetenv("SHOAL_NET_GDR_LEVEL");
+        setenv("SHOAL_BIND", "numa", 1);
+        std::string r = describe(t, 9);
+        const char* lines[] = {
+            "  node key dgx-a:3f1e9c6a-0d5b-4c8e-9a47-b1d2e3f40001\n",
+            "  2 package(s), 2 NUMA node(s), 16 core(s), 32 PU(s)\n",
+            "    GPU 5  cuda5          0000:61:00.0 [10de:2330] NUMA 1\n",
+            "    mlx5_8     Ethernet     0000:29:00.0 NUMA 0 netdev ens8np0\n",
+            "           mlx5_0 mlx5_1 mlx5_8 mlx5_2 mlx5_3 mlx5_4 mlx5_5 mlx5_6 mlx5_7\n",
+            "    GPU 0  PIX    PXB    PHB    NODE   NODE   SYS    SYS    SYS    SYS\n",
+            "    GPU 7  SYS    SYS    SYS    SYS    SYS    NODE   NODE   PXB    PIX\n",
+            "  Choices per local rank (9; SHOAL_NET_GDR_LEVEL=PXB, SHOAL_BIND=numa):\n",
+            "    local rank 8: GPU 0 (cuda0)\n"
+            "      NIC: mlx5_0 is nearest to GPU 0 (cuda0, 0000:1d:00.0): PIX\n"
+            "      GDR: yes (cuda0 and mlx5_0 are PIX apart, within SHOAL_NET_GDR_LEVEL=PXB)\n"
+            "      binding: numa: CPUs 0-7,16-23 near GPU cuda0\n",
+        };
+        for (const char* l : lines) EXPECT_NE(r.find(l), std::string::npos) << l << r;
+        setenv("SHOAL_IB_HCA", "mlx5_3", 1);
+        EXPECT_NE(describe(t, 1).find("      NIC: SHOAL_IB_HCA=mlx5_3 (topology not consulted)\n"),
+                  std::string::npos);
+        setenv("SHOAL_BIND", "everywhere", 1);
+        EXPECT_NE(describe(t, 1).find("  choices: topology: SHOAL_BIND=everywhere is not one of "
+                                      "none, numa, core\n"),
+                  std::string::npos);
+      }),
+      0);
+  Topology none;
+  none.source = "this machine";
+  none.why = "topology unavailable: built without hwloc";
+  EXPECT_EQ(describe(none, 1),
+            "\nTopology (this machine):\n  topology unavailable: built without hwloc\n"
+            "  choices: verbs takes the first active port (or SHOAL_IB_HCA); no binding; no GDR\n");
 }
 
 // ---- without hwloc

@@ -8,16 +8,20 @@
 #include "core/config.h"
 #include "shoal/build_config.h"
 #include "shoal/shoal.h"
+#include "topo/report.h"
+#include "topo/topology.h"
 #include "transports/device.h"
 
 namespace {
 
 void usage(FILE* to) {
   fprintf(to,
-          "usage: shoal-info [-c] [-v]\n"
+          "usage: shoal-info [-c] [-v] [--topo]\n"
           "  (none)  version, build options and the transports usable on this machine\n"
           "  -c      also every SHOAL_* variable with its value, source and meaning\n"
-          "  -v      the version only\n");
+          "  -v      the version only\n"
+          "  --topo  also the node's GPUs, NICs, GPU x NIC path classes and each local rank's\n"
+          "          NIC, GPUDirect RDMA and binding (SHOAL_TOPO_FILE reads another node)\n");
 }
 
 void printVersion() {
@@ -71,9 +75,12 @@ void printConfig() {
 
 int main(int argc, char** argv) {
   bool config = false;
+  bool topo = false;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "-c") == 0) {
       config = true;
+    } else if (strcmp(argv[i], "--topo") == 0) {
+      topo = true;
     } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
       printVersion();
       return 0;
@@ -90,5 +97,6 @@ int main(int argc, char** argv) {
   printBuild();
   printTransports();
   if (config) printConfig();
+  if (topo) printf("%s", shoal::topo::describe(shoal::topo::systemTopology()).c_str());
   return 0;
 }
