@@ -2,7 +2,10 @@
 // mapping, the exceptions and their codes, the RAII communicator, and
 // allreduce through it in real processes with exact results.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -10,6 +13,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -96,6 +100,17 @@ static_assert(!CanAllReduce<std::vector<float>&, std::vector<double>&>);
 static_assert(!CanAllReduce<std::vector<bool>&>);
 static_assert(!CanAllReduce<std::vector<std::int16_t>&>);
 
+// Root and op cannot be swapped by mistake: Op does not convert to int.
+template <class... A>
+concept CanReduce = requires(Communicator& c, A&&... a) {
+  c.reduce(std::forward<A>(a)...);
+};
+static_assert(CanReduce<std::vector<float>&, int>);
+static_assert(CanReduce<std::vector<float>&, int, Op>);
+static_assert(CanReduce<const std::vector<float>&, std::vector<float>&, int, Op>);
+static_assert(!CanReduce<std::vector<float>&, Op>);
+static_assert(!CanReduce<std::vector<float>&, Op, int>);
+
 // ---------------------------------------------------------------- single process
 
 TEST(CppApi, TypeMappingAtRunTime) {
@@ -165,6 +180,11 @@ TEST(CppApi, EmptyCommunicatorThrowsInvalidUsage) {
   expectThrows(shoalInvalidUsage, [&] { comm.abort(); });
   std::vector<float> a(4), b(4);
   expectThrows(shoalInvalidUsage, [&] { comm.allReduce(a, b); });
+  expectThrows(shoalInvalidUsage, [&] { comm.reduceScatter(a, b); });
+  expectThrows(shoalInvalidUsage, [&] { comm.allGather(a); });
+  expectThrows(shoalInvalidUsage, [&] { comm.broadcast(a, 0); });
+  expectThrows(shoalInvalidUsage, [&] { comm.reduce(a, b, 0); });
+  expectThrows(shoalInvalidUsage, [&] { comm.barrier(); });
   // The size check comes first: a mismatch is reported as such on any handle.
   std::vector<float> shorter(3);
   const std::string msg = expectThrows(shoalInvalidArgument, [&] { comm.allReduce(a, shorter); });
@@ -253,20 +273,48 @@ void checkAllReduce(Communicator& comm, size_t count, Op op, bool inPlace, Gen g
   }
 }
 
-// Skips unless the named transport is built in and usable on this machine.
+// Whether the named transport is built in and usable here, asked in a forked
+// child: probing UCX initialises it and installs its memory hooks, and a
+// process that forks ranks afterwards can hand them a held UCX lock (the rank
+// then hangs in ucp_init). The test process itself stays free of transports.
+bool transportUsableInChild(const std::string& transport) {
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork for the transport probe failed: " << strerror(errno);
+    return false;
+  }
+  if (pid == 0) {
+    const auto usable = shoal::test::usableTransports();
+    _exit(std::find(usable.begin(), usable.end(), transport) != usable.end() ? 0 : 1);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      ADD_FAILURE() << "probing transport " << transport << " took over 60 s";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 #define SKIP_UNLESS_USABLE(transport)                                                       \
   do {                                                                                      \
-    const auto usable = shoal::test::usableTransports();                                    \
-    if (std::find(usable.begin(), usable.end(), transport) == usable.end()) {               \
+    if (!transportUsableInChild(transport)) {                                               \
       GTEST_SKIP() << "transport " << (transport) << " is not built in or not usable here"; \
     }                                                                                       \
   } while (0)
 
 // One case per transport and group size, so a failure names both and cannot
 // leak into the next case (forked ranks inherit the test's failure state).
-class CppApiAllReduce : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+class CppApiTransports : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
 
-TEST_P(CppApiAllReduce, FloatAndInt32SumMaxInAndOutOfPlace) {
+TEST_P(CppApiTransports, AllReduceFloatAndInt32SumMaxInAndOutOfPlace) {
   const auto& [transport, n] = GetParam();
   SKIP_UNLESS_USABLE(transport);
   shoal::test::MultiProcessOptions opts;
@@ -295,7 +343,134 @@ TEST_P(CppApiAllReduce, FloatAndInt32SumMaxInAndOutOfPlace) {
   shoal::test::expectAllRanksPassed(results);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, CppApiAllReduce,
+TEST_P(CppApiTransports, ReduceScatterAllGatherBroadcastReduceBarrier) {
+  const auto& [transport, n] = GetParam();
+  SKIP_UNLESS_USABLE(transport);
+  shoal::test::MultiProcessOptions opts;
+  opts.env["SHOAL_TRANSPORT"] = transport;
+  opts.env["SHOAL_TIMEOUT"] = "60";
+  auto results = shoal::test::runRanks(
+      n,
+      [&](int rank, int nranks, const shoalUniqueId& raw) {
+        Communicator comm(UniqueId(raw), nranks, rank);
+        const size_t un = static_cast<size_t>(nranks);
+        const size_t ur = static_cast<size_t>(rank);
+
+        // Sizes are checked on every rank before anything is sent, so these
+        // throw everywhere and the group stays usable. Each rank names itself
+        // root so that the root-only checks fire on every rank.
+        std::vector<float> five(5), four(4), none;
+        expectThrows(shoalInvalidArgument, [&] { comm.reduceScatter(five, four); });
+        expectThrows(shoalInvalidArgument, [&] { comm.allGather(four, five); });
+        expectThrows(shoalInvalidArgument, [&] { comm.broadcast(five, four, rank); });
+        expectThrows(shoalInvalidArgument, [&] { comm.reduce(five, four, rank); });
+        std::vector<float> uneven(un * 3 + 1);
+        expectThrows(shoalInvalidArgument, [&] { comm.reduceScatter(uneven); });
+        expectThrows(shoalInvalidArgument, [&] { comm.allGather(uneven); });
+
+        for (size_t count : {size_t{1}, size_t{1027}, size_t{100003}}) {
+          SCOPED_TRACE("count " + std::to_string(count));
+          // reduceScatter, out of place, float sum.
+          {
+            std::vector<float> send(un * count);
+            for (size_t j = 0; j < send.size(); ++j) send[j] = floatValue(rank, j);
+            std::vector<float> recv(count, 42.0f), want(count, 0.0f);
+            for (size_t i = 0; i < count; ++i) {
+              for (int r = 0; r < nranks; ++r) want[i] += floatValue(r, ur * count + i);
+            }
+            comm.reduceScatter(send, recv);
+            expectEqualElements(recv, want, "reduceScatter sum float");
+          }
+          // reduceScatter, in place, int32 max: the result is this rank's block.
+          {
+            std::vector<std::int32_t> data(un * count);
+            for (size_t j = 0; j < data.size(); ++j) data[j] = intValue(rank, j);
+            std::vector<std::int32_t> want(count);
+            for (size_t i = 0; i < count; ++i) {
+              want[i] = intValue(0, ur * count + i);
+              for (int r = 1; r < nranks; ++r)
+                want[i] = std::max(want[i], intValue(r, ur * count + i));
+            }
+            std::span<std::int32_t> mine = comm.reduceScatter(data, Op::Max);
+            ASSERT_EQ(mine.data(), data.data() + ur * count);
+            expectEqualElements(std::vector<std::int32_t>(mine.begin(), mine.end()), want,
+                                "in-place reduceScatter max int32");
+          }
+          // allGather, out of place, int32.
+          {
+            std::vector<std::int32_t> send(count), recv(un * count, -7), want(un * count);
+            for (size_t i = 0; i < count; ++i) send[i] = intValue(rank, i);
+            for (int r = 0; r < nranks; ++r) {
+              for (size_t i = 0; i < count; ++i)
+                want[static_cast<size_t>(r) * count + i] = intValue(r, i);
+            }
+            comm.allGather(send, recv);
+            expectEqualElements(recv, want, "allGather int32");
+          }
+          // allGather, in place, float: only this rank's block is filled before.
+          {
+            std::vector<float> data(un * count, -1.0f), want(un * count);
+            for (size_t i = 0; i < count; ++i) data[ur * count + i] = floatValue(rank, i);
+            for (int r = 0; r < nranks; ++r) {
+              for (size_t i = 0; i < count; ++i)
+                want[static_cast<size_t>(r) * count + i] = floatValue(r, i);
+            }
+            comm.allGather(data);
+            expectEqualElements(data, want, "in-place allGather float");
+          }
+          // broadcast, out of place from the last rank; the others pass no send.
+          {
+            const int root = nranks - 1;
+            std::vector<float> send, recv(count, 42.0f), want(count);
+            for (size_t i = 0; i < count; ++i) want[i] = floatValue(root, i);
+            if (rank == root) send = want;
+            comm.broadcast(send, recv, root);
+            expectEqualElements(recv, want, "broadcast float");
+          }
+          // broadcast, in place from rank 0.
+          {
+            std::vector<std::int32_t> data(count), want(count);
+            for (size_t i = 0; i < count; ++i) {
+              want[i] = intValue(0, i);
+              data[i] = intValue(rank, i);
+            }
+            comm.broadcast(data, 0);
+            expectEqualElements(data, want, "in-place broadcast int32");
+          }
+          // reduce, out of place, int32 sum to rank 1 % n; the others pass no recv.
+          {
+            const int root = 1 % nranks;
+            std::vector<std::int32_t> send(count), recv, want(count, 0);
+            for (size_t i = 0; i < count; ++i) {
+              send[i] = intValue(rank, i);
+              for (int r = 0; r < nranks; ++r) want[i] += intValue(r, i);
+            }
+            if (rank == root) recv.assign(count, 42);
+            const std::vector<std::int32_t> sent = send;
+            comm.reduce(send, recv, root);
+            if (rank == root) expectEqualElements(recv, want, "reduce sum int32");
+            expectEqualElements(send, sent, "reduce send untouched");
+          }
+          // reduce, in place, float max to rank 0; elsewhere the data is only read.
+          {
+            std::vector<float> data(count), want(count), mine(count);
+            for (size_t i = 0; i < count; ++i) {
+              mine[i] = floatValue(rank, i);
+              want[i] = floatValue(0, i);
+              for (int r = 1; r < nranks; ++r) want[i] = std::max(want[i], floatValue(r, i));
+            }
+            data = mine;
+            comm.reduce(data, 0, Op::Max);
+            expectEqualElements(data, rank == 0 ? want : mine, "in-place reduce max float");
+          }
+        }
+        comm.barrier();
+      },
+      opts);
+  shoal::test::expectAllRanksPassed(results);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, CppApiTransports,
                          ::testing::Combine(::testing::Values("shm", "ucx", "verbs"),
                                             ::testing::Values(2, 3)),
                          [](const auto& info) {

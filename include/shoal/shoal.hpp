@@ -8,6 +8,9 @@
 //   shoal::Communicator comm(id, nranks, rank);
 //   comm.allReduce(std::span<const float>(in), std::span<float>(out), shoal::Op::Max);
 //   comm.allReduce(values);                          // in place, Sum
+//
+// reduceScatter, allGather, broadcast, reduce and barrier follow the same
+// pattern (see Communicator); any contiguous container or span works as a buffer.
 #ifndef SHOAL_SHOAL_HPP
 #define SHOAL_SHOAL_HPP
 
@@ -167,6 +170,20 @@ template <class R>
 concept MutableElementRange =
     ElementRange<R> && !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>;
 
+template <class T>
+constexpr shoalDataType_t spanType(std::span<T>) {
+  return dataTypeOf<T>;
+}
+
+template <class R>
+auto constSpan(R&& r) {
+  return std::span<const RangeElement<R>>(std::ranges::data(r), std::ranges::size(r));
+}
+template <class R>
+auto mutableSpan(R&& r) {
+  return std::span<RangeElement<R>>(std::ranges::data(r), std::ranges::size(r));
+}
+
 }  // namespace hpp_detail
 
 // ---------------------------------------------------------------- unique id
@@ -322,6 +339,133 @@ class Communicator {
     allReduce(std::span<T>(std::ranges::data(data), std::ranges::size(data)), op);
   }
 
+  // NCCL's conventions for the collectives below: n = size(), blocks are laid
+  // out by rank, "in place" means the data already sits where the C API
+  // expects it. Every size is checked here before anything is sent.
+
+  // recv = op over ranks of block rank() of send; send holds n blocks of
+  // recv.size() elements.
+  template <hpp_detail::ElementRange S, hpp_detail::MutableElementRange R>
+  requires std::same_as<hpp_detail::RangeElement<S>, hpp_detail::RangeElement<R>>
+  void reduceScatter(S&& send, R&& recv, Op op = Op::Sum) {
+    auto in = hpp_detail::constSpan(send);
+    auto out = hpp_detail::mutableSpan(recv);
+    shoalComm_t comm = handle("reduceScatter");
+    const std::size_t n = static_cast<std::size_t>(size());
+    if (in.size() != out.size() * n) {
+      sizeMismatch("reduceScatter", "send has " + std::to_string(in.size()) +
+                                        " elements, need size() * recv.size() = " +
+                                        std::to_string(n) + " * " + std::to_string(out.size()));
+    }
+    hpp_detail::check(
+        shoalReduceScatter(in.data(), out.data(), out.size(), hpp_detail::spanType(out),
+                           static_cast<shoalRedOp_t>(op), comm, nullptr),
+        comm, "shoalReduceScatter");
+  }
+
+  // In place: data holds n blocks; returns block rank(), which holds the result.
+  template <hpp_detail::MutableElementRange R>
+  auto reduceScatter(R&& data, Op op = Op::Sum) {
+    auto all = hpp_detail::mutableSpan(data);
+    shoalComm_t comm = handle("reduceScatter");
+    auto mine = ownBlock(all, "reduceScatter");
+    hpp_detail::check(
+        shoalReduceScatter(all.data(), mine.data(), mine.size(), hpp_detail::spanType(all),
+                           static_cast<shoalRedOp_t>(op), comm, nullptr),
+        comm, "shoalReduceScatter");
+    return mine;
+  }
+
+  // Block r of recv = send of rank r; recv holds n blocks of send.size().
+  template <hpp_detail::ElementRange S, hpp_detail::MutableElementRange R>
+  requires std::same_as<hpp_detail::RangeElement<S>, hpp_detail::RangeElement<R>>
+  void allGather(S&& send, R&& recv) {
+    auto in = hpp_detail::constSpan(send);
+    auto out = hpp_detail::mutableSpan(recv);
+    shoalComm_t comm = handle("allGather");
+    const std::size_t n = static_cast<std::size_t>(size());
+    if (out.size() != in.size() * n) {
+      sizeMismatch("allGather", "recv has " + std::to_string(out.size()) +
+                                    " elements, need size() * send.size() = " + std::to_string(n) +
+                                    " * " + std::to_string(in.size()));
+    }
+    hpp_detail::check(
+        shoalAllGather(in.data(), out.data(), in.size(), hpp_detail::spanType(out), comm, nullptr),
+        comm, "shoalAllGather");
+  }
+
+  // In place: this rank's contribution already sits in block rank() of data.
+  template <hpp_detail::MutableElementRange R>
+  void allGather(R&& data) {
+    auto all = hpp_detail::mutableSpan(data);
+    shoalComm_t comm = handle("allGather");
+    auto mine = ownBlock(all, "allGather");
+    hpp_detail::check(shoalAllGather(mine.data(), all.data(), mine.size(),
+                                     hpp_detail::spanType(all), comm, nullptr),
+                      comm, "shoalAllGather");
+  }
+
+  // recv = send of root. send is read on the root only (other ranks may pass
+  // an empty range), where its size must equal recv's.
+  template <hpp_detail::ElementRange S, hpp_detail::MutableElementRange R>
+  requires std::same_as<hpp_detail::RangeElement<S>, hpp_detail::RangeElement<R>>
+  void broadcast(S&& send, R&& recv, int root) {
+    auto in = hpp_detail::constSpan(send);
+    auto out = hpp_detail::mutableSpan(recv);
+    shoalComm_t comm = handle("broadcast");
+    if (rank() == root && in.size() != out.size()) {
+      sizeMismatch("broadcast", "the root's send has " + std::to_string(in.size()) +
+                                    " elements but recv has " + std::to_string(out.size()));
+    }
+    hpp_detail::check(shoalBroadcast(in.data(), out.data(), out.size(), hpp_detail::spanType(out),
+                                     root, comm, nullptr),
+                      comm, "shoalBroadcast");
+  }
+
+  // In place: data = root's data.
+  template <hpp_detail::MutableElementRange R>
+  void broadcast(R&& data, int root) {
+    auto all = hpp_detail::mutableSpan(data);
+    shoalComm_t comm = handle("broadcast");
+    hpp_detail::check(shoalBroadcast(all.data(), all.data(), all.size(), hpp_detail::spanType(all),
+                                     root, comm, nullptr),
+                      comm, "shoalBroadcast");
+  }
+
+  // On the root, recv = op over ranks of send. recv is written on the root
+  // only (other ranks may pass an empty range), where its size must equal send's.
+  template <hpp_detail::ElementRange S, hpp_detail::MutableElementRange R>
+  requires std::same_as<hpp_detail::RangeElement<S>, hpp_detail::RangeElement<R>>
+  void reduce(S&& send, R&& recv, int root, Op op = Op::Sum) {
+    auto in = hpp_detail::constSpan(send);
+    auto out = hpp_detail::mutableSpan(recv);
+    shoalComm_t comm = handle("reduce");
+    if (rank() == root && in.size() != out.size()) {
+      sizeMismatch("reduce", "send has " + std::to_string(in.size()) +
+                                 " elements but the root's recv has " + std::to_string(out.size()));
+    }
+    hpp_detail::check(shoalReduce(in.data(), out.data(), in.size(), hpp_detail::spanType(in),
+                                  static_cast<shoalRedOp_t>(op), root, comm, nullptr),
+                      comm, "shoalReduce");
+  }
+
+  // In place: on the root, data = op over ranks of data; elsewhere data is
+  // only read.
+  template <hpp_detail::MutableElementRange R>
+  void reduce(R&& data, int root, Op op = Op::Sum) {
+    auto all = hpp_detail::mutableSpan(data);
+    shoalComm_t comm = handle("reduce");
+    hpp_detail::check(shoalReduce(all.data(), all.data(), all.size(), hpp_detail::spanType(all),
+                                  static_cast<shoalRedOp_t>(op), root, comm, nullptr),
+                      comm, "shoalReduce");
+  }
+
+  // Returns once every rank has entered the barrier.
+  void barrier() {
+    shoalComm_t comm = handle("barrier");
+    hpp_detail::check(shoalBarrier(comm, nullptr), comm, "shoalBarrier");
+  }
+
   shoalComm_t get() const noexcept { return comm_; }
   // Gives up ownership; the caller destroys the returned handle.
   shoalComm_t release() noexcept { return std::exchange(comm_, nullptr); }
@@ -336,6 +480,24 @@ class Communicator {
                                              ": empty communicator (moved from or aborted)");
     }
     return comm_;
+  }
+
+  [[noreturn]] static void sizeMismatch(const char* operation, const std::string& detail) {
+    throw Exception(shoalInvalidArgument,
+                    std::string("shoal::Communicator::") + operation + ": " + detail);
+  }
+
+  // Block rank() of data split into size() equal blocks.
+  template <class T>
+  std::span<T> ownBlock(std::span<T> data, const char* operation) const {
+    const std::size_t n = static_cast<std::size_t>(size());
+    if (data.size() % n != 0) {
+      sizeMismatch(operation, std::to_string(data.size()) +
+                                  " elements do not split into size() = " + std::to_string(n) +
+                                  " equal blocks");
+    }
+    const std::size_t count = data.size() / n;
+    return data.subspan(static_cast<std::size_t>(rank()) * count, count);
   }
 
   void destroy() noexcept {
