@@ -1,0 +1,322 @@
+// Data-parallel training of a small MLP on Fashion-MNIST over shoal: every
+// rank holds the whole model, computes the gradient sum of its shard of each
+// global batch, and one shoalAllReduce (shoalSum over a single flat buffer)
+// combines them before every rank takes the same SGD step.
+//
+//   shoalrun -n 4 examples/train_allreduce --epochs 5 --csv loss.csv [--check]
+//
+// Why shoalSum and not shoalAvg: the step needs the mean over the global
+// batch, sum(all shard sums) / B. shoalAvg of per-rank means gives
+// (1/N) sum_r (S_r / b_r), which equals it only when every shard has the same
+// size b_r = B/N; B = 128 over 3, 5, 6 or 7 ranks, or the short last batch of
+// an epoch, breaks that. Summing and dividing by B is the same formula for any
+// rank count.
+#include <shoal/shoal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common/batches.h"
+#include "common/idx_dataset.h"
+#include "common/loss_log.h"
+#include "common/mlp.h"
+#include "common/options.h"
+#include "common/reference_run.h"
+#include "common/sgd.h"
+
+namespace {
+
+constexpr const char* kProgram = "train_allreduce";
+
+class ShoalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+void check(shoalResult_t r, shoalComm_t comm, const char* what) {
+  if (r == shoalSuccess) return;
+  throw ShoalError(std::string(what) + " failed: " + shoalGetErrorString(r) + ": " +
+                   shoalGetLastError(comm));
+}
+
+// Whether a launcher (shoalrun, mpirun, torchrun, srun) started this process.
+bool launched() {
+  for (const char* v : {"SHOAL_RANK", "OMPI_COMM_WORLD_RANK", "RANK", "SLURM_PROCID"}) {
+    if (getenv(v) != nullptr) return true;
+  }
+  return false;
+}
+
+class Comm {
+ public:
+  Comm() {
+    if (launched()) {
+      check(shoalCommInitFromEnv(&comm_), nullptr, "shoalCommInitFromEnv");
+    } else {
+      // Started by hand: a job of one rank that is its own rendezvous root.
+      shoalUniqueId id;
+      check(shoalGetUniqueId(&id), nullptr, "shoalGetUniqueId");
+      check(shoalCommInitRank(&comm_, 1, id, 0), nullptr, "shoalCommInitRank(1 rank)");
+    }
+    check(shoalCommUserRank(comm_, &rank_), comm_, "shoalCommUserRank");
+    check(shoalCommCount(comm_, &size_), comm_, "shoalCommCount");
+  }
+  ~Comm() {
+    if (comm_ == nullptr) return;
+    if (std::uncaught_exceptions() > 0) {
+      shoalCommAbort(comm_);
+    } else if (shoalResult_t r = shoalCommDestroy(comm_); r != shoalSuccess) {
+      fprintf(stderr, "%s: rank %d: shoalCommDestroy failed: %s: %s\n", kProgram, rank_,
+              shoalGetErrorString(r), shoalGetLastError(nullptr));
+    }
+  }
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+
+  void allReduce(void* buf, size_t count, shoalDataType_t type, shoalRedOp_t op, const char* what) {
+    check(shoalAllReduce(buf, buf, count, type, op, comm_, nullptr), comm_, what);
+  }
+  void allGather(const void* send, void* recv, size_t count, shoalDataType_t type,
+                 const char* what) {
+    check(shoalAllGather(send, recv, count, type, comm_, nullptr), comm_, what);
+  }
+
+  shoalComm_t get() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+ private:
+  shoalComm_t comm_ = nullptr;
+  int rank_ = 0, size_ = 1;
+};
+
+// --fault KIND:STEP[:RANK], parsed.
+struct Fault {
+  enum Kind { kNone, kParams, kGrad } kind = kNone;
+  size_t step = 0;
+  int rank = 0;
+};
+
+Fault parseFault(const std::string& text) {
+  Fault f;
+  if (text.empty()) return f;
+  unsigned long long step = 0;
+  int rank = 0, used = 0;
+  if (sscanf(text.c_str(), "params:%llu:%d%n", &step, &rank, &used) == 2 &&
+      used == static_cast<int>(text.size())) {
+    f.kind = Fault::kParams;
+  } else if (sscanf(text.c_str(), "grad:%llu%n", &step, &used) == 1 &&
+             used == static_cast<int>(text.size())) {
+    f.kind = Fault::kGrad;
+  } else {
+    throw std::invalid_argument("--fault: expected params:STEP:RANK or grad:STEP, not '" + text +
+                                "'");
+  }
+  f.step = step;
+  f.rank = rank;
+  return f;
+}
+
+double seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// Test accuracy: each rank evaluates a contiguous share of the test set and
+// one all-reduce adds up the counts.
+void evaluate(Comm& comm, train::Mlp& model, const float* params, const train::Dataset& test,
+              size_t globalStep, double elapsed, train::LossLog* log) {
+  const auto [begin, end] = train::BatchSchedule::shard(test.count, comm.rank(), comm.size());
+  const train::BatchStats st = model.evaluate(params, test, begin, end);
+  double sums[2] = {st.lossSum, static_cast<double>(st.correct)};
+  comm.allReduce(sums, 2, shoalDouble, shoalSum, "shoalAllReduce(test accuracy)");
+  if (log != nullptr) {
+    printf("test after step %zu: loss %.4f accuracy %.2f%% (%zu images)\n", globalStep,
+           sums[0] / static_cast<double>(test.count),
+           100.0 * sums[1] / static_cast<double>(test.count), test.count);
+    fflush(stdout);
+    log->test(globalStep, test.count, sums[0], sums[1], elapsed);
+  }
+}
+
+int run(const train::TrainOptions& o) {
+  const Fault fault = parseFault(o.fault);
+  // Data first: a missing or damaged file fails every rank the same way,
+  // before any of them waits for the others.
+  const train::Dataset trainSet = train::loadFashionMnist(o.dataDir, true);
+  const train::Dataset testSet = train::loadFashionMnist(o.dataDir, false);
+  if (testSet.features() != trainSet.features()) {
+    throw train::DataError(o.dataDir + ": test images are " + std::to_string(testSet.rows) + "x" +
+                           std::to_string(testSet.cols) + ", training images " +
+                           std::to_string(trainSet.rows) + "x" + std::to_string(trainSet.cols));
+  }
+
+  Comm comm;
+  const int rank = comm.rank(), ranks = comm.size();
+
+  train::MlpShape shape;
+  shape.inputs = trainSet.features();
+  shape.hidden = o.hidden;
+  shape.classes = train::Dataset::kClasses;
+  train::Mlp model(shape);
+  const size_t P = model.parameterCount();
+  std::vector<float> params(P);
+  model.initialize(params.data(), o.seed);
+  train::SgdMomentum opt(P, o.lr, o.momentum);
+  // The gradient, then the shard's summed loss and correct count, so the
+  // batch statistics ride along in the same all-reduce.
+  std::vector<float> buf(P + 2);
+
+  train::BatchSchedule schedule(trainSet.count, o.batch, o.seed);
+  const size_t perEpoch = schedule.stepsPerEpoch();
+  const size_t total = o.steps ? std::min(o.steps, o.epochs * perEpoch) : o.epochs * perEpoch;
+
+  std::unique_ptr<train::LossLog> log;
+  std::unique_ptr<train::ReferenceRun> reference;
+  if (rank == 0) {
+    log = std::make_unique<train::LossLog>(o.csv, perEpoch, o.logEvery);
+    printf(
+        "%s: %d rank%s, global batch %zu (%zu per rank), %zu parameters (%zu KiB "
+        "all-reduced per step), %zu steps (%zu per epoch), lr %g momentum %g seed %llu%s\n",
+        kProgram, ranks, ranks == 1 ? "" : "s", o.batch, o.batch / static_cast<size_t>(ranks), P,
+        (P + 2) * sizeof(float) / 1024, total, perEpoch, static_cast<double>(o.lr),
+        static_cast<double>(o.momentum), static_cast<unsigned long long>(o.seed),
+        o.check ? ", --check" : "");
+    fflush(stdout);
+    if (o.check && o.checkSteps > 0) {
+      reference = std::make_unique<train::ReferenceRun>(shape, params.data(), o.lr, o.momentum);
+    }
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  double comm_s = 0, check_s = 0, worstDeviation = 0;
+  size_t worstStep = 0, samples = 0;
+  for (size_t g = 0; g < total; ++g) {
+    const size_t epoch = g / perEpoch;
+    const std::vector<uint32_t> batch = schedule.globalBatch(epoch, g % perEpoch);
+    const auto [lo, hi] = train::BatchSchedule::shard(batch.size(), rank, ranks);
+    samples += batch.size();
+    std::fill(buf.begin(), buf.end(), 0.f);
+    const train::BatchStats st =
+        model.accumulateGradient(params.data(), trainSet, batch.data() + lo, hi - lo, buf.data());
+    buf[P] = static_cast<float>(st.lossSum);
+    buf[P + 1] = static_cast<float>(st.correct);
+
+    const auto t0 = std::chrono::steady_clock::now();
+    comm.allReduce(buf.data(), buf.size(), shoalFloat, shoalSum, "shoalAllReduce(gradient)");
+    comm_s += seconds(t0);
+    if (g == 0 && rank == 0) {
+      const char* algo = shoalCommLastAlgorithm(comm.get());
+      const char* transport = shoalCommTransportName(comm.get());
+      printf("gradient all-reduce: algorithm %s, transport %s\n", algo ? algo : "?",
+             transport ? transport : "?");
+      fflush(stdout);
+    }
+
+    if (fault.kind == Fault::kGrad && fault.step == g + 1) {
+      for (size_t i = 0; i < P; ++i) buf[i] *= 2.f;
+    }
+    opt.step(params.data(), buf.data(), batch.size());
+    if (fault.kind == Fault::kParams && fault.step == g + 1 && fault.rank == rank) {
+      params[P / 2] += 1e-3f;
+    }
+
+    if (o.check) {
+      const auto c0 = std::chrono::steady_clock::now();
+      uint64_t refFailed = 0;
+      if (reference && g < o.checkSteps) {
+        reference->step(trainSet, batch);
+        const train::ReferenceRun::Deviation d = reference->compare(params.data());
+        if (d.ratio > worstDeviation) {
+          worstDeviation = d.ratio;
+          worstStep = g + 1;
+        }
+        if (!(d.ratio <= o.checkTol)) {
+          refFailed = 1;
+          fprintf(stderr,
+                  "%s: check failed at step %zu: rank 0's parameters deviate from the "
+                  "single-process reference by %.3g of the reference's displacement "
+                  "(tolerance %.3g): %s\n",
+                  kProgram, g + 1, d.ratio, o.checkTol, d.where.c_str());
+        }
+        if (g + 1 == o.checkSteps) reference.reset();
+      }
+      // max(hash) == min(hash) iff every rank holds the same hash; the second
+      // max element carries rank 0's reference verdict to everyone.
+      const uint64_t h = train::hashParameters(params.data(), P);
+      uint64_t hi2[2] = {h, refFailed};
+      uint64_t lo1 = h;
+      comm.allReduce(hi2, 2, shoalUint64, shoalMax, "shoalAllReduce(check: max hash)");
+      comm.allReduce(&lo1, 1, shoalUint64, shoalMin, "shoalAllReduce(check: min hash)");
+      if (hi2[0] != lo1) {
+        std::vector<uint64_t> all(static_cast<size_t>(ranks));
+        comm.allGather(&h, all.data(), 1, shoalUint64, "shoalAllGather(check: hashes)");
+        if (rank == 0) {
+          for (int r = 1; r < ranks; ++r) {
+            if (all[r] == all[0]) continue;
+            fprintf(stderr,
+                    "%s: check failed at step %zu: the parameters on rank %d differ from "
+                    "rank 0's (hash %016llx, rank 0 %016llx)\n",
+                    kProgram, g + 1, r, static_cast<unsigned long long>(all[r]),
+                    static_cast<unsigned long long>(all[0]));
+          }
+        }
+        return 1;
+      }
+      if (hi2[1] != 0) {
+        if (rank != 0) {
+          fprintf(stderr, "%s: rank %d: stopping: rank 0 reported a check failure at step %zu\n",
+                  kProgram, rank, g + 1);
+        }
+        return 1;
+      }
+      check_s += seconds(c0);
+    }
+
+    if (log) {
+      log->step(g, batch.size(), buf[P], buf[P + 1], seconds(start), comm_s);
+    }
+    if ((g + 1) % perEpoch == 0 || g + 1 == total) {
+      evaluate(comm, model, params.data(), testSet, g + 1, seconds(start), log.get());
+    }
+  }
+
+  double times[2] = {seconds(start), comm_s};
+  comm.allReduce(times, 2, shoalDouble, shoalMax, "shoalAllReduce(timings)");
+  if (rank == 0) {
+    printf(
+        "done: %zu steps, %.0f samples/s, %.2f s in all, up to %.2f s of it in the gradient "
+        "all-reduce on one rank\n",
+        total, static_cast<double>(samples) / times[0], times[0], times[1]);
+    if (o.check) {
+      printf(
+          "check passed: parameters bitwise identical on all %d ranks after each of %zu "
+          "steps; largest deviation from the single-process reference over the first %zu "
+          "steps: %.3g of its displacement (step %zu, tolerance %.3g); checking took %.2f s\n",
+          ranks, total, std::min(o.checkSteps, total), worstDeviation, worstStep, o.checkTol,
+          check_s);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  train::TrainOptions o;
+  const int rc = train::parseOptions(argc, argv, kProgram, &o);
+  if (rc >= 0) return rc;
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    const char* r = getenv("SHOAL_RANK");
+    fprintf(stderr, "%s%s%s: %s\n", kProgram, r ? ": rank " : "", r ? r : "", e.what());
+    return 1;
+  }
+}
