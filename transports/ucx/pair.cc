@@ -1,0 +1,473 @@
+// Ordering argument for Pair::write over UCP.
+//
+// shoal's contract is RDMA write-with-immediate: the peer may read the data as
+// soon as it sees the kWrite event. UCP has no put-with-notification, and its
+// documented guarantees do not order a put before a later active message:
+// ucp_worker_fence orders communication only among operations it covers, and
+// in practice the put and the AM may travel on different lanes (cma or a
+// mapped segment for the put, a shared-memory FIFO for the AM; or several
+// rails). What UCP does guarantee is ucp_ep_flush_nbx: when it completes, every
+// RMA operation issued earlier on the endpoint is complete "both at the origin
+// and at the target". So each write is put, then flush, and only the flush's
+// completion releases the active message carrying the imm. That holds for
+// every transport UCX may pick (shm, tcp, rc/ud verbs, multi-rail).
+//
+// Notifications and control messages share one per-peer queue in issue order,
+// so a ctrl sent after a write is seen after that write's kWrite, as on an RC
+// queue pair. UCP does not document ordering among active messages either, so
+// each carries a sequence number and the receiver hands them out in order.
+
+#include "transports/ucx/pair.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "transports/ucx/context.h"
+
+namespace shoal::transport::ucx {
+
+namespace {
+
+const char* envOr(const char* name, const char* fallback) {
+  const char* v = getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+}  // namespace
+
+UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax)
+    : Pair(peer), ctx_(ctx), ring_(depth), rkeyCacheMax_(rkeyCacheMax) {
+  for (size_t i = 0; i < ring_.size(); ++i) {
+    OpRef ref{this, static_cast<uint32_t>(i)};
+    ring_[i].putRef = ref;
+    ring_[i].flushRef = ref;
+    ring_[i].amRef = ref;
+  }
+  lastRkey_ = rkeys_.end();
+}
+
+// UCX objects are released by UcxContext (rkeys before endpoints before the
+// worker), so nothing is left to do here.
+UcxPair::~UcxPair() = default;
+
+void UcxPair::createEndpoint(const void* workerAddress, bool peerErrors) {
+  ucp_ep_params_t params{};
+  params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                      UCP_EP_PARAM_FIELD_ERR_HANDLER;
+  params.address = static_cast<const ucp_address_t*>(workerAddress);
+  // PEER mode makes requests to a dead peer complete with an error instead of
+  // hanging, and reports the endpoint's failure through the handler.
+  params.err_mode = peerErrors ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+  params.err_handler.cb = &UcxPair::onEndpointError;
+  params.err_handler.arg = this;
+  ucs_status_t st = ucp_ep_create(ctx_.worker(), &params, &ep_);
+  if (st == UCS_ERR_UNREACHABLE && peerErrors) {
+    // Transports without peer-failure support (shared memory, self in UCX
+    // 1.13) are left out in PEER mode; when nothing else reaches the peer,
+    // connect anyway and let the bootstrap notice a dead peer.
+    SHOAL_INFO(UCX,
+               "rank %d: no UCX transport reaches peer %d with peer-failure handling (UCX_TLS=%s); "
+               "connecting without it",
+               ctx_.rank(), peer_, envOr("UCX_TLS", "(unset)"));
+    params.err_mode = UCP_ERR_HANDLING_MODE_NONE;
+    st = ucp_ep_create(ctx_.worker(), &params, &ep_);
+  }
+  if (st != UCS_OK) {
+    ep_ = nullptr;
+    fail(shoalSystemError,
+         "rank %d: UCX ucp_ep_create to peer %d failed: %s (hint: no UCX transport reaches that "
+         "peer; UCX_TLS=%s UCX_NET_DEVICES=%s)",
+         ctx_.rank(), peer_, ucs_status_string(st), envOr("UCX_TLS", "(unset)"),
+         envOr("UCX_NET_DEVICES", "(unset)"));
+  }
+}
+
+UcxPair::Notice& UcxPair::claim(MsgKind kind, uint32_t imm, const void* payload, size_t len) {
+  uint64_t seq = tail_++;
+  Notice& n = at(seq);
+  n.cookie = 0;
+  n.putPending = n.flushPending = n.amPending = n.sent = false;
+  WireHeader h{};
+  h.magic = kWireMagic;
+  h.src = ctx_.rank();
+  h.seq = static_cast<uint32_t>(seq);
+  h.imm = imm;
+  h.len = static_cast<uint16_t>(len);
+  h.kind = kind;
+  memcpy(n.msg, &h, sizeof(h));
+  if (len > 0) memcpy(n.msg + sizeof(h), payload, len);
+  n.msgLen = static_cast<uint16_t>(sizeof(h) + len);
+  return n;
+}
+
+bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t dstOffset,
+                    uint32_t imm, uint64_t cookie) {
+  if (dstOffset > dst.size || len > dst.size - dstOffset) {
+    fail(shoalInvalidArgument,
+         "rank %d: UCX write of %zu bytes at offset %zu to peer %d overruns the peer's %llu-byte "
+         "buffer",
+         ctx_.rank(), len, dstOffset, peer_, static_cast<unsigned long long>(dst.size));
+  }
+  if (ep_ == nullptr) {
+    fail(shoalInvalidUsage, "rank %d: UCX write to peer %d before connect", ctx_.rank(), peer_);
+  }
+  if (failed_) {
+    // The kError for this peer is already queued; what follows cannot arrive.
+    SHOAL_TRACE(UCX, "rank %d: dropping write to failed peer %d", ctx_.rank(), peer_);
+    return true;
+  }
+  if (full()) return false;
+  ucp_rkey_h rkey = len > 0 ? rkeyFor(dst) : nullptr;
+
+  Notice& n = claim(MsgKind::kWrite, imm, nullptr, 0);
+  n.cookie = cookie;
+  if (len > 0) {
+    ucp_request_param_t put{};
+    if (cookie != 0) {
+      put.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+      put.cb.send = &UcxPair::onPutDone;
+      put.user_data = &n.putRef;
+    }
+    ucs_status_ptr_t req = ucp_put_nbx(ep_, src, len, dst.addr + dstOffset, rkey, &put);
+    if (UCS_PTR_IS_ERR(req)) {
+      n.sent = true;
+      reportFailure("put", UCS_PTR_STATUS(req));
+      sendReady();
+      return true;
+    }
+    if (req == nullptr) {
+      if (cookie != 0) ctx_.events().pushSendDone(peer_, cookie);
+    } else if (cookie != 0) {
+      n.putPending = true;
+    } else {
+      // Nobody waits for this put alone: the flush below covers its
+      // completion and its errors.
+      ucp_request_free(req);
+    }
+    ucp_request_param_t flush{};
+    flush.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    flush.cb.send = &UcxPair::onFlushDone;
+    flush.user_data = &n.flushRef;
+    req = ucp_ep_flush_nbx(ep_, &flush);
+    if (UCS_PTR_IS_ERR(req)) {
+      n.sent = true;
+      reportFailure("flush after put", UCS_PTR_STATUS(req));
+    } else if (req != nullptr) {
+      n.flushPending = true;
+    }
+  } else if (cookie != 0) {
+    ctx_.events().pushSendDone(peer_, cookie);
+  }
+  sendReady();
+  return true;
+}
+
+bool UcxPair::sendCtrl(const void* msg, size_t len) {
+  if (len > Event::kMaxCtrl) {
+    fail(shoalInvalidArgument, "rank %d: UCX control message of %zu bytes to peer %d exceeds %zu",
+         ctx_.rank(), len, peer_, Event::kMaxCtrl);
+  }
+  if (ep_ == nullptr) {
+    fail(shoalInvalidUsage, "rank %d: UCX sendCtrl to peer %d before connect", ctx_.rank(), peer_);
+  }
+  if (failed_) {
+    SHOAL_TRACE(UCX, "rank %d: dropping control message to failed peer %d", ctx_.rank(), peer_);
+    return true;
+  }
+  if (full()) return false;
+  claim(MsgKind::kCtrl, 0, msg, len);
+  sendReady();
+  return true;
+}
+
+bool UcxPair::queueBye() {
+  if (ep_ == nullptr || failed_ || byeSent_) return true;
+  if (full()) return false;
+  claim(MsgKind::kBye, 0, nullptr, 0);
+  byeSent_ = true;
+  sendReady();
+  return true;
+}
+
+void UcxPair::sendReady() {
+  readyDirty_ = false;
+  while (send_ < tail_) {
+    Notice& n = at(send_);
+    if (!failed_ && n.flushPending) break;  // its data is not known to be there yet
+    if (!n.sent) {
+      n.sent = true;
+      if (!failed_) {
+        ucp_request_param_t p{};
+        p.op_attr_mask =
+            UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
+        // Eager keeps the whole message in the receive callback: no
+        // rendezvous round trip for a few bytes, no receive-side request.
+        p.flags = UCP_AM_SEND_FLAG_EAGER;
+        p.cb.send = &UcxPair::onAmDone;
+        p.user_data = &n.amRef;
+        ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, n.msg, n.msgLen, &p);
+        if (UCS_PTR_IS_ERR(req)) {
+          reportFailure("notification send", UCS_PTR_STATUS(req));
+        } else if (req != nullptr) {
+          n.amPending = true;
+        }
+      }
+    }
+    ++send_;
+  }
+  while (head_ < send_) {
+    const Notice& n = at(head_);
+    if (n.putPending || n.flushPending || n.amPending) break;
+    ++head_;
+  }
+}
+
+void UcxPair::wake() {
+  if (readyDirty_) return;
+  readyDirty_ = true;
+  ctx_.markReady(this);
+}
+
+void UcxPair::onPutDone(void* request, ucs_status_t status, void* user) {
+  auto* ref = static_cast<OpRef*>(user);
+  UcxPair* self = ref->pair;
+  Notice& n = self->ring_[ref->slot];
+  n.putPending = false;
+  if (status == UCS_OK) {
+    self->ctx_.events().pushSendDone(self->peer_, n.cookie);
+  } else {
+    self->reportFailure("put", status);
+  }
+  ucp_request_free(request);
+  self->wake();
+}
+
+void UcxPair::onFlushDone(void* request, ucs_status_t status, void* user) {
+  auto* ref = static_cast<OpRef*>(user);
+  UcxPair* self = ref->pair;
+  self->ring_[ref->slot].flushPending = false;
+  if (status != UCS_OK) self->reportFailure("flush after put", status);
+  ucp_request_free(request);
+  self->wake();
+}
+
+void UcxPair::onAmDone(void* request, ucs_status_t status, void* user) {
+  auto* ref = static_cast<OpRef*>(user);
+  UcxPair* self = ref->pair;
+  self->ring_[ref->slot].amPending = false;
+  if (status != UCS_OK) self->reportFailure("notification send", status);
+  ucp_request_free(request);
+  self->wake();
+}
+
+bool UcxPair::sendHello() {
+  WireHeader h{};
+  h.magic = kWireMagic;
+  h.src = ctx_.rank();
+  h.kind = MsgKind::kHello;
+  memcpy(helloMsg_, &h, sizeof(h));
+  ucp_request_param_t p{};
+  p.op_attr_mask =
+      UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
+  p.flags = UCP_AM_SEND_FLAG_EAGER;
+  p.cb.send = &UcxPair::onHelloDone;
+  p.user_data = this;
+  ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, helloMsg_, sizeof(h), &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    reportFailure("connect handshake", UCS_PTR_STATUS(req));
+    return false;
+  }
+  helloDone_ = req == nullptr;
+  return true;
+}
+
+void UcxPair::onHelloDone(void* request, ucs_status_t status, void* user) {
+  auto* self = static_cast<UcxPair*>(user);
+  if (status != UCS_OK) self->reportFailure("connect handshake", status);
+  self->helloDone_ = true;
+  ucp_request_free(request);
+}
+
+void UcxPair::onEndpointError(void* arg, ucp_ep_h, ucs_status_t status) {
+  static_cast<UcxPair*>(arg)->reportFailure("endpoint", status);
+}
+
+void UcxPair::reportFailure(const char* op, ucs_status_t status) {
+  const bool first = !failed_;
+  failed_ = true;
+  wake();  // so queued notifications are dropped and their slots freed
+  if (!first) {
+    SHOAL_INFO(UCX, "rank %d: UCX %s to peer %d also failed: %s", ctx_.rank(), op, peer_,
+               ucs_status_string(status));
+    return;
+  }
+  if (closing_) {
+    SHOAL_INFO(UCX, "rank %d: UCX %s to peer %d ended at destroy: %s", ctx_.rank(), op, peer_,
+               ucs_status_string(status));
+    return;
+  }
+  if (byeReceived_ && idle() && strcmp(op, "endpoint") == 0) {
+    // The peer said goodbye and we owe it nothing: its endpoint going away is
+    // the expected end of the connection.
+    SHOAL_INFO(UCX, "rank %d: UCX endpoint to peer %d closed after its goodbye (%s)", ctx_.rank(),
+               peer_, ucs_status_string(status));
+    return;
+  }
+  const char* hint;
+  switch (status) {
+    case UCS_ERR_ENDPOINT_TIMEOUT:
+    case UCS_ERR_CONNECTION_RESET:
+    case UCS_ERR_UNREACHABLE:
+    case UCS_ERR_CANCELED:
+      hint =
+          "the peer process probably exited or was killed, or the network between the two "
+          "hosts failed; check that rank's log";
+      break;
+    default:
+      hint = "rerun with UCX_LOG_LEVEL=info (and UCX_TLS/UCX_NET_DEVICES) to see what UCX chose";
+  }
+  std::string msg = strprintf("rank %d: UCX %s to peer %d failed: %s (hint: %s)", ctx_.rank(), op,
+                              peer_, ucs_status_string(status), hint);
+  SHOAL_WARN(UCX, "%s", msg.c_str());
+  lastError_ = msg;
+  ctx_.events().pushError(peer_, shoalRemoteError, msg.c_str());
+}
+
+void UcxPair::onMessage(const WireHeader& h, const uint8_t* payload) {
+  if (h.seq != expected_) {
+    if (static_cast<int32_t>(h.seq - expected_) < 0) {
+      SHOAL_WARN(UCX, "rank %d: UCX dropped a duplicate message %u from peer %d (expected %u)",
+                 ctx_.rank(), h.seq, peer_, expected_);
+      return;
+    }
+    std::vector<uint8_t>& keep = early_[h.seq];
+    keep.resize(sizeof(h) + h.len);
+    memcpy(keep.data(), &h, sizeof(h));
+    if (h.len > 0) memcpy(keep.data() + sizeof(h), payload, h.len);
+    return;
+  }
+  deliver(h, payload);
+  ++expected_;
+  for (auto it = early_.find(expected_); it != early_.end(); it = early_.find(expected_)) {
+    WireHeader held;
+    memcpy(&held, it->second.data(), sizeof(held));
+    deliver(held, it->second.data() + sizeof(held));
+    early_.erase(it);
+    ++expected_;
+  }
+}
+
+void UcxPair::deliver(const WireHeader& h, const uint8_t* payload) {
+  switch (h.kind) {
+    case MsgKind::kWrite:
+      ctx_.events().pushWrite(peer_, h.imm);
+      break;
+    case MsgKind::kCtrl:
+      ctx_.events().pushCtrl(peer_, payload, h.len);
+      break;
+    case MsgKind::kBye:
+      byeReceived_ = true;
+      SHOAL_TRACE(UCX, "rank %d: peer %d is closing", ctx_.rank(), peer_);
+      break;
+    default:
+      SHOAL_WARN(UCX, "rank %d: UCX message of unknown kind %d from peer %d ignored", ctx_.rank(),
+                 static_cast<int>(h.kind), peer_);
+  }
+}
+
+ucp_rkey_h UcxPair::rkeyFor(const RemoteKey& key) {
+  std::string_view bytes(reinterpret_cast<const char*>(key.bytes), key.len);
+  if (lastRkey_ != rkeys_.end() && lastRkey_->first == bytes) {
+    lastRkey_->second.lastUse = tail_;
+    return lastRkey_->second.rkey;
+  }
+  auto it = rkeys_.find(bytes);
+  if (it == rkeys_.end()) {
+    if (key.len == 0 || key.len > RemoteKey::kMaxBytes) {
+      fail(shoalInvalidArgument, "rank %d: UCX write to peer %d with an empty or invalid key",
+           ctx_.rank(), peer_);
+    }
+    if (rkeys_.size() >= rkeyCacheMax_) evictRkeys();
+    ucp_rkey_h rkey = nullptr;
+    ucs_status_t st = ucp_ep_rkey_unpack(ep_, key.bytes, &rkey);
+    if (st != UCS_OK) {
+      fail(shoalInvalidArgument,
+           "rank %d: UCX could not unpack the remote key of peer %d's %llu-byte buffer: %s (a "
+           "key from another transport, or UCX configured differently on the two ranks?)",
+           ctx_.rank(), peer_, static_cast<unsigned long long>(key.size), ucs_status_string(st));
+    }
+    it = rkeys_.emplace(std::string(bytes), RkeyEntry{rkey, 0}).first;
+  }
+  it->second.lastUse = tail_;
+  lastRkey_ = it;
+  return it->second.rkey;
+}
+
+void UcxPair::evictRkeys() {
+  // A key is safe to drop once every write that used it has left the ring.
+  lastRkey_ = rkeys_.end();
+  for (auto it = rkeys_.begin(); it != rkeys_.end();) {
+    if (it->second.lastUse < head_) {
+      ucp_rkey_destroy(it->second.rkey);
+      it = rkeys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void UcxPair::releaseRkeys() {
+  for (auto& [bytes, entry] : rkeys_) ucp_rkey_destroy(entry.rkey);
+  rkeys_.clear();
+  lastRkey_ = rkeys_.end();
+}
+
+void UcxPair::describe() {
+  if (ep_ == nullptr) return;
+  char* text = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&text, &len);
+  if (f == nullptr) return;
+  ucp_ep_print_info(ep_, f);
+  fclose(f);
+  SHOAL_TRACE(UCX, "rank %d: endpoint to peer %d:\n%s", ctx_.rank(), peer_, text);
+  free(text);
+}
+
+void UcxPair::startClose(bool force) {
+  if (ep_ == nullptr) return;
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+  p.flags = force ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+  ucs_status_ptr_t req = ucp_ep_close_nbx(ep_, &p);
+  ep_ = nullptr;
+  if (UCS_PTR_IS_ERR(req)) {
+    SHOAL_INFO(UCX, "rank %d: UCX closing the endpoint to peer %d: %s", ctx_.rank(), peer_,
+               ucs_status_string(UCS_PTR_STATUS(req)));
+  } else {
+    closeReq_ = req;
+  }
+}
+
+bool UcxPair::pollClose() {
+  if (closeReq_ == nullptr) return true;
+  if (ucp_request_check_status(closeReq_) == UCS_INPROGRESS) return false;
+  ucp_request_free(closeReq_);
+  closeReq_ = nullptr;
+  return true;
+}
+
+void UcxPair::abandonClose() {
+  if (closeReq_ == nullptr) return;
+  SHOAL_WARN(UCX,
+             "rank %d: UCX endpoint to peer %d did not close in time; leaving it to worker "
+             "teardown",
+             ctx_.rank(), peer_);
+  ucp_request_free(closeReq_);
+  closeReq_ = nullptr;
+}
+
+}  // namespace shoal::transport::ucx

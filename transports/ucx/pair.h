@@ -1,0 +1,134 @@
+// The UCP endpoint to one peer, the ordered queue of notifications this side
+// still has to send it, and the reordering of what arrives from it.
+#pragma once
+
+#include <ucp/api/ucp.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "transports/pair.h"
+#include "transports/ucx/wire.h"
+
+namespace shoal::transport::ucx {
+
+class UcxContext;
+
+class UcxPair : public Pair {
+ public:
+  UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax);
+  ~UcxPair() override;
+  UcxPair(const UcxPair&) = delete;
+  UcxPair& operator=(const UcxPair&) = delete;
+
+  bool write(const void* src, size_t len, const RemoteKey& dst, size_t dstOffset, uint32_t imm,
+             uint64_t cookie) override;
+  bool sendCtrl(const void* msg, size_t len) override;
+
+  // Connection management, driven by UcxContext.
+  // peerErrors asks UCX to report the peer's failure (UCP_ERR_HANDLING_MODE_PEER).
+  void createEndpoint(const void* workerAddress, bool peerErrors);
+  bool sendHello();  // false when the send failed
+  bool helloSent() const { return helloDone_; }
+  bool queueBye();
+  void startClose(bool force);
+  bool pollClose();  // true once the endpoint is closed
+  void abandonClose();
+  void releaseRkeys();
+  // Logs the lanes and transports UCX picked for this endpoint (TRACE).
+  void describe();
+
+  // Issues every notification whose data has landed, in order; frees the
+  // finished ones. Called after worker progress.
+  void sendReady();
+  // Nothing of ours in flight towards this peer.
+  bool idle() const { return head_ == tail_; }
+  bool failed() const { return failed_; }
+  bool pendingSend() const { return readyDirty_; }
+
+  // A message from this peer (the AM handler found it by the sender's rank).
+  void onMessage(const WireHeader& h, const uint8_t* payload);
+  bool byeReceived() const { return byeReceived_; }
+
+  // A failed request or endpoint: the first one becomes a kError event.
+  void reportFailure(const char* op, ucs_status_t status);
+  // From here on failures are the expected end of the connection (destroy).
+  void setClosing() { closing_ = true; }
+  const std::string& lastError() const { return lastError_; }
+
+ private:
+  // One write, control message or bye, in issue order. The ring slot stays
+  // taken until every UCX request that refers to it has completed.
+  struct Notice;
+  struct OpRef {
+    UcxPair* pair;
+    uint32_t slot;
+  };
+  struct Notice {
+    OpRef putRef, flushRef, amRef;
+    uint64_t cookie = 0;
+    bool putPending = false;    // local completion of the put not seen yet
+    bool flushPending = false;  // data not yet known to be at the target
+    bool amPending = false;     // notification request not completed
+    bool sent = false;          // notification issued (or dropped after failure)
+    uint16_t msgLen = 0;
+    uint8_t msg[kMaxWireBytes];
+  };
+
+  static void onPutDone(void* request, ucs_status_t status, void* user);
+  static void onFlushDone(void* request, ucs_status_t status, void* user);
+  static void onAmDone(void* request, ucs_status_t status, void* user);
+  static void onHelloDone(void* request, ucs_status_t status, void* user);
+  static void onCloseDone(void* request, ucs_status_t status, void* user);
+  static void onEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
+
+  void wake();
+  Notice& claim(MsgKind kind, uint32_t imm, const void* payload, size_t len);
+  bool full() const { return tail_ - head_ >= ring_.size(); }
+  Notice& at(uint64_t seq) { return ring_[seq % ring_.size()]; }
+  ucp_rkey_h rkeyFor(const RemoteKey& key);
+  void evictRkeys();
+  void deliver(const WireHeader& h, const uint8_t* payload);
+
+  UcxContext& ctx_;
+  ucp_ep_h ep_ = nullptr;
+  std::vector<Notice> ring_;
+  uint64_t head_ = 0;  // oldest slot still taken
+  uint64_t send_ = 0;  // next notification to issue
+  uint64_t tail_ = 0;  // next slot to claim
+  bool readyDirty_ = false;
+  bool failed_ = false;
+  bool byeSent_ = false;
+  bool byeReceived_ = false;
+  bool helloDone_ = false;
+  bool closing_ = false;
+  uint8_t helloMsg_[sizeof(WireHeader)];
+  void* closeReq_ = nullptr;
+  std::string lastError_;
+
+  // Unpacked remote keys by their packed bytes. lastUse is the sequence of the
+  // last write that used one, so eviction skips keys in-flight writes need.
+  struct TransparentHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct RkeyEntry {
+    ucp_rkey_h rkey;
+    uint64_t lastUse;
+  };
+  using RkeyMap = std::unordered_map<std::string, RkeyEntry, TransparentHash, std::equal_to<>>;
+  RkeyMap rkeys_;
+  RkeyMap::iterator lastRkey_;
+  size_t rkeyCacheMax_;
+
+  // Receive side: UCX does not promise that active messages arrive in the
+  // order sent, so each carries a sequence number and early ones wait here.
+  uint32_t expected_ = 0;
+  std::map<uint32_t, std::vector<uint8_t>> early_;
+};
+
+}  // namespace shoal::transport::ucx

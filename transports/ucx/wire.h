@@ -1,0 +1,36 @@
+// The one active message shoal's UCX transport sends: a fixed header plus an
+// optional control payload, always sent eagerly so the receive callback holds
+// the whole message.
+#pragma once
+
+#include <cstdint>
+
+#include "transports/context.h"
+
+namespace shoal::transport::ucx {
+
+// Active message id registered on every worker.
+constexpr unsigned kAmId = 17;
+
+enum class MsgKind : uint8_t {
+  kHello = 1,  // connect handshake; not sequenced
+  kWrite = 2,  // the data of a write is in place; carries its imm
+  kCtrl = 3,   // control payload
+  kBye = 4,    // the sender is closing; errors from it afterwards are expected
+};
+
+struct WireHeader {
+  uint32_t magic;
+  int32_t src;   // sender's rank
+  uint32_t seq;  // per ordered pair, counts kWrite/kCtrl/kBye
+  uint32_t imm;
+  uint16_t len;  // payload bytes after the header
+  MsgKind kind;
+  uint8_t pad;
+};
+static_assert(sizeof(WireHeader) == 20);
+
+constexpr uint32_t kWireMagic = 0x5c0a1cc5;
+constexpr size_t kMaxWireBytes = sizeof(WireHeader) + Event::kMaxCtrl;
+
+}  // namespace shoal::transport::ucx
