@@ -49,7 +49,8 @@ void check(shoalResult_t r, shoalComm_t comm, const char* what) {
 // Whether a launcher (shoalrun, mpirun, torchrun, srun) started this process.
 bool launched() {
   for (const char* v : {"SHOAL_RANK", "OMPI_COMM_WORLD_RANK", "RANK", "SLURM_PROCID"}) {
-    if (getenv(v) != nullptr) return true;
+    const char* s = getenv(v);
+    if (s != nullptr && *s != 0) return true;
   }
   return false;
 }
@@ -296,11 +297,11 @@ int run(const train::TrainOptions& o) {
         total, static_cast<double>(samples) / times[0], times[0], times[1]);
     if (o.check) {
       printf(
-          "check passed: parameters bitwise identical on all %d ranks after each of %zu "
+          "check passed: parameters bitwise identical on all %d rank%s after each of %zu "
           "steps; largest deviation from the single-process reference over the first %zu "
           "steps: %.3g of its displacement (step %zu, tolerance %.3g); checking took %.2f s\n",
-          ranks, total, std::min(o.checkSteps, total), worstDeviation, worstStep, o.checkTol,
-          check_s);
+          ranks, ranks == 1 ? "" : "s", total, std::min(o.checkSteps, total), worstDeviation,
+          worstStep, o.checkTol, check_s);
     }
   }
   return 0;

@@ -42,15 +42,17 @@ class GzFile {
     while (done < n) {
       const unsigned chunk = static_cast<unsigned>(std::min<uint64_t>(n - done, 1u << 30));
       const int got = gzread(file_, p + done, chunk);
-      if (got < 0) fail(what);
-      if (got == 0) {
-        int code = Z_OK;
-        const char* msg = gzerror(file_, &code);
-        throw DataError(path_ + ": truncated: " + what + " needs " + std::to_string(n) +
-                        " bytes, the file ends after " + std::to_string(done) +
-                        (code != Z_OK && msg && *msg ? std::string(" (zlib: ") + msg + ")" : ""));
+      if (got > 0) {
+        done += static_cast<uint64_t>(got);
+        continue;
       }
-      done += static_cast<uint64_t>(got);
+      // End of file, or (Z_BUF_ERROR) a gzip stream that stops mid-way.
+      int code = Z_OK;
+      const char* msg = gzerror(file_, &code);
+      if (got < 0 && code != Z_BUF_ERROR) fail(what);
+      throw DataError(path_ + ": truncated: " + what + " needs " + std::to_string(n) +
+                      " bytes but the file ends after " + std::to_string(done) + " of them" +
+                      (code != Z_OK ? " (zlib: " + zlibMessage(msg) + ")" : ""));
     }
   }
 
@@ -72,11 +74,18 @@ class GzFile {
   const std::string& path() const { return path_; }
 
  private:
+  // gzerror's text starts with the path, which our messages already name.
+  std::string zlibMessage(const char* msg) const {
+    std::string m = msg && *msg ? msg : "zlib error";
+    if (m.rfind(path_ + ": ", 0) == 0) m.erase(0, path_.size() + 2);
+    return m;
+  }
+
   [[noreturn]] void fail(const char* what) {
     int code = Z_OK;
     const char* msg = gzerror(file_, &code);
     throw DataError(path_ + ": cannot read " + what + ": " +
-                    (code == Z_ERRNO ? std::strerror(errno) : (msg ? msg : "zlib error")));
+                    (code == Z_ERRNO ? std::strerror(errno) : zlibMessage(msg)));
   }
 
   std::string path_;
