@@ -155,7 +155,7 @@ class VerbsStriping : public testing::TestWithParam<int> {};
 TEST_P(VerbsStriping, WritesOfEverySizeLandExactly) {
   SKIP_UNLESS_VERBS();
   const std::vector<size_t> sizes = {
-      0, 1, 7, 63, 64, 65, 4095, 4096, 4097, 65536 + 3, (1u << 20) + 5, (4u << 20) + 1};
+      0, 1, 7, 63, 64, 65, 4095, 4096, 4097, 65536 + 3, (1u << 20) + 5};
   const size_t maxLen = sizes.back();
   const size_t off = 3;
   shoal::test::MultiProcessOptions opts;
@@ -252,7 +252,7 @@ TEST_P(VerbsStriping, ImmediateArrivesAfterItsData) {
 // and in order, and a message sent after a write is seen after that write.
 TEST_P(VerbsStriping, ControlMessagesInOrderBehindWrites) {
   SKIP_UNLESS_VERBS();
-  constexpr int kMessages = 700;
+  constexpr int kMessages = 300;
   shoal::test::MultiProcessOptions opts;
   opts.env["SHOAL_IB_QPS_PER_CONNECTION"] = std::to_string(GetParam());
   opts.env["SHOAL_IB_RECV_DEPTH"] = "32";  // force the receivers to run dry (RNR retry path)

@@ -396,15 +396,15 @@ void VerbsContext::handle(const ibv_wc& wc) {
   const bool recv = (wc.wr_id & kRecvFlag) != 0;
   const uint64_t tag = wc.wr_id >> kWrIdShift;
   if (wc.status != IBV_WC_SUCCESS) {
-    const char* what = "receive";
+    const char* what = "receive from";
     if (!recv) {
-      what = q.slots[tag % q.depth].ctrl ? "control send" : "RDMA write";
+      what = q.slots[tag % q.depth].ctrl ? "control send to" : "RDMA write to";
       if (tag >= q.completed) pair.sendCompleted(q, tag, false);
     }
     // Later completions on a broken connection are flushes of the same failure.
     if (!pair.failed()) {
       recordFailure(pair, completionErrorCode(wc.status),
-                    strprintf("verbs: rank %d: %s to/from peer %d failed: %s (status %d, vendor "
+                    strprintf("verbs: rank %d: %s peer %d failed: %s (status %d, vendor "
                               "error 0x%x): %s",
                               rank_, what, q.peer, ibv_wc_status_str(wc.status), wc.status,
                               wc.vendor_err, completionErrorHint(wc.status)));

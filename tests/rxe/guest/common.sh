@@ -47,14 +47,16 @@ rocev2_gid_index() {
 GIDX=
 for _ in $(seq 100); do GIDX=$(rocev2_gid_index) && break; sleep 0.1; done
 
-# timed SECONDS NAME CMD...: runs CMD with a deadline and logs a tagged result line.
+# timed SECONDS NAME CMD...: runs CMD with a deadline and logs a tagged result line
+# to the console (fd 3) even when CMD's output goes to a file.
+exec 3>&1
 timed() {
     local limit=$1 name=$2 t0 rc
     shift 2
     t0=$(now)
     timeout --kill-after=5 "$limit" "$@"
     rc=$?
-    echo "SHOAL_RESULT $name rc=$rc time=$(secs "$t0")s"
+    echo "SHOAL_RESULT $name rc=$rc time=$(secs "$t0")s" >&3
     return $rc
 }
 step() { echo; echo "===== $*"; }

@@ -47,8 +47,10 @@ suite_allreduce() {
     step "allreduce over verbs"
     local rc=0 t=${TRANSPORT:-verbs}
     export SHOAL_TRANSPORT=$t
-    arp "allreduce_${t}_2ranks_all_types_ops" 2 -b 8 -e 128K -f 16 -d all -o all || rc=1
-    arp "allreduce_${t}_3ranks_all_types_ops" 3 -b 8 -e 128K -f 16 -d all -o all || rc=1
+    # every type once, every op once, odd and multi-chunk sizes, 2 to 4 ranks
+    arp "allreduce_${t}_2ranks_all_types" 2 -b 8 -e 32K -f 64 -d all -o sum || rc=1
+    arp "allreduce_${t}_2ranks_all_ops" 2 -b 8 -e 32K -f 64 -d float -o all || rc=1
+    arp "allreduce_${t}_3ranks_all_types" 3 -b 1K -e 64K -f 64 -d all -o sum || rc=1
     SHOAL_IB_QPS_PER_CONNECTION=2 arp "allreduce_${t}_4ranks_multichunk" 4 -b 3M -e 3M -d float -o sum || rc=1
     if [ "$t" = verbs ]; then
         gtest 600 "allreduce_errors_$t" "$BUILD/tests/allreduce_errors_test" \
