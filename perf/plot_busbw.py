@@ -84,6 +84,11 @@ def human(size):
     return str(size)
 
 
+def us(t):
+    """Three significant digits, as nccl-tests prints times."""
+    return f"{t:.0f}" if t >= 10000 else f"{t:.1f}" if t >= 100 else f"{t:.2f}"
+
+
 def table(n, impls, rounds):
     names = list(impls)
     head = "| size | " + " | ".join(f"{i} us | {i} busbw" for i in names)
@@ -99,7 +104,7 @@ def table(n, impls, rounds):
         cells = [human(s)]
         for i in names:
             t, b = by_size[i].get(s, (None, None))
-            cells += ["-", "-"] if t is None else [f"{t:g}", f"{b:.2f}"]
+            cells += ["-", "-"] if t is None else [us(t), f"{b:.2f}"]
         base = by_size[names[0]].get(s)
         for o in names[1:]:
             other = by_size[o].get(s)

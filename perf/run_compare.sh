@@ -61,7 +61,15 @@ args=(-b "$minb" -e "$maxb" -f "$factor" -n "$iters" -w "$warmup" -c "$check")
   lscpu | grep -E '^(L1d|L2|L3)' | sed 's/  */ /g'
   free -g | awk '/Mem:/ {print "memory: " $2 " GiB"}'
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "shoal: $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null)
+  if [ -f "$src/COMMIT" ]; then
+    echo "shoal: $(cat "$src/COMMIT") (snapshot in $src)"
+  elif git -C "$src" rev-parse --short HEAD >/dev/null 2>&1; then
+    dirty=$(git -C "$src" status --porcelain --untracked-files=no | grep -q . && echo " + uncommitted changes" || true)
+    echo "shoal: $(git -C "$src" rev-parse --short HEAD)$dirty (working tree $src)"
+  else
+    echo "shoal: unknown source"
+  fi
   [ -n "$mpirun" ] && echo "mpi: $($mpirun --version 2>&1 | head -1)"
   echo "gloo: $(dpkg-query -W -f='${Version}' libgloo-dev 2>/dev/null || echo unknown)"
   echo "compiler: $(c++ --version | head -1)"
