@@ -96,11 +96,12 @@ suite_perf() {
         cp "/tmp/arp$n.log" "$RW/$GUEST_NAME-all_reduce_perf_$n.log"
         grep -E '^ *[0-9]+ ' "/tmp/arp$n.log" | sed 's/^/    /'
         # nccl-tests layout: size count type redop root time algbw busbw #wrong (out of place)
+        # busbw from the out-of-place time (us) of 4 MiB: bytes/us = MB/s, times 2(n-1)/n
         local busbw
-        busbw=$(awk '$1 == 4194304 {print $8; exit}' "/tmp/arp$n.log")
-        echo "SHOAL_PERF all_reduce_perf ranks=$n 4MiB busbw_GBps=${busbw:-none}"
+        busbw=$(awk -v n=$n '$2 == 4194304 {printf "%.3f", $2 / $7 * 2 * (n - 1) / n; exit}' "/tmp/arp$n.log")
+        echo "SHOAL_PERF all_reduce_perf ranks=$n 4MiB busbw_MBps=${busbw:-none}"
         [ -n "$busbw" ] && [ -n "$bw" ] &&
-            awk -v a="$busbw" -v b="$bw" -v n=$n 'BEGIN{printf "SHOAL_PERF ratio ranks=%d busbw/ib_write_bw = %.2f\n", n, a*8/b}'
+            awk -v a="$busbw" -v b="$bw" -v n=$n 'BEGIN{printf "SHOAL_PERF ratio ranks=%d busbw/ib_write_bw = %.2f\n", n, a * 8 / 1000 / b}'
     done
     return $rc
 }
