@@ -7,7 +7,7 @@
 # usage: boot.sh NAME IP/PREFIX GUEST_SCRIPT RESULTS_DIR [NETDEV]
 #   NETDEV: qemu -netdev spec, default "user" (an isolated guest); two guests are
 #   wired with "socket,udp=127.0.0.1:PEER_PORT,localaddr=127.0.0.1:MY_PORT".
-# env: SHOAL_RXE_CACHE (default tests/rxe/cache), GUEST_TIMEOUT (s, default 900),
+# env: SHOAL_RXE_CACHE (default tests/rxe/cache), GUEST_TIMEOUT (s, default 1700),
 #      GUEST_MEM (default 3G), GUEST_SMP (default 2), GUEST_ACCEL (tcg|kvm, default auto)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +31,7 @@ case $ACCEL in
     *) echo "boot.sh: GUEST_ACCEL=$ACCEL is neither tcg nor kvm" >&2; exit 2 ;;
 esac
 
-exec timeout --kill-after=10 "${GUEST_TIMEOUT:-900}" \
+exec timeout --kill-after=10 "${GUEST_TIMEOUT:-1700}" \
   qemu-system-x86_64 -name "$NAME" -machine q35 "${accel[@]}" \
     -m "${GUEST_MEM:-3G}" -smp "${GUEST_SMP:-2}" \
     -nodefaults -no-user-config -display none -no-reboot -serial stdio -monitor none \

@@ -1,5 +1,14 @@
 // A verbs context: one device port, one protection domain and completion queue,
-// and a pair of reliable-connected queue pairs to every rank (itself included).
+// and reliable-connected queue pairs to every rank (itself included).
+//
+// Receives: every queue pair keeps SHOAL_IB_RECV_DEPTH receives posted. Each
+// write-with-immediate and each control message consumes one, and poll() reposts it
+// as soon as it reports the completion. The layer above bounds writes in flight by
+// its receiver-granted slots and sends control messages per slot, so in steady state
+// a peer has at most a few dozen outstanding; if a receiver stops polling and a
+// sender outruns the posted receives anyway, the sender gets receiver-not-ready NAKs
+// and retries without limit (rnr_retry = 7): a stall, never a lost message or error.
+// The completion queue holds every queue's depth, so it cannot overflow.
 #pragma once
 
 #include <infiniband/verbs.h>
