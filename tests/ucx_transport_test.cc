@@ -410,7 +410,7 @@ INSTANTIATE_TEST_SUITE_P(Ucx, UcxOrdering, ::testing::Values("", "tcp", "shm"),
 
 TEST(UcxTransport, ManyWritesInFlightWithCredits) {
   SKIP_WITHOUT_UCX();
-  constexpr int kWrites = 20000;
+  constexpr int kWrites = 5000;
   constexpr int kSlots = 32;
   constexpr size_t kSlotBytes = 8192 + 5;
   MultiProcessOptions opts;

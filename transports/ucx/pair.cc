@@ -12,6 +12,12 @@
 // completion releases the active message carrying the imm. That holds for
 // every transport UCX may pick (shm, tcp, rc/ud verbs, multi-rail).
 //
+// kSendDone for a write comes when the flush and the notification's send have
+// both completed, not at the put's local completion: an RDMA write completion
+// also means the peer has it, and the core relies on that when it stops
+// progressing after its last completion (e.g. entering a bootstrap barrier).
+// Until then the notification may still need this side's progress to leave.
+//
 // Notifications and control messages share one per-peer queue in issue order,
 // so a ctrl sent after a write is seen after that write's kWrite, as on an RC
 // queue pair. UCP does not document ordering among active messages either, so
@@ -42,7 +48,6 @@ UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax)
     : Pair(peer), ctx_(ctx), ring_(depth), rkeyCacheMax_(rkeyCacheMax) {
   for (size_t i = 0; i < ring_.size(); ++i) {
     OpRef ref{this, static_cast<uint32_t>(i)};
-    ring_[i].putRef = ref;
     ring_[i].flushRef = ref;
     ring_[i].amRef = ref;
   }
@@ -89,7 +94,7 @@ UcxPair::Notice& UcxPair::claim(MsgKind kind, uint32_t imm, const void* payload,
   uint64_t seq = tail_++;
   Notice& n = at(seq);
   n.cookie = 0;
-  n.putPending = n.flushPending = n.amPending = n.sent = false;
+  n.flushPending = n.amPending = n.sent = false;
   WireHeader h{};
   h.magic = kWireMagic;
   h.src = ctx_.rank();
@@ -125,12 +130,9 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
   Notice& n = claim(MsgKind::kWrite, imm, nullptr, 0);
   n.cookie = cookie;
   if (len > 0) {
+    // No callback: the flush below completes only after the put has, at the
+    // origin and the target, and reports its errors too.
     ucp_request_param_t put{};
-    if (cookie != 0) {
-      put.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-      put.cb.send = &UcxPair::onPutDone;
-      put.user_data = &n.putRef;
-    }
     ucs_status_ptr_t req = ucp_put_nbx(ep_, src, len, dst.addr + dstOffset, rkey, &put);
     if (UCS_PTR_IS_ERR(req)) {
       n.sent = true;
@@ -138,15 +140,7 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
       sendReady();
       return true;
     }
-    if (req == nullptr) {
-      if (cookie != 0) ctx_.events().pushSendDone(peer_, cookie);
-    } else if (cookie != 0) {
-      n.putPending = true;
-    } else {
-      // Nobody waits for this put alone: the flush below covers its
-      // completion and its errors.
-      ucp_request_free(req);
-    }
+    if (req != nullptr) ucp_request_free(req);
     ucp_request_param_t flush{};
     flush.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     flush.cb.send = &UcxPair::onFlushDone;
@@ -158,8 +152,6 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
     } else if (req != nullptr) {
       n.flushPending = true;
     }
-  } else if (cookie != 0) {
-    ctx_.events().pushSendDone(peer_, cookie);
   }
   sendReady();
   return true;
@@ -218,9 +210,14 @@ void UcxPair::sendReady() {
     }
     ++send_;
   }
+  // Retire finished entries in order. A write is done when its data is at
+  // the target and its notification has left: only then is kSendDone sent,
+  // so a rank that has all its completions owes its peers no more progress
+  // (as with an RDMA write completion), and its source may be reused.
   while (head_ < send_) {
     const Notice& n = at(head_);
-    if (n.putPending || n.flushPending || n.amPending) break;
+    if (n.flushPending || n.amPending) break;
+    if (n.cookie != 0 && !failed_) ctx_.events().pushSendDone(peer_, n.cookie);
     ++head_;
   }
 }
@@ -229,20 +226,6 @@ void UcxPair::wake() {
   if (readyDirty_) return;
   readyDirty_ = true;
   ctx_.markReady(this);
-}
-
-void UcxPair::onPutDone(void* request, ucs_status_t status, void* user) {
-  auto* ref = static_cast<OpRef*>(user);
-  UcxPair* self = ref->pair;
-  Notice& n = self->ring_[ref->slot];
-  n.putPending = false;
-  if (status == UCS_OK) {
-    self->ctx_.events().pushSendDone(self->peer_, n.cookie);
-  } else {
-    self->reportFailure("put", status);
-  }
-  ucp_request_free(request);
-  self->wake();
 }
 
 void UcxPair::onFlushDone(void* request, ucs_status_t status, void* user) {

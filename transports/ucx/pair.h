@@ -69,9 +69,8 @@ class UcxPair : public Pair {
     uint32_t slot;
   };
   struct Notice {
-    OpRef putRef, flushRef, amRef;
-    uint64_t cookie = 0;
-    bool putPending = false;    // local completion of the put not seen yet
+    OpRef flushRef, amRef;
+    uint64_t cookie = 0;        // kSendDone to emit when retired (writes only)
     bool flushPending = false;  // data not yet known to be at the target
     bool amPending = false;     // notification request not completed
     bool sent = false;          // notification issued (or dropped after failure)
@@ -79,7 +78,6 @@ class UcxPair : public Pair {
     uint8_t msg[kMaxWireBytes];
   };
 
-  static void onPutDone(void* request, ucs_status_t status, void* user);
   static void onFlushDone(void* request, ucs_status_t status, void* user);
   static void onAmDone(void* request, ucs_status_t status, void* user);
   static void onHelloDone(void* request, ucs_status_t status, void* user);
