@@ -25,8 +25,14 @@ bool fillExpected(void* expected, const Layout& l, const Pattern& p, int, int) {
 }  // namespace
 
 Collective allReduceCollective(std::function<void(const Call&)> run) {
-  return Collective{"all_reduce", false,        layout,        busFactor,
-                    fillInput,    fillExpected, std::move(run)};
+  return Collective{.name = "all_reduce",
+                    .usesOp = true,
+                    .usesRoot = false,
+                    .layout = layout,
+                    .busFactor = busFactor,
+                    .fillInput = fillInput,
+                    .fillExpected = fillExpected,
+                    .run = std::move(run)};
 }
 
 }  // namespace perf

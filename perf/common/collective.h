@@ -33,7 +33,8 @@ struct Call {
 
 struct Collective {
   const char* name;  // "all_reduce"
-  bool usesRoot;     // printed root is -1 otherwise
+  bool usesOp;       // otherwise -o is ignored and the redop column says "none"
+  bool usesRoot;     // otherwise the root column says -1
   Layout (*layout)(size_t bytes, size_t typeSize, int nranks);
   double (*busFactor)(int nranks);  // busbw = algbw * busFactor
   // This rank's input: sendCount elements.
@@ -45,7 +46,12 @@ struct Collective {
   std::function<void(const Call&)> run;
 };
 
-// The all-reduce layout and data, shared by shoal and the baselines.
+// Layouts and data of nccl-tests' benchmarks, shared by shoal and the
+// baselines; `run` performs one call.
 Collective allReduceCollective(std::function<void(const Call&)> run);
+Collective reduceScatterCollective(std::function<void(const Call&)> run);
+Collective allGatherCollective(std::function<void(const Call&)> run);
+Collective broadcastCollective(std::function<void(const Call&)> run);
+Collective reduceCollective(std::function<void(const Call&)> run);
 
 }  // namespace perf

@@ -51,12 +51,16 @@ class Bench {
     allocateBuffers();
 
     bool headerDone = false;
+    // A collective without an operator runs once per type; the data pattern
+    // is the sum pattern's (small integers, distinct per rank and index).
+    const std::vector<shoalRedOp_t> ops = c_.usesOp ? o_.ops : std::vector<shoalRedOp_t>{shoalSum};
     for (shoalDataType_t t : o_.types) {
-      for (shoalRedOp_t op : o_.ops) {
+      for (shoalRedOp_t op : ops) {
         const std::string why = rt_.unsupported(t, op);
         if (!why.empty()) {
           if (rank0()) {
-            printComment(std::string("Skipping ") + typeName(t) + " " + opName(op) + ": " + why);
+            printComment(std::string("Skipping ") + typeName(t) + " " +
+                         (c_.usesOp ? opName(op) : "") + ": " + why);
           }
           continue;
         }
@@ -216,8 +220,8 @@ class Bench {
     }
     if (rank0()) {
       const size_t elements = std::max(l.sendCount, l.recvCount);
-      printResultLine(elements * typeSize(t), elements, typeName(t), opName(op),
-                      c_.usesRoot ? o_.root : -1, out, in);
+      printResultLine(elements * typeSize(t), elements, typeName(t),
+                      c_.usesOp ? opName(op) : "none", c_.usesRoot ? o_.root : -1, out, in);
     }
   }
 

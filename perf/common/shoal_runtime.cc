@@ -91,11 +91,7 @@ void ShoalRuntime::sumBytes(unsigned char* buf, size_t n) {
         "shoalAllReduce(device lines)");
 }
 
-// The public API has no barrier; a one-element all-reduce is one.
-void ShoalRuntime::barrier() {
-  int32_t x = 0;
-  check(shoalAllReduce(&x, &x, 1, shoalInt32, shoalSum, comm_, nullptr), "shoalAllReduce(barrier)");
-}
+void ShoalRuntime::barrier() { check(shoalBarrier(comm_, nullptr), "shoalBarrier"); }
 
 void ShoalRuntime::abort() {
   if (comm_ != nullptr) shoalCommAbort(comm_);
