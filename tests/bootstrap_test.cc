@@ -350,7 +350,7 @@ TEST(Bootstrap, MissingRankTimesOutNamingIt) {
       EXPECT_EQ(e.code(), shoalTimeout) << e.what();
       EXPECT_NE(std::string(e.what()).find("(missing: 2)"), std::string::npos) << e.what();
       EXPECT_GE(took, limit - 0.6) << e.what();
-      EXPECT_LE(took, limit + 0.5) << e.what();
+      EXPECT_LE(took, limit + 1.5) << e.what();  // slack for a loaded machine
     }
     return kOk;
   });
@@ -517,7 +517,7 @@ TEST(Bootstrap, AllgatherTimeoutNamesTheRankThatNeverCame) {
       EXPECT_EQ(e.code(), shoalTimeout) << e.what();
       EXPECT_NE(std::string(e.what()).find("waiting for ranks 2"), std::string::npos) << e.what();
     }
-    EXPECT_LT(Seconds(std::chrono::steady_clock::now() - start).count(), 1.5);
+    EXPECT_LT(Seconds(std::chrono::steady_clock::now() - start).count(), 2.5);
     return kOk;
   });
 }
