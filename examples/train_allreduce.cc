@@ -184,11 +184,11 @@ int run(const train::TrainOptions& o) {
     log = std::make_unique<train::LossLog>(o.csv, perEpoch, o.logEvery);
     printf(
         "%s: %d rank%s, global batch %zu (%zu per rank), %zu parameters (%zu KiB "
-        "all-reduced per step), %zu steps (%zu per epoch), lr %g momentum %g seed %llu%s\n",
+        "all-reduced per step), %zu steps (%zu per epoch), lr %g (%s) momentum %g seed %llu%s\n",
         kProgram, ranks, ranks == 1 ? "" : "s", o.batch, o.batch / static_cast<size_t>(ranks), P,
         (P + 2) * sizeof(float) / 1024, total, perEpoch, static_cast<double>(o.lr),
-        static_cast<double>(o.momentum), static_cast<unsigned long long>(o.seed),
-        o.check ? ", --check" : "");
+        o.cosine ? "cosine" : "constant", static_cast<double>(o.momentum),
+        static_cast<unsigned long long>(o.seed), o.check ? ", --check" : "");
     fflush(stdout);
     if (o.check && o.checkSteps > 0) {
       reference = std::make_unique<train::ReferenceRun>(shape, params.data(), o.lr, o.momentum);
@@ -196,7 +196,7 @@ int run(const train::TrainOptions& o) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  double comm_s = 0, check_s = 0, worstDeviation = 0;
+  double comm_s = 0, check_s = 0, worstDeviation = 0, lastDeviation = 0;
   size_t worstStep = 0, samples = 0;
   for (size_t g = 0; g < total; ++g) {
     const size_t epoch = g / perEpoch;
@@ -223,6 +223,8 @@ int run(const train::TrainOptions& o) {
     if (fault.kind == Fault::kGrad && fault.step == g + 1) {
       for (size_t i = 0; i < P; ++i) buf[i] *= 2.f;
     }
+    const float lr = o.cosine ? train::cosineLearningRate(o.lr, g, total) : o.lr;
+    opt.setLearningRate(lr);
     opt.step(params.data(), buf.data(), batch.size());
     if (fault.kind == Fault::kParams && fault.step == g + 1 && fault.rank == rank) {
       params[P / 2] += 1e-3f;
@@ -232,8 +234,9 @@ int run(const train::TrainOptions& o) {
       const auto c0 = std::chrono::steady_clock::now();
       uint64_t refFailed = 0;
       if (reference && g < o.checkSteps) {
-        reference->step(trainSet, batch);
+        reference->step(trainSet, batch, lr);
         const train::ReferenceRun::Deviation d = reference->compare(params.data());
+        lastDeviation = d.ratio;
         if (d.ratio > worstDeviation) {
           worstDeviation = d.ratio;
           worstStep = g + 1;
@@ -299,9 +302,10 @@ int run(const train::TrainOptions& o) {
       printf(
           "check passed: parameters bitwise identical on all %d rank%s after each of %zu "
           "steps; largest deviation from the single-process reference over the first %zu "
-          "steps: %.3g of its displacement (step %zu, tolerance %.3g); checking took %.2f s\n",
+          "steps: %.3g of its displacement (step %zu; %.3g after the last; tolerance %.3g); "
+          "checking took %.2f s\n",
           ranks, ranks == 1 ? "" : "s", total, std::min(o.checkSteps, total), worstDeviation,
-          worstStep, o.checkTol, check_s);
+          worstStep, lastDeviation, o.checkTol, check_s);
     }
   }
   return 0;

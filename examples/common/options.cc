@@ -18,8 +18,10 @@ void usage(const char* program, FILE* out) {
           "  --steps N          stop after N steps in all (default: the epochs decide)\n"
           "  --batch N          global batch size, split over the ranks (default 128)\n"
           "  --hidden N         hidden units (default 256)\n"
-          "  --lr X             learning rate (default 0.05)\n"
+          "  --lr X             (initial) learning rate (default 0.1)\n"
           "  --momentum X       momentum (default 0.9)\n"
+          "  --schedule S       learning rate schedule: cosine (from --lr down to 0 over the\n"
+          "                     run, the default) or constant\n"
           "  --seed N           initialisation and shuffling seed (default 1)\n"
           "  --log-every N      steps between progress lines (default 100)\n"
           "  --csv FILE         write the loss curve to FILE (rank 0)\n"
@@ -91,6 +93,9 @@ int parseOptions(int argc, char** argv, const char* program, TrainOptions* o) {
     } else if (a == "--momentum") {
       ok = parseReal(v, 0, &x) && x < 1;
       o->momentum = static_cast<float>(x);
+    } else if (a == "--schedule") {
+      ok = std::string(v) == "cosine" || std::string(v) == "constant";
+      o->cosine = std::string(v) == "cosine";
     } else if (a == "--seed") {
       ok = parseSize(v, 0, &n);
       o->seed = n;

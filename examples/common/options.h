@@ -15,8 +15,9 @@ struct TrainOptions {
   size_t steps = 0;    // when set, stop after this many steps (epochs then only bounds them)
   size_t batch = 128;  // global batch, split over the ranks
   size_t hidden = 256;
-  float lr = 0.05f;
+  float lr = 0.1f;
   float momentum = 0.9f;
+  bool cosine = true;  // learning rate follows a half cosine from lr to 0 over the run
   uint64_t seed = 1;
   size_t logEvery = 100;  // steps between progress lines
   std::string csv;        // loss curve, written by rank 0

@@ -16,7 +16,8 @@ ReferenceRun::ReferenceRun(const MlpShape& shape, const float* initialParams, fl
       grad_(model_.parameterCount()),
       opt_(model_.parameterCount(), lr, momentum) {}
 
-void ReferenceRun::step(const Dataset& data, const std::vector<uint32_t>& batch) {
+void ReferenceRun::step(const Dataset& data, const std::vector<uint32_t>& batch, float lr) {
+  opt_.setLearningRate(lr);
   std::fill(grad_.begin(), grad_.end(), 0.f);
   model_.accumulateGradient(params_.data(), data, batch.data(), batch.size(), grad_.data());
   opt_.step(params_.data(), grad_.data(), batch.size());

@@ -20,7 +20,7 @@ class ReferenceRun {
  public:
   ReferenceRun(const MlpShape& shape, const float* initialParams, float lr, float momentum);
 
-  void step(const Dataset& data, const std::vector<uint32_t>& batch);
+  void step(const Dataset& data, const std::vector<uint32_t>& batch, float lr);
 
   struct Deviation {
     // Largest |params - reference| in a tensor divided by the largest
