@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "algorithms/algorithm.h"
+#include "core/error.h"
 #include "core/reduce.h"
+#include "core/tuner.h"
 #include "util/schedule_sim.h"
 
 namespace shoal {
@@ -432,6 +434,77 @@ TEST(HierAllReduce, OneCrossNodePeerPerRank) {
   std::vector<std::string> one = {"a", "a", "a"};
   CollArgs args{CollKind::kAllReduce, 0, 3, 10, shoalInt32, shoalSum, 0, false, 1 << 20, &one};
   EXPECT_FALSE(algorithms::hierApplies(args)) << "one node is a plain ring";
+}
+
+// The cost model: the tuning file syntax, and choices that follow from the
+// formulas whatever the exact parameters.
+TEST(Tuner, ParsesTuningText) {
+  TuningParams p = defaultTuning("verbs");
+  parseTuningText(
+      "# comment\n"
+      "link verbs inter 2 10   # trailing comment\n"
+      "link ucx inter 100 1\n"  // another transport: ignored
+      "reduce 4\n"
+      "scale allreduce:tree 0.5\n",
+      "verbs", "test", &p);
+  EXPECT_DOUBLE_EQ(p.inter.alpha, 2e-6);
+  EXPECT_DOUBLE_EQ(p.inter.beta, 1.0 / 10e9);
+  EXPECT_DOUBLE_EQ(p.gamma, 1.0 / 4e9);
+  EXPECT_DOUBLE_EQ(p.scale.at("allreduce:tree"), 0.5);
+  EXPECT_DOUBLE_EQ(p.intra.alpha, defaultTuning("verbs").intra.alpha);
+  for (const char* bad : {"link verbs sideways 1 1", "link verbs inter 1", "reduce -1",
+                          "scale allreduce:nope 2", "speed 3", "link verbs inter 1 1 1"}) {
+    try {
+      parseTuningText(std::string("\n") + bad, "verbs", "f.txt", &p);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("f.txt:2"), std::string::npos) << e.what();
+    }
+  }
+}
+
+const char* pick(CollKind kind, int n, size_t bytes, const std::vector<std::string>* hosts,
+                 const TuningParams& p) {
+  CollArgs a{kind, 0, n, bytes, shoalInt8, shoalSum, 0, false, 512 << 10, hosts};
+  const auto* best = pickByModel(a, p, nullptr);
+  return best ? best->name : "none";
+}
+
+TEST(Tuner, ChoicesFollowTheModel) {
+  const TuningParams shm = defaultTuning("shm");
+  // Latency-bound: log-depth algorithms beat the ring's 2(n-1) steps.
+  EXPECT_STRNE(pick(CollKind::kAllReduce, 8, 64, nullptr, shm), "ring");
+  // Bandwidth-bound on a power of two: ring or rhd (2(n-1)/n of the data),
+  // not the tree (about twice the data per rank).
+  std::string big = pick(CollKind::kAllReduce, 8, 256 << 20, nullptr, shm);
+  EXPECT_TRUE(big == "ring" || big == "rhd") << big;
+  EXPECT_STREQ(pick(CollKind::kBroadcast, 8, 64, nullptr, shm), "tree");
+  EXPECT_STREQ(pick(CollKind::kBroadcast, 8, 256 << 20, nullptr, shm), "ring");
+  EXPECT_STREQ(pick(CollKind::kReduce, 8, 256 << 20, nullptr, shm), "ring");
+  EXPECT_STREQ(pick(CollKind::kBarrier, 8, 0, nullptr, shm), "dissemination");
+  EXPECT_STREQ(pick(CollKind::kReduceScatter, 3, 100, nullptr, shm), "ring");
+  // Many ranks per node, fast links inside nodes: hierarchical for large data.
+  TuningParams net = defaultTuning("verbs");
+  parseTuningText("link verbs intra 1 100\nlink verbs inter 5 10\n", "verbs", "t", &net);
+  std::vector<std::string> hosts;
+  for (int r = 0; r < 16; ++r) hosts.push_back(r < 8 ? "a" : "b");
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 16, 64 << 20, &hosts, net), "hier");
+  // A scale factor from the tuning file steers the choice.
+  TuningParams steer = shm;
+  steer.scale["allreduce:tree"] = 1e-6;
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 4, 64 << 20, nullptr, steer), "tree");
+  // Predictions grow with the size.
+  CollArgs a{
+      CollKind::kAllReduce, 0, 6, 1000, shoalFloat32, shoalSum, 0, false, 512 << 10, nullptr};
+  for (const char* name : {"ring", "tree", "rhd"}) {
+    double prev = 0;
+    for (size_t count = 1; count < (1u << 26); count *= 8) {
+      a.count = count;
+      double t = predictSeconds(a, name, shm);
+      EXPECT_GT(t, prev) << name << " " << count;
+      prev = t;
+    }
+  }
 }
 
 }  // namespace

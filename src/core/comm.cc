@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/reduce.h"
+#include "core/tuner.h"
 #include "topo/binding.h"
 #include "transports/device.h"
 
@@ -120,10 +121,7 @@ const algorithms::AlgorithmInfo& chooseAlgorithm(shoalComm* comm, const CollArgs
            known.c_str());
     }
   }
-  for (const auto& a : algorithms::registry()) {
-    if (a.kind == args.kind && (!a.applies || a.applies(args))) return a;
-  }
-  fail(shoalInternalError, "rank %d: no algorithm implements %s", comm->rank, collName(args.kind));
+  return tunerChoose(comm, args);
 }
 
 const Schedule& plan(shoalComm* comm, const CollArgs& args) {

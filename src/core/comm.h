@@ -15,6 +15,10 @@
 #include "shoal/shoal.h"
 #include "transports/context.h"
 
+namespace shoal {
+struct TunerState;
+}
+
 struct shoalComm {
   int rank = -1;
   int size = 0;
@@ -30,6 +34,7 @@ struct shoalComm {
   uint64_t sequence = 0;
   double timeoutSeconds = 300;
   std::vector<std::string> hosts;  // host identity per rank
+  std::shared_ptr<shoal::TunerState> tuner;  // automatic algorithm choice (core/tuner.cc)
 
   // Recently used schedules, keyed by everything that shapes them.
   using PlanKey = std::tuple<int, size_t, int, int, int, bool, std::string>;
