@@ -182,10 +182,14 @@ int run(const train::TrainOptions& o) {
   std::unique_ptr<train::ReferenceRun> reference;
   if (rank == 0) {
     log = std::make_unique<train::LossLog>(o.csv, perEpoch, o.logEvery);
+    const size_t lowShard = o.batch / static_cast<size_t>(ranks);
+    const std::string perRank = o.batch % static_cast<size_t>(ranks) == 0
+                                    ? std::to_string(lowShard)
+                                    : std::to_string(lowShard) + "-" + std::to_string(lowShard + 1);
     printf(
-        "%s: %d rank%s, global batch %zu (%zu per rank), %zu parameters (%zu KiB "
+        "%s: %d rank%s, global batch %zu (%s per rank), %zu parameters (%zu KiB "
         "all-reduced per step), %zu steps (%zu per epoch), lr %g (%s) momentum %g seed %llu%s\n",
-        kProgram, ranks, ranks == 1 ? "" : "s", o.batch, o.batch / static_cast<size_t>(ranks), P,
+        kProgram, ranks, ranks == 1 ? "" : "s", o.batch, perRank.c_str(), P,
         (P + 2) * sizeof(float) / 1024, total, perEpoch, static_cast<double>(o.lr),
         o.cosine ? "cosine" : "constant", static_cast<double>(o.momentum),
         static_cast<unsigned long long>(o.seed), o.check ? ", --check" : "");
