@@ -1,17 +1,18 @@
 #!/bin/bash
 # ctest entry point for the Soft-RoCE guest suites.
 #
-# usage: run.sh single|two BUILD_DIR [PARTS...]
-#   single: one guest, every rank on its rxe0 (loopback)            (ctest label rxe)
+# usage: run.sh single|ucx|two BUILD_DIR [PARTS...]
+#   single: one guest, every rank on its rxe0 (loopback): verbs       (ctest label rxe)
+#   ucx:    one guest, shoal's UCX transport on rxe0 (rc_verbs)       (ctest label rxe)
 #   two:    two guests 10.0.0.1 / 10.0.0.2 on a qemu UDP "wire", ranks on both  (label rxe2)
-#   PARTS:  what to run (default: transport allreduce ucx perf for single, allreduce for two)
+#   PARTS:  guest/suites.sh parts to run instead of the mode's default
 # Exits 77 (ctest SKIP_RETURN_CODE) with the reason when this machine cannot boot the
 # guests: qemu or the kernel cache missing (run tests/rxe/setup.sh as root first).
 # Results, console logs and per-suite logs go to BUILD_DIR/rxe-results/<mode>.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-MODE=${1:?usage: run.sh single|two BUILD_DIR [PARTS...]}
-BUILD=$(cd "${2:?usage: run.sh single|two BUILD_DIR [PARTS...]}" && pwd)
+MODE=${1:?usage: run.sh single|ucx|two BUILD_DIR [PARTS...]}
+BUILD=$(cd "${2:?usage: run.sh single|ucx|two BUILD_DIR [PARTS...]}" && pwd)
 shift 2
 CACHE=${SHOAL_RXE_CACHE:-$HERE/cache}
 skip() { echo "SKIPPED: $*"; exit 77; }
@@ -26,25 +27,26 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not inst
 OUT=$BUILD/rxe-results/$MODE
 rm -rf "$OUT"
 mkdir -p "$OUT"
-if [ $# -gt 0 ]; then
-    PARTS="$*"
-elif [ "$MODE" = single ]; then
-    PARTS="transport allreduce ucx perf"
-else
-    PARTS="allreduce"
-fi
-# The UCX part waits for a UCX transport in the build.
-[ -x "$BUILD/tests/ucx_transport_test" ] || PARTS=${PARTS//ucx/}
+case $MODE in
+    single) PARTS="transport allreduce perf" ;;
+    ucx)
+        [ -x "$BUILD/tests/ucx_transport_test" ] || skip "$BUILD has no UCX transport"
+        PARTS="ucx"
+        ;;
+    *) PARTS="allreduce perf" ;;
+esac
+[ $# -gt 0 ] && PARTS="$*"
 cat > "$OUT/plan.sh" <<PLAN
 export BUILD=$BUILD
 PARTS="$PARTS"
 FILTER_TRANSPORT='${FILTER_TRANSPORT:-}'
 FILTER_ERRORS='${FILTER_ERRORS:-}'
+FILTER_UCX='${FILTER_UCX:-}'
 PLAN
 
 t0=$(date +%s)
 case $MODE in
-single)
+single | ucx)
     GUEST_SMP=${GUEST_SMP:-2} "$HERE/boot.sh" node0 10.0.2.15/24 "$HERE/guest/single.sh" "$OUT" \
         > "$OUT/node0.console" 2>&1
     qemu_rc=$?
