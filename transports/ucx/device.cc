@@ -6,7 +6,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <utility>
 
 #include "core/log.h"
 #include "transports/ucx/context.h"
@@ -40,17 +39,17 @@ class UcxDevice : public Device {
       *why = std::string("UCX ucp_config_read failed: ") + ucs_status_string(st);
       return false;
     }
-    // Registration caches (UCP's, and the IB memory domain's) would install
-    // UCX's memory hooks (UCM) in this process for good. Their lock is then
-    // taken on every mmap/munmap of any thread, and a process forked while
-    // some thread holds it (test runners fork ranks after probing, with the
-    // bootstrap root thread running) deadlocks in its own ucp_init. The probe
-    // only asks whether UCX starts, so it goes without them.
-    for (auto [name, value] : {std::pair{"RCACHE_ENABLE", "n"}, {"IB_REG_METHODS", "direct"}}) {
-      st = ucp_config_modify(config, name, value);
-      if (st != UCS_OK) {
-        SHOAL_INFO(UCX, "UCX probe: cannot set %s=%s: %s", name, value, ucs_status_string(st));
-      }
+    // UCP's registration cache would install UCX's memory hooks (UCM) in
+    // this process for good. Their lock is then taken on every mmap/munmap of
+    // any thread, and a process forked while some thread holds it (test
+    // runners fork ranks after probing, with the bootstrap root thread
+    // running) deadlocks in its own ucp_init. The probe only asks whether UCX
+    // starts, so it goes without. (An IB memory domain keeps its own cache;
+    // setting IB_REG_METHODS here would make UCX warn on hosts without one.)
+    st = ucp_config_modify(config, "RCACHE_ENABLE", "n");
+    if (st != UCS_OK) {
+      SHOAL_INFO(UCX, "UCX probe: cannot disable the registration cache: %s",
+                 ucs_status_string(st));
     }
     ucp_params_t params{};
     params.field_mask = UCP_PARAM_FIELD_FEATURES;

@@ -8,9 +8,11 @@
 // mapped segment for the put, a shared-memory FIFO for the AM; or several
 // rails). What UCP does guarantee is ucp_ep_flush_nbx: when it completes, every
 // RMA operation issued earlier on the endpoint is complete "both at the origin
-// and at the target". So each write is put, then flush, and only the flush's
-// completion releases the active message carrying the imm. That holds for
-// every transport UCX may pick (shm, tcp, rc/ud verbs, multi-rail).
+// and at the target". So each write is a put followed (not necessarily at
+// once: one flush is in flight per peer and covers every put issued before
+// it) by a flush, and only that flush's completion releases the active
+// message carrying the imm. That holds for every transport UCX may pick (shm,
+// tcp, rc/ud verbs, multi-rail).
 //
 // kSendDone for a write comes when the flush and the notification's send have
 // both completed, not at the put's local completion: an RDMA write completion
@@ -47,9 +49,7 @@ const char* envOr(const char* name, const char* fallback) {
 UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax)
     : Pair(peer), ctx_(ctx), ring_(depth), rkeyCacheMax_(rkeyCacheMax) {
   for (size_t i = 0; i < ring_.size(); ++i) {
-    OpRef ref{this, static_cast<uint32_t>(i)};
-    ring_[i].flushRef = ref;
-    ring_[i].amRef = ref;
+    ring_[i].amRef = OpRef{this, static_cast<uint32_t>(i)};
   }
   lastRkey_ = rkeys_.end();
 }
@@ -130,8 +130,8 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
   Notice& n = claim(MsgKind::kWrite, imm, nullptr, 0);
   n.cookie = cookie;
   if (len > 0) {
-    // No callback: the flush below completes only after the put has, at the
-    // origin and the target, and reports its errors too.
+    // No callback: the flush that follows completes only after the put has,
+    // at the origin and the target, and reports its errors too.
     ucp_request_param_t put{};
     ucs_status_ptr_t req = ucp_put_nbx(ep_, src, len, dst.addr + dstOffset, rkey, &put);
     if (UCS_PTR_IS_ERR(req)) {
@@ -141,17 +141,8 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
       return true;
     }
     if (req != nullptr) ucp_request_free(req);
-    ucp_request_param_t flush{};
-    flush.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-    flush.cb.send = &UcxPair::onFlushDone;
-    flush.user_data = &n.flushRef;
-    req = ucp_ep_flush_nbx(ep_, &flush);
-    if (UCS_PTR_IS_ERR(req)) {
-      n.sent = true;
-      reportFailure("flush after put", UCS_PTR_STATUS(req));
-    } else if (req != nullptr) {
-      n.flushPending = true;
-    }
+    n.flushPending = true;
+    putEnd_ = tail_;
   }
   sendReady();
   return true;
@@ -184,8 +175,50 @@ bool UcxPair::queueBye() {
   return true;
 }
 
+bool UcxPair::startFlush() {
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  p.cb.send = &UcxPair::onFlushDone;
+  p.user_data = this;
+  const uint64_t target = putEnd_;
+  ucs_status_ptr_t req = ucp_ep_flush_nbx(ep_, &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    reportFailure("flush after put", UCS_PTR_STATUS(req));
+    markFlushed(target);  // nothing will land now; let the slots retire
+    return false;
+  }
+  if (req == nullptr) {
+    markFlushed(target);
+    return true;
+  }
+  flushInFlight_ = true;
+  flushTarget_ = target;
+  return false;
+}
+
+void UcxPair::markFlushed(uint64_t upTo) {
+  for (; flushedEnd_ < upTo; ++flushedEnd_) at(flushedEnd_).flushPending = false;
+}
+
 void UcxPair::sendReady() {
   readyDirty_ = false;
+  for (;;) {
+    issueReady();
+    if (failed_ || flushInFlight_ || flushedEnd_ >= putEnd_ || !startFlush()) break;
+  }
+  // Retire finished entries in order. A write is done when its data is at
+  // the target and its notification has left: only then is kSendDone sent,
+  // so a rank that has all its completions owes its peers no more progress
+  // (as with an RDMA write completion), and its source may be reused.
+  while (head_ < send_) {
+    const Notice& n = at(head_);
+    if (n.amPending || (n.flushPending && !failed_)) break;
+    if (n.cookie != 0 && !failed_) ctx_.events().pushSendDone(peer_, n.cookie);
+    ++head_;
+  }
+}
+
+void UcxPair::issueReady() {
   while (send_ < tail_) {
     Notice& n = at(send_);
     if (!failed_ && n.flushPending) break;  // its data is not known to be there yet
@@ -210,16 +243,6 @@ void UcxPair::sendReady() {
     }
     ++send_;
   }
-  // Retire finished entries in order. A write is done when its data is at
-  // the target and its notification has left: only then is kSendDone sent,
-  // so a rank that has all its completions owes its peers no more progress
-  // (as with an RDMA write completion), and its source may be reused.
-  while (head_ < send_) {
-    const Notice& n = at(head_);
-    if (n.flushPending || n.amPending) break;
-    if (n.cookie != 0 && !failed_) ctx_.events().pushSendDone(peer_, n.cookie);
-    ++head_;
-  }
 }
 
 void UcxPair::wake() {
@@ -229,10 +252,10 @@ void UcxPair::wake() {
 }
 
 void UcxPair::onFlushDone(void* request, ucs_status_t status, void* user) {
-  auto* ref = static_cast<OpRef*>(user);
-  UcxPair* self = ref->pair;
-  self->ring_[ref->slot].flushPending = false;
+  auto* self = static_cast<UcxPair*>(user);
+  self->flushInFlight_ = false;
   if (status != UCS_OK) self->reportFailure("flush after put", status);
+  self->markFlushed(self->flushTarget_);
   ucp_request_free(request);
   self->wake();
 }

@@ -69,7 +69,7 @@ class UcxPair : public Pair {
     uint32_t slot;
   };
   struct Notice {
-    OpRef flushRef, amRef;
+    OpRef amRef;
     uint64_t cookie = 0;        // kSendDone to emit when retired (writes only)
     bool flushPending = false;  // data not yet known to be at the target
     bool amPending = false;     // notification request not completed
@@ -85,6 +85,11 @@ class UcxPair : public Pair {
   static void onEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
 
   void wake();
+  void issueReady();
+  // Starts a flush covering every put issued so far; true if it completed on
+  // the spot.
+  bool startFlush();
+  void markFlushed(uint64_t upTo);
   Notice& claim(MsgKind kind, uint32_t imm, const void* payload, size_t len);
   bool full() const { return tail_ - head_ >= ring_.size(); }
   Notice& at(uint64_t seq) { return ring_[seq % ring_.size()]; }
@@ -98,6 +103,13 @@ class UcxPair : public Pair {
   uint64_t head_ = 0;  // oldest slot still taken
   uint64_t send_ = 0;  // next notification to issue
   uint64_t tail_ = 0;  // next slot to claim
+  // One flush in flight at a time covers every put issued before it; puts
+  // issued meanwhile wait for the next one, so a pipeline of writes costs
+  // about one flush per round trip rather than one per write.
+  uint64_t putEnd_ = 0;      // one past the last write with data
+  uint64_t flushedEnd_ = 0;  // writes before this are known to be at the target
+  uint64_t flushTarget_ = 0;
+  bool flushInFlight_ = false;
   bool readyDirty_ = false;
   bool failed_ = false;
   bool byeSent_ = false;
