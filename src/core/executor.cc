@@ -137,6 +137,16 @@ void Executor::returnCredit(int peer) {
   if (ctx_.pair(peer).sendCtrl(&m, sizeof(m))) ch.creditsOwed = 0;
 }
 
+// Marks a step done and queues the local steps it was the last dependency of
+// (sends and receives are picked up by their per-peer queues).
+void Executor::completeStep(RunState& st, int32_t idx) {
+  ++st.completed;
+  for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
+    int32_t d = st.depList[j];
+    if (--st.waiting[d] == 0 && st.sch.steps[d].peer < 0) st.localReady.push_back(d);
+  }
+}
+
 void Executor::handleEvents(RunState& st) {
   for (;;) {
     size_t n = ctx_.poll(events_.data(), events_.size());
@@ -191,12 +201,7 @@ void Executor::handleEvents(RunState& st) {
         }
         case transport::Event::kSendDone: {
           if (e.cookie == 0 || e.cookie > st.sch.steps.size()) break;  // transport-internal
-          int32_t idx = static_cast<int32_t>(e.cookie - 1);
-          ++st.completed;
-          for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
-            int32_t d = st.depList[j];
-            if (--st.waiting[d] == 0 && st.sch.steps[d].peer < 0) st.localReady.push_back(d);
-          }
+          completeStep(st, static_cast<int32_t>(e.cookie - 1));
           break;
         }
         case transport::Event::kError:
@@ -371,13 +376,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       st.localReady.push_back(static_cast<int32_t>(i));
   }
 
-  auto complete = [&](int32_t idx) {
-    ++st.completed;
-    for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
-      int32_t d = st.depList[j];
-      if (--st.waiting[d] == 0 && sch.steps[d].peer < 0) st.localReady.push_back(d);
-    }
-  };
+  auto complete = [&](int32_t idx) { completeStep(st, idx); };
 
   uint64_t idle = 0;
   auto idleSince = Clock::now();

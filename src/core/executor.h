@@ -76,6 +76,7 @@ class Executor {
   [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
   void broadcastAbort(uint64_t sequence, const char* what);
   void handleEvents(RunState& st);
+  void completeStep(RunState& st, int32_t idx);
   void returnCredit(int peer);
   [[noreturn]] void failStuck(RunState& st, bool timedOut, int deadPeer);
 
