@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
 
 #include "core/config.h"
@@ -101,6 +103,16 @@ State& state() {
   }();
   return *s;
 }
+
+// Built when the library loads, not on first use: a process that forks while
+// another thread is inside a function-local static's initialisation would
+// leave the child waiting on that guard forever. For the same reason the
+// child gets a fresh mutex, in case a thread of the parent held it.
+[[maybe_unused]] const bool kEagerInit = [] {
+  state();
+  pthread_atfork(nullptr, nullptr, [] { new (&state().mu) std::mutex(); });
+  return true;
+}();
 
 }  // namespace
 
