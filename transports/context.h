@@ -53,6 +53,12 @@ class Context {
   virtual size_t poll(Event* events, size_t max) = 0;
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
 
+  // Stops taking remote operations into this rank's memory, with a bounded
+  // wait for what is in flight. Called at destroy before registered buffers
+  // are released: a transport whose target side copies incoming data (UCX
+  // over TCP or shared memory) must not write into memory already unmapped.
+  virtual void quiesce() {}
+
  protected:
   Context(int rank, int size) : rank_(rank), size_(size) {}
   int rank_;

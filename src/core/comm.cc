@@ -237,6 +237,7 @@ void commDestroy(shoalComm* comm) {
                  comm->rank, e.what());
     }
   }
+  if (comm->transport) comm->transport->quiesce();
   comm->executor.reset();
   comm->transport.reset();
   if (comm->bootstrap) comm->bootstrap->close();

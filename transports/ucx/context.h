@@ -40,6 +40,7 @@ class UcxContext : public Context {
                                       void* data, size_t length, const ucp_am_recv_param_t* param);
   void waitConnected(Bootstrap& bootstrap, Deadline deadline);
   void shutdown();
+  void quiesce() override { shutdown(); }
 
   std::shared_ptr<UcpLibrary> lib_;
   ucp_worker_h worker_ = nullptr;
