@@ -25,11 +25,10 @@ std::string paramName(const testing::TestParamInfo<MatrixParam>& p) {
 }
 
 void skipIfUnusable(const std::string& transport) {
-  auto* dev = shoal::transport::findDevice(transport);
-  if (!dev) GTEST_SKIP() << "transport " << transport << " is not built into this shoal";
   std::string why;
-  if (!dev->usable(&why))
+  if (!shoal::test::transportUsable(transport, &why)) {
     GTEST_SKIP() << "transport " << transport << " is not usable here: " << why;
+  }
 }
 
 class AllReduceMatrix : public testing::TestWithParam<MatrixParam> {};

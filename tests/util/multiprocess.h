@@ -32,6 +32,10 @@ std::vector<RankResult> runRanks(int n,
 // Convenience: EXPECTs every rank exited 0 and prints the failures.
 void expectAllRanksPassed(const std::vector<RankResult>& results);
 
+// Whether a transport is built in and usable here, probed in a child process
+// so the test process never initialises a transport library before forking.
+bool transportUsable(const std::string& name, std::string* why);
+
 // Transports usable in this build on this machine (by name), for matrix tests.
 std::vector<std::string> usableTransports();
 
