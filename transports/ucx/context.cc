@@ -32,6 +32,20 @@ UcxContext::UcxContext(int rank, int size)
          "rank %d: UCX ucp_config_read failed: %s (check the UCX_* variables)", rank,
          ucs_status_string(st));
   }
+  // libucs installs UCX's memory hooks (UCM) when it loads; their lock is
+  // held for a moment by any thread that maps or unmaps memory. A process
+  // forked while another thread held it (test runners fork ranks next to the
+  // bootstrap root thread) inherits it held, and UCP's registration cache,
+  // which takes it exclusively, would deadlock ucp_init. shoal maps its
+  // buffers once and keeps them, so it does without that cache unless the
+  // user asks for it.
+  if (getenv("UCX_RCACHE_ENABLE") == nullptr) {
+    st = ucp_config_modify(config, "RCACHE_ENABLE", "n");
+    if (st != UCS_OK) {
+      SHOAL_INFO(UCX, "rank %d: UCX cannot disable its registration cache: %s", rank,
+                 ucs_status_string(st));
+    }
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_ESTIMATED_NUM_EPS;
   params.features = UCP_FEATURE_RMA | UCP_FEATURE_AM;

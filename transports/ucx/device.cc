@@ -39,13 +39,9 @@ class UcxDevice : public Device {
       *why = std::string("UCX ucp_config_read failed: ") + ucs_status_string(st);
       return false;
     }
-    // UCP's registration cache would install UCX's memory hooks (UCM) in
-    // this process for good. Their lock is then taken on every mmap/munmap of
-    // any thread, and a process forked while some thread holds it (test
-    // runners fork ranks after probing, with the bootstrap root thread
-    // running) deadlocks in its own ucp_init. The probe only asks whether UCX
-    // starts, so it goes without. (An IB memory domain keeps its own cache;
-    // setting IB_REG_METHODS here would make UCX warn on hosts without one.)
+    // Without UCP's registration cache, as in UcxContext (see there): its
+    // creation takes UCX's memory-hook lock exclusively, which a process forked
+    // at the wrong moment inherits held.
     st = ucp_config_modify(config, "RCACHE_ENABLE", "n");
     if (st != UCS_OK) {
       SHOAL_INFO(UCX, "UCX probe: cannot disable the registration cache: %s",
