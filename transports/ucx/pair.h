@@ -42,17 +42,15 @@ class UcxPair : public Pair {
   // Logs the lanes and transports UCX picked for this endpoint (TRACE).
   void describe();
 
-  // Issues every notification whose data has landed, in order; frees the
-  // finished ones. Called after worker progress.
+  // Issues every notification whose data has landed, in order, starts the
+  // next flush, and retires finished entries. Called after worker progress.
   void sendReady();
   // Nothing of ours in flight towards this peer.
   bool idle() const { return head_ == tail_; }
   bool failed() const { return failed_; }
-  bool pendingSend() const { return readyDirty_; }
 
   // A message from this peer (the AM handler found it by the sender's rank).
   void onMessage(const WireHeader& h, const uint8_t* payload);
-  bool byeReceived() const { return byeReceived_; }
 
   // A failed request or endpoint: the first one becomes a kError event.
   void reportFailure(const char* op, ucs_status_t status);
@@ -63,7 +61,6 @@ class UcxPair : public Pair {
  private:
   // One write, control message or bye, in issue order. The ring slot stays
   // taken until every UCX request that refers to it has completed.
-  struct Notice;
   struct OpRef {
     UcxPair* pair;
     uint32_t slot;
@@ -81,7 +78,6 @@ class UcxPair : public Pair {
   static void onFlushDone(void* request, ucs_status_t status, void* user);
   static void onAmDone(void* request, ucs_status_t status, void* user);
   static void onHelloDone(void* request, ucs_status_t status, void* user);
-  static void onCloseDone(void* request, ucs_status_t status, void* user);
   static void onEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
 
   void wake();
