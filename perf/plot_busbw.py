@@ -65,7 +65,7 @@ def load(directory, placement):
     commands = os.path.join(directory, "commands.txt")
     if os.path.exists(commands):
         for line in open(commands, encoding="utf-8"):
-            m = re.match(r"(.+)_n\d+: ", line)
+            m = re.match(r"(.+)_n\d+(?:\.r\d+)?: ", line)
             if m:
                 order.setdefault(m.group(1), len(order))
 

@@ -75,6 +75,7 @@ class Bench {
             printColumnHeader();
           }
         }
+        newSweep_ = true;
         for (size_t bytes : sweepSizes(o_)) measureSize(bytes, t, op);
       }
     }
@@ -227,20 +228,27 @@ class Bench {
 
   void noteAlgorithm(const std::string& algo, size_t bytes) {
     if (algo.empty()) return;
-    if (!algos_.empty() && algos_.back().name == algo) {
+    const bool fresh = newSweep_;
+    newSweep_ = false;
+    if (!fresh && !algos_.empty() && algos_.back().name == algo) {
       algos_.back().to = std::max(algos_.back().to, bytes);
       return;
     }
     algos_.push_back(AlgoRange{algo, bytes, bytes});
   }
 
+  // Each distinct range once: sweeps over several types and ops usually
+  // repeat the same choices.
   void printAlgorithms() {
-    if (algos_.empty()) return;
-    std::string text = "Algorithm by size:";
-    for (size_t i = 0; i < algos_.size(); ++i) {
-      text += (i ? ", " : " ") + algos_[i].name + " " + std::to_string(algos_[i].from) + ".." +
-              std::to_string(algos_[i].to) + " B";
+    std::vector<std::string> seen;
+    for (const AlgoRange& a : algos_) {
+      const std::string item =
+          a.name + " " + std::to_string(a.from) + ".." + std::to_string(a.to) + " B";
+      if (std::find(seen.begin(), seen.end(), item) == seen.end()) seen.push_back(item);
     }
+    if (seen.empty()) return;
+    std::string text = "Algorithm by size:";
+    for (size_t i = 0; i < seen.size(); ++i) text += (i ? ", " : " ") + seen[i];
     printComment(text);
   }
 
@@ -253,6 +261,7 @@ class Bench {
   double busBwSum_ = 0;
   int busBwCount_ = 0;
   std::vector<AlgoRange> algos_;
+  bool newSweep_ = true;  // the next size starts a sweep over sizes
 };
 
 }  // namespace
