@@ -100,6 +100,7 @@ UcxContext::UcxContext(int rank, int size)
   }
   ready_.reserve(static_cast<size_t>(size));
   helloFrom_.assign(static_cast<size_t>(size), false);
+  readyFrom_.assign(static_cast<size_t>(size), false);
   SHOAL_INFO(UCX, "rank %d: UCX %s context for %d ranks (UCX_TLS=%s, UCX_NET_DEVICES=%s)", rank,
              ucp_get_version_string(), size, envOr("UCX_TLS", "(unset)"),
              envOr("UCX_NET_DEVICES", "(unset)"));
@@ -172,11 +173,47 @@ void UcxContext::connect(Bootstrap& bootstrap, Deadline deadline) {
              addressLen);
 }
 
-// Every rank sends a hello on each endpoint and waits for one from each peer,
-// progressing all the while: endpoint wireup needs both sides to progress, so
-// no rank may block in the bootstrap until its peers have heard from it.
+// The handshake runs over UCX itself, progressing all the while: endpoint
+// wireup and flushes need the other side's progress, so no rank may block in
+// the bootstrap while a peer still needs it. Three steps:
+//  1. hello to every peer; wait for every peer's hello (endpoints work);
+//  2. flush the worker, so our hellos are delivered, not just handed to UCX
+//     (peers are still in step 1-3 and progressing);
+//  3. ready to every peer; wait for every peer's ready. A peer sends ready
+//     only after its own flush, so once all readies are in, nobody's flush
+//     needs this rank any more and connect can return.
 void UcxContext::waitConnected(Bootstrap& bootstrap, Deadline deadline) {
-  for (auto& p : pairs_) p->sendHello();
+  for (auto& p : pairs_) p->sendHandshake(MsgKind::kHello);
+  waitHandshake(bootstrap, deadline, MsgKind::kHello);
+
+  ucp_request_param_t p{};
+  ucs_status_ptr_t req = ucp_worker_flush_nbx(worker_, &p);
+  if (UCS_PTR_IS_ERR(req)) {
+    fail(shoalRemoteError, "rank %d: UCX connect: worker flush failed: %s", rank_,
+         ucs_status_string(UCS_PTR_STATUS(req)));
+  }
+  if (req != nullptr) {
+    ucs_status_t st;
+    while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS && !deadline.expired()) {
+      progress();
+    }
+    ucp_request_free(req);
+    if (st == UCS_INPROGRESS) {
+      fail(shoalTimeout, "rank %d: UCX connect timed out flushing the handshake", rank_);
+    }
+    if (st != UCS_OK) {
+      fail(shoalRemoteError, "rank %d: UCX connect: worker flush failed: %s", rank_,
+           ucs_status_string(st));
+    }
+  }
+
+  for (auto& p : pairs_) p->sendHandshake(MsgKind::kReady);
+  waitHandshake(bootstrap, deadline, MsgKind::kReady);
+}
+
+void UcxContext::waitHandshake(Bootstrap& bootstrap, Deadline deadline, MsgKind kind) {
+  const std::vector<bool>& from = kind == MsgKind::kHello ? helloFrom_ : readyFrom_;
+  const char* step = kind == MsgKind::kHello ? "hello" : "ready";
   Clock::time_point nextAliveCheck = Clock::now();
   for (;;) {
     progress();
@@ -187,13 +224,13 @@ void UcxContext::waitConnected(Bootstrap& bootstrap, Deadline deadline) {
         fail(shoalRemoteError, "rank %d: UCX connect to peer %d failed: %s", rank_, p,
              pr.lastError().c_str());
       }
-      done = done && helloFrom_[static_cast<size_t>(p)] && pr.helloSent();
+      done = done && from[static_cast<size_t>(p)] && pr.handshakeSent(kind);
     }
-    if (done) break;
+    if (done) return;
     if (Clock::now() >= nextAliveCheck) {
       nextAliveCheck = Clock::now() + std::chrono::milliseconds(100);
       for (int p = 0; p < size_; ++p) {
-        if (p != rank_ && !helloFrom_[static_cast<size_t>(p)] && !bootstrap.peerAlive(p)) {
+        if (p != rank_ && !from[static_cast<size_t>(p)] && !bootstrap.peerAlive(p)) {
           fail(shoalRemoteError,
                "rank %d: UCX connect: peer %d went away before the handshake completed", rank_, p);
         }
@@ -202,37 +239,17 @@ void UcxContext::waitConnected(Bootstrap& bootstrap, Deadline deadline) {
     if (deadline.expired()) {
       std::string missing;
       for (int p = 0; p < size_; ++p) {
-        if (helloFrom_[static_cast<size_t>(p)]) continue;
+        if (from[static_cast<size_t>(p)]) continue;
         if (!missing.empty()) missing += ",";
         missing += std::to_string(p);
       }
       fail(shoalTimeout,
-           "rank %d: UCX connect timed out: no handshake from peer(s) %s (hint: UCX cannot reach "
-           "them over UCX_TLS=%s UCX_NET_DEVICES=%s, or they are stuck before connect)",
-           rank_, missing.empty() ? "(all heard; our own sends did not complete)" : missing.c_str(),
+           "rank %d: UCX connect timed out: no %s from peer(s) %s (hint: UCX cannot reach them "
+           "over UCX_TLS=%s UCX_NET_DEVICES=%s, or they are stuck before connect)",
+           rank_, step,
+           missing.empty() ? "(all heard; our own sends did not complete)" : missing.c_str(),
            envOr("UCX_TLS", "(unset)"), envOr("UCX_NET_DEVICES", "(unset)"));
     }
-  }
-  // Make sure our hellos are delivered and not just handed to UCX, so no
-  // peer depends on this rank progressing once connect returns.
-  ucp_request_param_t p{};
-  ucs_status_ptr_t req = ucp_worker_flush_nbx(worker_, &p);
-  if (UCS_PTR_IS_ERR(req)) {
-    fail(shoalRemoteError, "rank %d: UCX connect: worker flush failed: %s", rank_,
-         ucs_status_string(UCS_PTR_STATUS(req)));
-  }
-  if (req == nullptr) return;
-  ucs_status_t st;
-  while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS && !deadline.expired()) {
-    progress();
-  }
-  ucp_request_free(req);
-  if (st == UCS_INPROGRESS) {
-    fail(shoalTimeout, "rank %d: UCX connect timed out flushing the handshake", rank_);
-  }
-  if (st != UCS_OK) {
-    fail(shoalRemoteError, "rank %d: UCX connect: worker flush failed: %s", rank_,
-         ucs_status_string(st));
   }
 }
 
@@ -274,8 +291,9 @@ ucs_status_t UcxContext::onActiveMessage(void* arg, const void*, size_t, void* d
                self->rank_, length, h.src);
     return UCS_OK;
   }
-  if (h.kind == MsgKind::kHello) {
-    self->helloFrom_[static_cast<size_t>(h.src)] = true;
+  if (h.kind == MsgKind::kHello || h.kind == MsgKind::kReady) {
+    auto& from = h.kind == MsgKind::kHello ? self->helloFrom_ : self->readyFrom_;
+    from[static_cast<size_t>(h.src)] = true;
     return UCS_OK;
   }
   self->pairs_[static_cast<size_t>(h.src)]->onMessage(

@@ -39,6 +39,7 @@ class UcxContext : public Context {
   static ucs_status_t onActiveMessage(void* arg, const void* header, size_t headerLength,
                                       void* data, size_t length, const ucp_am_recv_param_t* param);
   void waitConnected(Bootstrap& bootstrap, Deadline deadline);
+  void waitHandshake(Bootstrap& bootstrap, Deadline deadline, MsgKind kind);
   void shutdown();
   void quiesce() override { shutdown(); }
 
@@ -47,7 +48,8 @@ class UcxContext : public Context {
   EventQueue events_;
   std::vector<std::unique_ptr<UcxPair>> pairs_;
   std::vector<UcxPair*> ready_;  // pairs with notifications to issue after progress
-  std::vector<bool> helloFrom_;
+  std::vector<bool> helloFrom_;  // connect handshake messages received, by rank
+  std::vector<bool> readyFrom_;
   bool connected_ = false;
 };
 

@@ -269,31 +269,33 @@ void UcxPair::onAmDone(void* request, ucs_status_t status, void* user) {
   self->wake();
 }
 
-bool UcxPair::sendHello() {
+bool UcxPair::sendHandshake(MsgKind kind) {
+  Handshake& hs = handshake_[slotOf(kind)];
+  hs.pair = this;
   WireHeader h{};
   h.magic = kWireMagic;
   h.src = ctx_.rank();
-  h.kind = MsgKind::kHello;
-  memcpy(helloMsg_, &h, sizeof(h));
+  h.kind = kind;
+  memcpy(hs.msg, &h, sizeof(h));
   ucp_request_param_t p{};
   p.op_attr_mask =
       UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
   p.flags = UCP_AM_SEND_FLAG_EAGER;
-  p.cb.send = &UcxPair::onHelloDone;
-  p.user_data = this;
-  ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, helloMsg_, sizeof(h), &p);
+  p.cb.send = &UcxPair::onHandshakeDone;
+  p.user_data = &hs;
+  ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, hs.msg, sizeof(h), &p);
   if (UCS_PTR_IS_ERR(req)) {
     reportFailure("connect handshake", UCS_PTR_STATUS(req));
     return false;
   }
-  helloDone_ = req == nullptr;
+  hs.done = req == nullptr;
   return true;
 }
 
-void UcxPair::onHelloDone(void* request, ucs_status_t status, void* user) {
-  auto* self = static_cast<UcxPair*>(user);
-  if (status != UCS_OK) self->reportFailure("connect handshake", status);
-  self->helloDone_ = true;
+void UcxPair::onHandshakeDone(void* request, ucs_status_t status, void* user) {
+  auto* hs = static_cast<Handshake*>(user);
+  if (status != UCS_OK) hs->pair->reportFailure("connect handshake", status);
+  hs->done = true;
   ucp_request_free(request);
 }
 

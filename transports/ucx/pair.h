@@ -32,8 +32,9 @@ class UcxPair : public Pair {
   // Connection management, driven by UcxContext.
   // peerErrors asks UCX to report the peer's failure (UCP_ERR_HANDLING_MODE_PEER).
   void createEndpoint(const void* workerAddress, bool peerErrors);
-  bool sendHello();  // false when the send failed
-  bool helloSent() const { return helloDone_; }
+  // Connect handshake messages (kHello, kReady); false when the send failed.
+  bool sendHandshake(MsgKind kind);
+  bool handshakeSent(MsgKind kind) const { return handshake_[slotOf(kind)].done; }
   bool queueBye();
   void startClose(bool force);
   bool pollClose();  // true once the endpoint is closed
@@ -77,7 +78,8 @@ class UcxPair : public Pair {
 
   static void onFlushDone(void* request, ucs_status_t status, void* user);
   static void onAmDone(void* request, ucs_status_t status, void* user);
-  static void onHelloDone(void* request, ucs_status_t status, void* user);
+  static void onHandshakeDone(void* request, ucs_status_t status, void* user);
+  static size_t slotOf(MsgKind kind) { return kind == MsgKind::kHello ? 0 : 1; }
   static void onEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
 
   void wake();
@@ -110,9 +112,12 @@ class UcxPair : public Pair {
   bool failed_ = false;
   bool byeSent_ = false;
   bool byeReceived_ = false;
-  bool helloDone_ = false;
   bool closing_ = false;
-  uint8_t helloMsg_[sizeof(WireHeader)];
+  struct Handshake {
+    UcxPair* pair;
+    bool done;
+    uint8_t msg[sizeof(WireHeader)];
+  } handshake_[2] = {};
   void* closeReq_ = nullptr;
   std::string lastError_;
 

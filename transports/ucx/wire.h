@@ -17,6 +17,7 @@ enum class MsgKind : uint8_t {
   kWrite = 2,  // the data of a write is in place; carries its imm
   kCtrl = 3,   // control payload
   kBye = 4,    // the sender is closing; errors from it afterwards are expected
+  kReady = 5,  // connect handshake, after the sender flushed its hellos; not sequenced
 };
 
 struct WireHeader {
