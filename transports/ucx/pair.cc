@@ -2,17 +2,17 @@
 //
 // shoal's contract is RDMA write-with-immediate: the peer may read the data as
 // soon as it sees the kWrite event. UCP has no put-with-notification, and its
-// documented guarantees do not order a put before a later active message:
-// ucp_worker_fence orders communication only among operations it covers, and
-// in practice the put and the AM may travel on different lanes (cma or a
-// mapped segment for the put, a shared-memory FIFO for the AM; or several
-// rails). What UCP does guarantee is ucp_ep_flush_nbx: when it completes, every
-// RMA operation issued earlier on the endpoint is complete "both at the origin
-// and at the target". So each write is a put followed (not necessarily at
-// once: one flush is in flight per peer and covers every put issued before
-// it) by a flush, and only that flush's completion releases the active
-// message carrying the imm. That holds for every transport UCX may pick (shm,
-// tcp, rc/ud verbs, multi-rail).
+// documentation does not promise that a put is visible before a later active
+// message: ucp_worker_fence is described in terms of completing and ordering
+// RMA/AMO operations, and the put and the AM may travel on different lanes
+// (seen here with shared memory: the AM on a sysv FIFO, the put through cma;
+// or over several rails). What UCP does guarantee is ucp_ep_flush_nbx: when it
+// completes, every RMA operation issued earlier on the endpoint is complete
+// "both at the origin and at the target". So each write is a put followed (not
+// necessarily at once: one flush is in flight per peer and covers every put
+// issued before it) by a flush, and only that flush's completion releases the
+// active message carrying the imm. That holds for every transport UCX may pick
+// (shm, tcp, rc/ud verbs, multi-rail).
 //
 // kSendDone for a write comes when the flush and the notification's send have
 // both completed, not at the put's local completion: an RDMA write completion
