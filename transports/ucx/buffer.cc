@@ -61,12 +61,14 @@ UcxBuffer::UcxBuffer(std::shared_ptr<UcpLibrary> lib, int rank, void* ptr, size_
   key_.size = bytes;
   memcpy(key_.bytes, packed, packedLen);
   ucp_rkey_buffer_release(packed);
+  lib_->addRegion(data_, size_);
   SHOAL_TRACE(UCX, "rank %d: mapped %zu bytes at %p (%s), rkey %zu bytes", rank, bytes, data_,
               allocate ? "allocated" : "registered", packedLen);
 }
 
 UcxBuffer::~UcxBuffer() {
   if (memh_ == nullptr) return;
+  lib_->removeRegion(data_, size_);
   ucs_status_t st = ucp_mem_unmap(lib_->context, memh_);
   if (st != UCS_OK) {
     SHOAL_WARN(UCX, "UCX ucp_mem_unmap of %zu bytes at %p failed: %s", size_, data_,

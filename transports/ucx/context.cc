@@ -86,6 +86,7 @@ UcxContext::UcxContext(int rank, int size)
 
   long long depth = config::getInt("SHOAL_UCX_QUEUE_DEPTH");
   long long rkeys = config::getInt("SHOAL_UCX_RKEY_CACHE");
+  size_t inlineMax = config::getSize("SHOAL_UCX_INLINE_BYTES");
   if (depth < 1 || rkeys < 1) {
     ucp_worker_destroy(worker_);
     worker_ = nullptr;
@@ -96,7 +97,7 @@ UcxContext::UcxContext(int rank, int size)
   pairs_.reserve(static_cast<size_t>(size));
   for (int p = 0; p < size; ++p) {
     pairs_.push_back(std::make_unique<UcxPair>(*this, p, static_cast<size_t>(depth),
-                                               static_cast<size_t>(rkeys)));
+                                               static_cast<size_t>(rkeys), inlineMax));
   }
   ready_.reserve(static_cast<size_t>(size));
   helloFrom_.assign(static_cast<size_t>(size), false);
@@ -285,8 +286,8 @@ ucs_status_t UcxContext::onActiveMessage(void* arg, const void*, size_t, void* d
     return UCS_OK;
   }
   memcpy(&h, data, sizeof(h));
-  if (h.magic != kWireMagic || h.src < 0 || h.src >= self->size_ || h.len > Event::kMaxCtrl ||
-      length < sizeof(h) + h.len) {
+  if (h.magic != kWireMagic || h.src < 0 || h.src >= self->size_ || length < sizeof(h) + h.len ||
+      (h.kind != MsgKind::kWriteInline && h.len > Event::kMaxCtrl)) {
     SHOAL_WARN(UCX, "rank %d: UCX ignored a malformed message (%zu bytes, claims rank %d)",
                self->rank_, length, h.src);
     return UCS_OK;

@@ -32,6 +32,7 @@ class UcxContext : public Context {
   // For the pairs and the receive callback.
   ucp_worker_h worker() const { return worker_; }
   EventQueue& events() { return events_; }
+  UcpLibrary& library() { return *lib_; }
   void markReady(UcxPair* pair);
   void progress();
 

@@ -46,8 +46,8 @@ const char* envOr(const char* name, const char* fallback) {
 
 }  // namespace
 
-UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax)
-    : Pair(peer), ctx_(ctx), ring_(depth), rkeyCacheMax_(rkeyCacheMax) {
+UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, size_t inlineMax)
+    : Pair(peer), ctx_(ctx), ring_(depth), rkeyCacheMax_(rkeyCacheMax), inlineMax_(inlineMax) {
   for (size_t i = 0; i < ring_.size(); ++i) {
     ring_[i].amRef = OpRef{this, static_cast<uint32_t>(i)};
   }
@@ -95,12 +95,14 @@ UcxPair::Notice& UcxPair::claim(MsgKind kind, uint32_t imm, const void* payload,
   Notice& n = at(seq);
   n.cookie = 0;
   n.flushPending = n.amPending = n.sent = false;
+  n.inlineSrc = nullptr;
+  n.inlineLen = 0;
   WireHeader h{};
   h.magic = kWireMagic;
   h.src = ctx_.rank();
   h.seq = static_cast<uint32_t>(seq);
   h.imm = imm;
-  h.len = static_cast<uint16_t>(len);
+  h.len = static_cast<uint32_t>(len);
   h.kind = kind;
   memcpy(n.msg, &h, sizeof(h));
   if (len > 0) memcpy(n.msg + sizeof(h), payload, len);
@@ -125,6 +127,20 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
     return true;
   }
   if (full()) return false;
+  if (len > 0 && len <= inlineMax_) {
+    // The data rides in the notification itself, so it lands with it.
+    Notice& n = claim(MsgKind::kWriteInline, imm, nullptr, 0);
+    n.cookie = cookie;
+    n.inlineSrc = src;
+    n.inlineLen = len;
+    WireHeader h;
+    memcpy(&h, n.msg, sizeof(h));
+    h.len = static_cast<uint32_t>(len);
+    h.addr = dst.addr + dstOffset;
+    memcpy(n.msg, &h, sizeof(h));
+    sendReady();
+    return true;
+  }
   ucp_rkey_h rkey = len > 0 ? rkeyFor(dst) : nullptr;
 
   Notice& n = claim(MsgKind::kWrite, imm, nullptr, 0);
@@ -233,7 +249,17 @@ void UcxPair::issueReady() {
         p.flags = UCP_AM_SEND_FLAG_EAGER;
         p.cb.send = &UcxPair::onAmDone;
         p.user_data = &n.amRef;
-        ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, n.msg, n.msgLen, &p);
+        const void* buffer = n.msg;
+        size_t count = n.msgLen;
+        if (n.inlineLen > 0) {
+          n.iov[0] = {n.msg, n.msgLen};
+          n.iov[1] = {const_cast<void*>(n.inlineSrc), n.inlineLen};
+          p.op_attr_mask |= UCP_OP_ATTR_FIELD_DATATYPE;
+          p.datatype = ucp_dt_make_iov();
+          buffer = n.iov;
+          count = 2;
+        }
+        ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, buffer, count, &p);
         if (UCS_PTR_IS_ERR(req)) {
           reportFailure("notification send", UCS_PTR_STATUS(req));
         } else if (req != nullptr) {
@@ -375,6 +401,19 @@ void UcxPair::deliver(const WireHeader& h, const uint8_t* payload) {
       break;
     case MsgKind::kCtrl:
       ctx_.events().pushCtrl(peer_, payload, h.len);
+      break;
+    case MsgKind::kWriteInline:
+      if (!ctx_.library().covers(h.addr, h.len)) {
+        std::string msg = strprintf(
+            "rank %d: UCX small write of %u bytes from peer %d to 0x%llx is outside every buffer "
+            "this rank registered (hint: a stale or foreign remote key on rank %d)",
+            ctx_.rank(), h.len, peer_, static_cast<unsigned long long>(h.addr), peer_);
+        SHOAL_WARN(UCX, "%s", msg.c_str());
+        ctx_.events().pushError(peer_, shoalRemoteError, msg.c_str());
+        break;
+      }
+      memcpy(reinterpret_cast<void*>(h.addr), payload, h.len);
+      ctx_.events().pushWrite(peer_, h.imm);
       break;
     case MsgKind::kBye:
       byeReceived_ = true;

@@ -20,7 +20,7 @@ class UcxContext;
 
 class UcxPair : public Pair {
  public:
-  UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax);
+  UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, size_t inlineMax);
   ~UcxPair() override;
   UcxPair(const UcxPair&) = delete;
   UcxPair& operator=(const UcxPair&) = delete;
@@ -74,6 +74,10 @@ class UcxPair : public Pair {
     bool sent = false;          // notification issued (or dropped after failure)
     uint16_t msgLen = 0;
     uint8_t msg[kMaxWireBytes];
+    // kWriteInline: the caller's data, sent after msg in the same message.
+    const void* inlineSrc = nullptr;
+    size_t inlineLen = 0;
+    ucp_dt_iov_t iov[2];
   };
 
   static void onFlushDone(void* request, ucs_status_t status, void* user);
@@ -135,6 +139,9 @@ class UcxPair : public Pair {
   RkeyMap rkeys_;
   RkeyMap::iterator lastRkey_;
   size_t rkeyCacheMax_;
+  // Writes up to this size travel inside their notification (no put, no
+  // flush): one message instead of a put, a flush round trip and a message.
+  size_t inlineMax_;
 
   // Receive side: UCX does not promise that active messages arrive in the
   // order sent, so each carries a sequence number and early ones wait here.

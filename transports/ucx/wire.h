@@ -13,23 +13,25 @@ namespace shoal::transport::ucx {
 constexpr unsigned kAmId = 17;
 
 enum class MsgKind : uint8_t {
-  kHello = 1,  // connect handshake; not sequenced
-  kWrite = 2,  // the data of a write is in place; carries its imm
-  kCtrl = 3,   // control payload
-  kBye = 4,    // the sender is closing; errors from it afterwards are expected
-  kReady = 5,  // connect handshake, after the sender flushed its hellos; not sequenced
+  kHello = 1,        // connect handshake; not sequenced
+  kWrite = 2,        // the data of a write is in place; carries its imm
+  kCtrl = 3,         // control payload
+  kBye = 4,          // the sender is closing; errors from it afterwards are expected
+  kReady = 5,        // connect handshake, after the sender flushed its hellos; not sequenced
+  kWriteInline = 6,  // a small write: the data follows, the receiver copies it to addr
 };
 
 struct WireHeader {
   uint32_t magic;
   int32_t src;   // sender's rank
-  uint32_t seq;  // per ordered pair, counts kWrite/kCtrl/kBye
+  uint32_t seq;  // per ordered pair, counts everything but the handshake
   uint32_t imm;
-  uint16_t len;  // payload bytes after the header
+  uint32_t len;  // payload bytes after the header
   MsgKind kind;
-  uint8_t pad;
+  uint8_t pad[3];
+  uint64_t addr;  // kWriteInline: destination in the receiver's address space
 };
-static_assert(sizeof(WireHeader) == 20);
+static_assert(sizeof(WireHeader) == 32);
 
 constexpr uint32_t kWireMagic = 0x5c0a1cc5;
 constexpr size_t kMaxWireBytes = sizeof(WireHeader) + Event::kMaxCtrl;
