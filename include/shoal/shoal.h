@@ -68,6 +68,37 @@ typedef struct {
 /* Stream type: a cudaStream_t for device buffers, NULL for host buffers. */
 typedef void* shoalStream_t;
 
+/* Errors. Every call checks its arguments before any communication and
+ * returns (with shoalGetLastError naming the call, the rank and the argument):
+ *   shoalInvalidArgument  a required pointer is NULL (comm, the out-pointer of
+ *                         an init/query call; sendbuff/recvbuff with count > 0
+ *                         where the rank uses them: broadcast's sendbuff and
+ *                         reduce's recvbuff only on the root); datatype or op
+ *                         outside the enums; root outside [0, nranks);
+ *                         count * sizeof(datatype) (times nranks for the
+ *                         n-block buffer of reducescatter/allgather) larger
+ *                         than PTRDIFF_MAX; sendbuff and recvbuff overlapping
+ *                         without being identical (or NCCL's offset in-place
+ *                         form for reducescatter/allgather); nranks < 1 or
+ *                         rank outside [0, nranks) at init; a unique id that
+ *                         shoalGetUniqueId did not produce.
+ *   shoalInvalidUsage     a stream on a build without CUDA; a comm that is not
+ *                         live: already destroyed or aborted (detected unless
+ *                         a newer communicator was given the same address),
+ *                         or never returned by an init; a second thread
+ *                         calling into a comm while a call runs there;
+ *                         ranks calling different collectives, counts, types,
+ *                         ops, roots or algorithms (both calls named); a
+ *                         collective on a comm broken by an earlier error
+ *                         (destroy or abort it); a collective ended by
+ *                         shoalCommAbort.
+ *   shoalRemoteError      a peer died, closed its connections or sent a
+ *                         malformed message; names that rank.
+ *   shoalTimeout          the deadline passed (SHOAL_TIMEOUT or
+ *                         shoalCommSetTimeout); names the ranks waited for.
+ * A refused argument leaves the communicator usable; any error during a
+ * collective breaks it. */
+
 shoalResult_t shoalGetVersion(int* version);
 const char* shoalGetErrorString(shoalResult_t result);
 /* Last error message recorded on comm (or for the calling thread when comm is
@@ -82,7 +113,16 @@ shoalResult_t shoalCommInitRank(shoalComm_t* comm, int nranks, shoalUniqueId com
  * variables (see shoal-info for the list). */
 shoalResult_t shoalCommInitFromEnv(shoalComm_t* comm);
 shoalResult_t shoalCommDestroy(shoalComm_t comm);
+/* Ends comm at once: a collective stuck on another thread of this process
+ * returns shoalInvalidUsage ("aborted by shoalCommAbort", naming the ranks it
+ * was waiting for) within about 100 ms, then comm is freed. Peers are not
+ * waited for; they see this rank leave. */
 shoalResult_t shoalCommAbort(shoalComm_t comm);
+/* Deadline in seconds for each later collective and the destroy barrier on
+ * comm (default SHOAL_TIMEOUT). A collective past it returns shoalTimeout
+ * naming the operation, its sequence number, the algorithm and the ranks it
+ * was still waiting for. shoalInvalidArgument unless 0 < seconds < inf. */
+shoalResult_t shoalCommSetTimeout(shoalComm_t comm, double seconds);
 shoalResult_t shoalCommCount(const shoalComm_t comm, int* count);
 shoalResult_t shoalCommUserRank(const shoalComm_t comm, int* rank);
 

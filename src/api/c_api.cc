@@ -1,8 +1,11 @@
 // The C API: argument checks, then the core; no exception crosses this file.
 #include <sys/random.h>
 
+#include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "core/bootstrap.h"
 #include "core/comm.h"
@@ -44,6 +47,57 @@ shoalResult_t invalid(shoalComm_t comm, shoalResult_t code, const std::string& m
   return record(comm, code, msg);
 }
 
+// Communicators created and not yet destroyed. A handle used after destroy is
+// refused instead of dereferenced, unless a newer communicator happens to
+// occupy the same address (then the call goes to that one).
+std::mutex liveMutex;
+std::unordered_set<shoalComm_t> liveComms;
+
+bool isLive(shoalComm_t comm) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  return liveComms.count(comm) != 0;
+}
+
+shoalResult_t notLive(const char* what) {
+  return invalid(nullptr, shoalInvalidUsage,
+                 shoal::strprintf("%s: comm is not a live communicator (already destroyed or "
+                                  "aborted, or never created)",
+                                  what));
+}
+
+// Claims comm for one call: refused when comm is not live or when another
+// thread is inside a call on it (communicators are not thread-safe).
+shoalResult_t claim(shoalComm_t comm, const char* what) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  if (liveComms.count(comm) == 0) return notLive(what);
+  if (!comm->callMutex.try_lock()) {
+    return invalid(comm, shoalInvalidUsage,
+                   shoal::strprintf("rank %d: %s: another thread is inside a call on this "
+                                    "communicator",
+                                    comm->rank, what));
+  }
+  return shoalSuccess;
+}
+
+// Takes comm out of the live set and waits (bounded by its timeout) for a
+// call still running on it to leave. False when that call did not leave.
+shoalResult_t retire(shoalComm_t comm, const char* what) {
+  {
+    std::lock_guard<std::mutex> lock(liveMutex);
+    if (liveComms.erase(comm) == 0) return notLive(what);
+  }
+  double wait = std::max(comm->timeoutSeconds, 1.0) + 5.0;
+  if (!comm->callMutex.try_lock_for(std::chrono::duration<double>(wait))) {
+    // Freeing it under the running call would crash that thread; leak instead.
+    return invalid(nullptr, shoalInternalError,
+                   shoal::strprintf("rank %d: %s: a call on another thread did not return within "
+                                    "%.1f s; the communicator is leaked",
+                                    comm->rank, what, wait));
+  }
+  comm->callMutex.unlock();
+  return shoalSuccess;
+}
+
 // Argument checks shared by every collective, then the core. Buffer sizes
 // follow NCCL: reducescatter sends n*count and receives count, allgather the
 // reverse; broadcast/reduce buffers matter only where the root says so.
@@ -53,6 +107,7 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
   const char* name = shoal::collName(kind);
   if (!comm)
     return invalid(nullptr, shoalInvalidArgument, shoal::strprintf("%s: comm is NULL", name));
+  if (!isLive(comm)) return notLive(name);
   const int rank = comm->rank;
   const int n = comm->size;
   if (!shoal::validDtype(datatype)) {
@@ -116,6 +171,9 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
                          "pass NULL for host buffers",
                          rank, name));
   }
+  shoalResult_t claimed = claim(comm, name);
+  if (claimed != shoalSuccess) return claimed;
+  std::unique_lock<std::timed_mutex> hold(comm->callMutex, std::adopt_lock);
   return guarded(comm, [&] {
     shoal::commCollective(comm, kind, sendbuff, recvbuff, count, datatype, op, root);
   });
@@ -157,7 +215,7 @@ const char* shoalGetErrorString(shoalResult_t result) {
 }
 
 const char* shoalGetLastError(shoalComm_t comm) {
-  return comm ? comm->lastError.c_str() : tlsLastError.c_str();
+  return comm && isLive(comm) ? comm->lastError.c_str() : tlsLastError.c_str();
 }
 
 shoalResult_t shoalGetUniqueId(shoalUniqueId* uniqueId) {
@@ -177,6 +235,8 @@ shoalResult_t shoalCommInitRank(shoalComm_t* comm, int nranks, shoalUniqueId com
     shoal::UniqueIdData d;
     memcpy(&d, commId.internal, sizeof(d));
     *comm = shoal::commCreate(d, nranks, rank).release();
+    std::lock_guard<std::mutex> lock(liveMutex);
+    liveComms.insert(*comm);
   });
 }
 
@@ -187,11 +247,15 @@ shoalResult_t shoalCommInitFromEnv(shoalComm_t* comm) {
     shoal::EnvInit env = shoal::resolveEnvInit();
     shoal::UniqueIdData d = shoal::createRootAt(env.rootHostPort, env.secretHex, env.rank == 0);
     *comm = shoal::commCreate(d, env.size, env.rank).release();
+    std::lock_guard<std::mutex> lock(liveMutex);
+    liveComms.insert(*comm);
   });
 }
 
 shoalResult_t shoalCommDestroy(shoalComm_t comm) {
   if (!comm) return invalid(nullptr, shoalInvalidArgument, "shoalCommDestroy: comm is NULL");
+  shoalResult_t retired = retire(comm, "shoalCommDestroy");
+  if (retired != shoalSuccess) return retired;
   shoalResult_t r = guarded(nullptr, [&] { shoal::commDestroy(comm); });
   delete comm;
   return r;
@@ -199,22 +263,46 @@ shoalResult_t shoalCommDestroy(shoalComm_t comm) {
 
 shoalResult_t shoalCommAbort(shoalComm_t comm) {
   if (!comm) return invalid(nullptr, shoalInvalidArgument, "shoalCommAbort: comm is NULL");
-  comm->aborted.store(true);
+  {
+    // The flag first: a call stuck on another thread sees it and returns.
+    std::lock_guard<std::mutex> lock(liveMutex);
+    if (liveComms.count(comm) == 0) return notLive("shoalCommAbort");
+    comm->aborted.store(true);
+  }
+  shoalResult_t retired = retire(comm, "shoalCommAbort");
+  if (retired != shoalSuccess) return retired;
   shoalResult_t r = guarded(nullptr, [&] { shoal::commDestroy(comm); });
   delete comm;
   return r;
 }
 
+shoalResult_t shoalCommSetTimeout(shoalComm_t comm, double seconds) {
+  if (!comm) return invalid(nullptr, shoalInvalidArgument, "shoalCommSetTimeout: comm is NULL");
+  if (!isLive(comm)) return notLive("shoalCommSetTimeout");
+  if (!std::isfinite(seconds) || seconds <= 0) {
+    return invalid(
+        comm, shoalInvalidArgument,
+        shoal::strprintf("shoalCommSetTimeout: %g seconds: must be positive and finite", seconds));
+  }
+  shoalResult_t claimed = claim(comm, "shoalCommSetTimeout");
+  if (claimed != shoalSuccess) return claimed;
+  comm->timeoutSeconds = seconds;
+  comm->callMutex.unlock();
+  return shoalSuccess;
+}
+
 shoalResult_t shoalCommCount(const shoalComm_t comm, int* count) {
   if (!comm || !count)
-    return invalid(comm, shoalInvalidArgument, "shoalCommCount: comm or count is NULL");
+    return invalid(nullptr, shoalInvalidArgument, "shoalCommCount: comm or count is NULL");
+  if (!isLive(comm)) return notLive("shoalCommCount");
   *count = comm->size;
   return shoalSuccess;
 }
 
 shoalResult_t shoalCommUserRank(const shoalComm_t comm, int* rank) {
   if (!comm || !rank)
-    return invalid(comm, shoalInvalidArgument, "shoalCommUserRank: comm or rank is NULL");
+    return invalid(nullptr, shoalInvalidArgument, "shoalCommUserRank: comm or rank is NULL");
+  if (!isLive(comm)) return notLive("shoalCommUserRank");
   *rank = comm->rank;
   return shoalSuccess;
 }
@@ -259,11 +347,11 @@ shoalResult_t shoalBarrier(shoalComm_t comm, shoalStream_t stream) {
 }
 
 const char* shoalCommLastAlgorithm(shoalComm_t comm) {
-  return comm ? comm->lastAlgorithm.c_str() : "none";
+  return comm && isLive(comm) ? comm->lastAlgorithm.c_str() : "none";
 }
 
 const char* shoalCommTransportName(shoalComm_t comm) {
-  return comm && comm->transport ? comm->transport->name() : "none";
+  return comm && isLive(comm) && comm->transport ? comm->transport->name() : "none";
 }
 
 }  // extern "C"

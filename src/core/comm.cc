@@ -6,6 +6,7 @@
 #include "algorithms/algorithm.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/fault_hooks.h"
 #include "core/log.h"
 #include "core/reduce.h"
 #include "core/tuner.h"
@@ -159,14 +160,18 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
   comm->timeoutSeconds = config::getDouble("SHOAL_TIMEOUT");
   Deadline deadline = Deadline::after(comm->timeoutSeconds);
   comm->bootstrap = Bootstrap::create(id, rank, nranks, deadline);
+  const faults::Hooks hooks = faults::load(rank);
+  faults::reached(hooks, faults::Phase::kBootstrap);
   for (int r = 0; r < nranks; ++r) comm->hosts.push_back(comm->bootstrap->hostId(r));
   topo::onCommInit(comm->hosts, rank);  // local rank for the transports; SHOAL_BIND
   transport::Device* dev = chooseTransport(comm.get(), deadline);
   comm->transport = dev->createContext(rank, nranks);
   comm->transport->connect(*comm->bootstrap, deadline);
+  faults::reached(hooks, faults::Phase::kConnect);
   size_t chunk = config::getSize("SHOAL_CHUNK_SIZE");
   int slots = static_cast<int>(config::getInt("SHOAL_SLOTS"));
   comm->executor = std::make_unique<Executor>(*comm->transport, *comm->bootstrap, chunk, slots);
+  comm->executor->setFaultHooks(hooks);
   comm->executor->connect(deadline);
   comm->bootstrap->barrier(deadline);
   SHOAL_INFO(INIT, "rank %d/%d: communicator ready over %s (chunk %zu bytes, %d slots)", rank,

@@ -5,6 +5,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -26,6 +27,9 @@ struct shoalComm {
   std::unique_ptr<shoal::transport::Context> transport;
   std::unique_ptr<shoal::Executor> executor;
   std::atomic<bool> aborted{false};
+  // Held by the call running on this communicator, so shoalCommAbort from
+  // another thread waits for that call to leave before freeing anything.
+  std::timed_mutex callMutex;
   // After a failed collective the communicator refuses further work: peers
   // may be mid-protocol, and reusing the channels could corrupt data.
   std::string brokenReason;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/reduce.h"
+#include "core/watchdog.h"
 
 namespace shoal {
 
@@ -76,6 +77,9 @@ struct Executor::RunState {
   std::vector<int32_t> localReady;
   std::vector<int> peers;  // peers this schedule talks to
   size_t completed = 0;
+  // Fault hooks only: where the distributing half starts, and what fired.
+  size_t firstGather = 0;
+  bool firedReduce = false, firedGather = false;
 };
 
 Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotBytes, int slots)
@@ -141,10 +145,30 @@ void Executor::returnCredit(int peer) {
 // (sends and receives are picked up by their per-peer queues).
 void Executor::completeStep(RunState& st, int32_t idx) {
   ++st.completed;
+  if (hooks_.any()) faultPoint(st, idx);
   for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
     int32_t d = st.depList[j];
     if (--st.waiting[d] == 0 && st.sch.steps[d].peer < 0) st.localReady.push_back(d);
   }
+}
+
+// The reducing half of a collective ends where its first plain receive is
+// (ring, rhd, a tree's inner ranks and leaves) or, with none, after its last
+// reducing receive (a tree's root).
+void Executor::faultPoint(RunState& st, int32_t idx) {
+  if (idx < 0) {
+    // The collective finished: phases this rank had no step in fire now.
+    if (!st.firedReduce) faults::reached(hooks_, faults::Phase::kReduce, st.label.sequence);
+    if (!st.firedGather) faults::reached(hooks_, faults::Phase::kGather, st.label.sequence);
+    return;
+  }
+  if (st.sch.steps[idx].peer < 0) return;
+  bool gather = static_cast<size_t>(idx) >= st.firstGather;
+  bool& fired = gather ? st.firedGather : st.firedReduce;
+  if (fired) return;
+  fired = true;
+  faults::reached(hooks_, gather ? faults::Phase::kGather : faults::Phase::kReduce,
+                  st.label.sequence);
 }
 
 void Executor::handleEvents(RunState& st) {
@@ -214,18 +238,17 @@ void Executor::handleEvents(RunState& st) {
   }
 }
 
-void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
+std::string Executor::waitingFor(RunState& st, std::string* detail) const {
   std::set<int> waitingOn;
-  std::string detail;
   for (int p : st.peers) {
     if (st.sendHead[p] < st.sendQ[p].size()) {
       waitingOn.insert(p);
-      detail += strprintf(" send %zu/%zu to rank %d%s;", st.sendHead[p], st.sendQ[p].size(), p,
-                          channels_[p]->credits == 0 ? " (no credit)" : "");
+      *detail += strprintf(" send %zu/%zu to rank %d%s;", st.sendHead[p], st.sendQ[p].size(), p,
+                           channels_[p]->credits == 0 ? " (no credit)" : "");
     }
     if (st.recvHead[p] < st.recvQ[p].size()) {
       waitingOn.insert(p);
-      detail += strprintf(" receive %zu/%zu from rank %d;", st.recvHead[p], st.recvQ[p].size(), p);
+      *detail += strprintf(" receive %zu/%zu from rank %d;", st.recvHead[p], st.recvQ[p].size(), p);
     }
   }
   std::string ranks;
@@ -233,6 +256,12 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
     if (!ranks.empty()) ranks += ",";
     ranks += std::to_string(p);
   }
+  return ranks;
+}
+
+void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
+  std::string detail;
+  std::string ranks = waitingFor(st, &detail);
   if (!timedOut) {
     AbortNotice notice;
     if (bootstrap_.tryRecv(deadPeer, kTagAbort, &notice, sizeof(notice)))
@@ -246,7 +275,8 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
          st.label.algorithm, ctx_.name(), deadPeer, ranks.c_str(), detail.c_str());
   }
   fail(shoalTimeout,
-       "rank %d: %s #%llu (%s over %s): deadline passed while waiting for ranks {%s}:%s",
+       "rank %d: %s #%llu (%s over %s): deadline passed (SHOAL_TIMEOUT or shoalCommSetTimeout) "
+       "while waiting for ranks {%s}:%s",
        ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
        st.label.algorithm, ctx_.name(), ranks.c_str(), detail.c_str());
 }
@@ -376,10 +406,27 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       st.localReady.push_back(static_cast<int32_t>(i));
   }
 
+  if (hooks_.any()) {
+    size_t firstRecv = total, lastReduce = total, firstSendAfter = total;
+    for (size_t i = 0; i < total; ++i) {
+      StepKind k = sch.steps[i].kind;
+      if (k == StepKind::kRecv && firstRecv == total) firstRecv = i;
+      if (k == StepKind::kRecvReduce) lastReduce = i;
+    }
+    for (size_t i = lastReduce == total ? total : lastReduce + 1; i < total; ++i) {
+      if (sch.steps[i].kind == StepKind::kSend) {
+        firstSendAfter = i;
+        break;
+      }
+    }
+    st.firstGather = firstRecv != total ? firstRecv : firstSendAfter;
+  }
+
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
 
   uint64_t idle = 0;
   auto idleSince = Clock::now();
+  watchdog_.arm(idleSince);
   for (;;) {
     bool progress = false;
     while (!st.localReady.empty()) {
@@ -400,6 +447,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       auto& q = st.sendQ[p];
       size_t& h = st.sendHead[p];
       if (!q.empty() && !st.sigSent[p]) {
+        if (hooks_.corruptCtrl && label.sequence >= hooks_.fromSequence) {
+          const uint8_t junk[5] = {0x77, 0xde, 0xad, 0xbe, 0xef};
+          if (!ctx_.pair(p).sendCtrl(junk, sizeof(junk))) continue;
+        }
         SignatureMsg m{kCtrlSignature, {}, label.signature};
         if (!ctx_.pair(p).sendCtrl(&m, sizeof(m))) continue;
         st.sigSent[p] = 1;
@@ -455,7 +506,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     if (st.completed == total) {
       bool owed = false;
       for (int p : st.peers) owed = owed || channels_[p]->creditsOwed != 0;
-      if (!owed) return;
+      if (!owed) {
+        if (hooks_.any()) faultPoint(st, -1);
+        return;
+      }
     }
     if (progress) {
       idle = 0;
@@ -481,10 +535,24 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     }
     if ((idle & 255) == 0) {
       if (abortFlag && abortFlag->load(std::memory_order_relaxed)) {
-        fail(shoalInvalidUsage, "rank %d: %s #%llu (%s): aborted by shoalCommAbort", ctx_.rank(),
-             label.operation, static_cast<unsigned long long>(label.sequence), label.algorithm);
+        std::string detail;
+        std::string ranks = waitingFor(st, &detail);
+        fail(shoalInvalidUsage,
+             "rank %d: %s #%llu (%s): aborted by shoalCommAbort while waiting for ranks {%s}",
+             ctx_.rank(), label.operation, static_cast<unsigned long long>(label.sequence),
+             label.algorithm, ranks.c_str());
       }
       if (deadline.expired()) failStuck(st, true, -1);
+      if (watchdog_.due(Clock::now())) {
+        std::string detail;
+        std::string ranks = waitingFor(st, &detail);
+        SHOAL_WARN(COLL,
+                   "rank %d: watchdog: %s #%llu (%s over %s) still running after %.1f s "
+                   "(SHOAL_WATCHDOG); waiting for ranks {%s}:%s",
+                   ctx_.rank(), label.operation, static_cast<unsigned long long>(label.sequence),
+                   label.algorithm, ctx_.name(), watchdog_.seconds(), ranks.c_str(),
+                   detail.c_str());
+      }
       if ((idle & 4095) == 0) checkPeers(st);
     }
   }

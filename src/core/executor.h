@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "core/fault_hooks.h"
 #include "core/schedule.h"
+#include "core/watchdog.h"
 #include "transports/context.h"
 
 namespace shoal {
@@ -56,6 +58,8 @@ class Executor {
   // Allocates the staging slots and exchanges their keys. Collective.
   void connect(Deadline deadline);
   size_t chunkBytes() const { return slotBytes_; }
+  // Test-only fault injection (core/fault_hooks.h).
+  void setFaultHooks(const faults::Hooks& hooks) { hooks_ = hooks; }
 
   // Throws shoal::Error on failure: shoalRemoteError naming the peer when a
   // peer failed or left, shoalTimeout naming the ranks still awaited.
@@ -79,6 +83,10 @@ class Executor {
   void completeStep(RunState& st, int32_t idx);
   void returnCredit(int peer);
   [[noreturn]] void failStuck(RunState& st, bool timedOut, int deadPeer);
+  // Comma list of the ranks this rank still exchanges data with; per-peer
+  // progress appended to *detail.
+  std::string waitingFor(RunState& st, std::string* detail) const;
+  void faultPoint(RunState& st, int32_t idx);
 
   transport::Context& ctx_;
   Bootstrap& bootstrap_;
@@ -87,6 +95,8 @@ class Executor {
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<transport::Event> events_;
   int origin_ = -1;  // rank blamed for the current failure
+  faults::Hooks hooks_;
+  Watchdog watchdog_;  // SHOAL_WATCHDOG, read when the communicator is built
 };
 
 }  // namespace shoal

@@ -1,0 +1,35 @@
+// Test-only fault injection (SHOAL_TEST_* in config_table.inc), so the fault
+// matrix in tests/faults can kill or stop a rank at a precise phase or make it
+// send a malformed control message. Read once per communicator; when unset,
+// each phase point costs one predictable branch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace shoal::faults {
+
+enum class Phase : uint8_t {
+  kNone,
+  kBootstrap,  // after the rendezvous and mesh, before the transport is chosen
+  kConnect,    // after the transport connected, before the executor exchanged its slots
+  kReduce,     // first data step of a collective's reducing half ("reducescatter" or "up")
+  kGather,     // first data step of its distributing half ("allgather" or "down")
+};
+
+struct Hooks {
+  Phase killAt = Phase::kNone;
+  Phase stopAt = Phase::kNone;
+  uint64_t fromSequence = 1;  // collective phases fire from this collective on
+  bool corruptCtrl = false;
+  bool any() const { return killAt != Phase::kNone || stopAt != Phase::kNone || corruptCtrl; }
+};
+
+// Hooks that apply to `rank`. Throws shoalInvalidArgument on a malformed value.
+Hooks load(int rank);
+// Parses "phase:rank[:sequence]"; false when it names another rank.
+bool parseSpec(const std::string& spec, int rank, Phase* phase, uint64_t* sequence);
+// SIGKILL or SIGSTOP this process when a hook names this phase.
+void reached(const Hooks& hooks, Phase phase, uint64_t sequence = 1);
+
+}  // namespace shoal::faults
