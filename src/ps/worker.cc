@@ -1,0 +1,481 @@
+#include "ps/worker.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/reduce.h"
+#include "ps/partition.h"
+
+namespace shoal::ps {
+
+const char* opName(OpKind k) {
+  switch (k) {
+    case OpKind::kPush:
+      return "push";
+    case OpKind::kPull:
+      return "pull";
+    case OpKind::kPushPull:
+      return "push_pull";
+    case OpKind::kRegister:
+      return "register";
+    case OpKind::kDeregister:
+      return "deregister";
+  }
+  return "?";
+}
+
+struct Worker::Pending {
+  std::shared_ptr<OpState> state;
+  OpKind kind;
+  uint64_t key;
+  size_t remaining = 0;
+  uint64_t version = UINT64_MAX;
+  shoalResult_t code = shoalSuccess;
+  std::string error;
+  Deadline deadline;
+  std::map<int, int> owing;  // server rank -> partitions not answered yet
+  bool finished = false;
+};
+
+Worker::Worker(transport::Context& ctx, Links& links, std::vector<int> serverRanks,
+               size_t partitionBytes, shoalPsMode_t mode, double timeoutSeconds,
+               CompleteFn complete)
+    : ctx_(ctx),
+      links_(links),
+      servers_(std::move(serverRanks)),
+      partitionBytes_(partitionBytes),
+      mode_(mode),
+      timeout_(timeoutSeconds),
+      complete_(std::move(complete)) {}
+
+Worker::~Worker() = default;
+
+int Worker::serverIndex(int rank) const {
+  for (size_t i = 0; i < servers_.size(); ++i) {
+    if (servers_[i] == rank) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Worker::Registration& Worker::registrationFor(void* ptr, size_t bytes) {
+  auto p = reinterpret_cast<uintptr_t>(ptr);
+  auto it = regs_.upper_bound(p);
+  if (it != regs_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->second.base <= p && p + bytes <= prev->second.base + prev->second.bytes) {
+      return prev->second;
+    }
+  }
+  auto same = regs_.find(p);
+  if (same != regs_.end()) {
+    // A larger buffer at the same address: the old registration may still be
+    // the target of answers in flight, so it is retired, not released.
+    retired_.push_back(std::move(same->second));
+    regs_.erase(same);
+  }
+  Registration r;
+  r.base = p;
+  r.bytes = bytes;
+  r.id = nextBufferId_++;
+  r.buf = ctx_.registerMemory(ptr, bytes);
+  SHOAL_TRACE(PS, "rank %d: ps worker: registered %zu bytes at %p as buffer %u", ctx_.rank(), bytes,
+              ptr, r.id);
+  return regs_.emplace(p, std::move(r)).first->second;
+}
+
+void Worker::submit(const Request& r) {
+  const int me = ctx_.rank();
+  auto op = std::make_shared<Pending>();
+  op->state = r.state;
+  op->kind = r.kind;
+  op->key = r.key;
+  op->deadline = Deadline::after(timeout_);
+  if (r.kind == OpKind::kRegister || r.kind == OpKind::kDeregister) {
+    if (r.kind == OpKind::kRegister) {
+      registrationFor(r.dst, r.count);
+      complete_(*r.state, shoalSuccess, "", 0);
+      return;
+    }
+    auto it = regs_.find(reinterpret_cast<uintptr_t>(r.dst));
+    if (it == regs_.end()) {
+      complete_(*r.state, shoalInvalidArgument,
+                strprintf("rank %d: ps deregister: %p is not the start of a registered buffer", me,
+                          r.dst),
+                0);
+      return;
+    }
+    ForgetMsg f{};
+    f.type = kForget;
+    f.bufferId = it->second.id;
+    for (int s : it->second.sentTo) links_.sendCtrl(s, &f, sizeof(f));
+    regs_.erase(it);
+    complete_(*r.state, shoalSuccess, "", 0);
+    return;
+  }
+  const char* name = opName(r.kind);
+  const size_t es = dtypeSize(r.dtype);
+  const size_t bytes = r.count * es;
+  auto k = keys_.find(r.key);
+  if (k != keys_.end() && (k->second.bytes != bytes || k->second.dtype != r.dtype)) {
+    complete_(
+        *r.state, shoalInvalidArgument,
+        strprintf("rank %d: ps %s key %llu: %zu elements of %s, but the key was first used "
+                  "with %zu of %s",
+                  me, name, static_cast<unsigned long long>(r.key), r.count, dtypeName(r.dtype),
+                  k->second.bytes / dtypeSize(k->second.dtype), dtypeName(k->second.dtype)),
+        0);
+    return;
+  }
+  if (bytes == 0) {
+    complete_(*r.state, shoalSuccess, "", 0);
+    return;
+  }
+  if (k == keys_.end()) {
+    KeyInfo info{bytes, r.dtype, {}};
+    for (const Partition& p :
+         partitionTensor(r.key, bytes, es, partitionBytes_, static_cast<int>(servers_.size()))) {
+      auto s = std::make_unique<Slot>();
+      s->id = static_cast<uint32_t>(slots_.size());
+      s->key = r.key;
+      s->index = p.index;
+      s->offset = p.offset;
+      s->bytes = p.bytes;
+      s->server = servers_[static_cast<size_t>(p.server)];
+      info.slots.push_back(s->id);
+      slots_.push_back(std::move(s));
+    }
+    k = keys_.emplace(r.key, std::move(info)).first;
+  }
+  const bool push = r.kind != OpKind::kPull;
+  const bool pull = r.kind != OpKind::kPush;
+  Registration* reg = pull ? &registrationFor(r.dst, bytes) : nullptr;
+  for (uint32_t id : k->second.slots) {
+    Slot& s = *slots_[id];
+    if (push) {
+      s.queue.push_back({op, true, static_cast<const char*>(r.src) + s.offset, 0, 0});
+      ++op->remaining;
+      ++op->owing[s.server];
+    }
+    if (pull) {
+      uint64_t off = reinterpret_cast<uintptr_t>(r.dst) + s.offset - reg->base;
+      s.queue.push_back({op, false, nullptr, reg->id, off});
+      ++op->remaining;
+      ++op->owing[s.server];
+    }
+  }
+  pending_.insert(op);
+  for (uint32_t id : k->second.slots) pump(*slots_[id]);
+}
+
+void Worker::pump(Slot& s) {
+  auto dead = deadServers_.find(s.server);
+  if (dead != deadServers_.end() && s.state != Slot::kFailed) {
+    failSlot(s, shoalRemoteError, dead->second, true);
+  }
+  while (!s.queue.empty()) {
+    PartOp& f = s.queue.front();
+    if (f.op->finished) {  // timed out meanwhile: its buffers are no longer ours to use
+      s.queue.pop_front();
+      continue;
+    }
+    if (s.state == Slot::kFailed) {
+      PartOp gone = f;
+      s.queue.pop_front();
+      partFailed(gone.op, s.server, s.failCode, s.failure);
+      continue;
+    }
+    if (s.state == Slot::kNew) {
+      RegisterMsg m{};
+      m.type = kRegister;
+      m.dtype = static_cast<uint8_t>(keys_[s.key].dtype);
+      m.workerSlot = s.id;
+      m.key = s.key;
+      m.partition = s.index;
+      m.offset = s.offset;
+      m.bytes = s.bytes;
+      m.tensorBytes = keys_[s.key].bytes;
+      links_.sendCtrl(s.server, &m, sizeof(m));
+      s.state = Slot::kRegistering;
+      return;
+    }
+    if (s.state == Slot::kRegistering) return;
+    if (f.push) {
+      // One push in flight per slot: the server's slot holds one.
+      if (s.awaitingAck) return;
+      links_.write(s.server, f.src, s.bytes, s.serverKey, 0, s.serverSlot, 0);
+      ++s.pushesSent;
+      s.awaitingAck = f.op;
+      s.queue.pop_front();
+      continue;
+    }
+    auto reg = std::find_if(regs_.begin(), regs_.end(),
+                            [&](const auto& kv) { return kv.second.id == f.bufferId; });
+    if (reg == regs_.end()) {
+      PartOp gone = f;
+      s.queue.pop_front();
+      partFailed(gone.op, s.server, shoalInvalidUsage,
+                 "its destination buffer was deregistered before the pull was sent");
+      continue;
+    }
+    if (!reg->second.sentTo.count(s.server)) {
+      KeyFragMsg frags[4];
+      int n = keyFragments(reg->second.buf->key(), kKeyToServer, reg->second.id, frags);
+      for (int i = 0; i < n; ++i) links_.sendCtrl(s.server, &frags[i], sizeof(frags[i]));
+      reg->second.sentTo.insert(s.server);
+    }
+    uint32_t request = nextRequest_;
+    nextRequest_ = nextRequest_ >= kMaxSlotId ? 1 : nextRequest_ + 1;
+    PullRequestMsg m{};
+    m.type = kPullRequest;
+    m.serverSlot = s.serverSlot;
+    m.request = request;
+    m.bufferId = f.bufferId;
+    m.offset = f.offset;
+    // Sync: the round of this worker's last push (pushes are counted per
+    // slot, and every worker pushes every round).
+    m.minVersion = mode_ == shoalPsSync ? s.pushesSent : 0;
+    links_.sendCtrl(s.server, &m, sizeof(m));
+    pulls_[request] = PullWait{f.op, s.id, 0, 0};
+    s.queue.pop_front();
+  }
+}
+
+void Worker::finish(Pending& op) {
+  op.finished = true;
+  uint64_t v = op.version == UINT64_MAX ? 0 : op.version;
+  complete_(*op.state, op.code, op.error, v);
+}
+
+void Worker::partDone(const std::shared_ptr<Pending>& op, int server, uint64_t version) {
+  if (op->finished) return;
+  --op->owing[server];
+  op->version = std::min(op->version, version);
+  if (--op->remaining == 0) {
+    finish(*op);
+    pending_.erase(op);
+  }
+}
+
+void Worker::partFailed(const std::shared_ptr<Pending>& op, int server, shoalResult_t code,
+                        const std::string& why) {
+  if (op->finished) return;
+  --op->owing[server];
+  if (op->code == shoalSuccess) {
+    op->code = code;
+    op->error = strprintf("rank %d: ps %s key %llu: %s", ctx_.rank(), opName(op->kind),
+                          static_cast<unsigned long long>(op->key), why.c_str());
+    SHOAL_WARN(PS, "%s", op->error.c_str());
+  }
+  if (--op->remaining == 0) {
+    finish(*op);
+    pending_.erase(op);
+  }
+}
+
+void Worker::failSlot(Slot& s, shoalResult_t code, const std::string& why, bool permanent) {
+  if (permanent) {
+    s.state = Slot::kFailed;
+    s.failCode = code;
+    s.failure = why;
+  }
+  if (s.awaitingAck) {
+    auto op = s.awaitingAck;
+    s.awaitingAck.reset();
+    partFailed(op, s.server, code, why);
+  }
+  for (auto it = pulls_.begin(); it != pulls_.end();) {
+    if (it->second.slot == s.id) {
+      auto op = it->second.op;
+      it = pulls_.erase(it);
+      partFailed(op, s.server, code, why);
+    } else {
+      ++it;
+    }
+  }
+  while (!s.queue.empty()) {
+    PartOp f = s.queue.front();
+    s.queue.pop_front();
+    partFailed(f.op, s.server, code, why);
+  }
+}
+
+Worker::Slot& Worker::slotFrom(int peer, uint32_t id, const char* what) {
+  if (id >= slots_.size() || slots_[id]->server != peer) {
+    fail(shoalRemoteError, "rank %d: ps worker: %s from server rank %d names unknown slot %u",
+         ctx_.rank(), what, peer, id);
+  }
+  return *slots_[id];
+}
+
+void Worker::onCtrl(int peer, const uint8_t* msg, size_t len) {
+  const int me = ctx_.rank();
+  if (serverIndex(peer) < 0) {
+    fail(shoalRemoteError, "rank %d: ps worker: rank %d sent a server message but is no server", me,
+         peer);
+  }
+  auto need = [&](size_t bytes, const char* what) {
+    if (len != bytes) {
+      fail(shoalRemoteError, "rank %d: ps worker: %s from server rank %d has %zu bytes, want %zu",
+           me, what, peer, len, bytes);
+    }
+  };
+  switch (msg[0]) {
+    case kKeyToWorker: {
+      need(sizeof(KeyFragMsg), "remote-key fragment");
+      KeyFragMsg f;
+      memcpy(&f, msg, sizeof(f));
+      transport::RemoteKey key;
+      if (!keyParts_.add(peer, f, &key)) return;
+      Slot& s = slotFrom(peer, f.keyId, "remote key");
+      if (key.size < s.bytes) {
+        fail(shoalRemoteError,
+             "rank %d: ps worker: server rank %d offered a %llu-byte slot for a %llu-byte "
+             "partition",
+             me, peer, static_cast<unsigned long long>(key.size),
+             static_cast<unsigned long long>(s.bytes));
+      }
+      s.serverKey = key;
+      s.haveKey = true;
+      return;
+    }
+    case kRegisterReply: {
+      need(sizeof(RegisterReplyMsg), "registration reply");
+      RegisterReplyMsg m;
+      memcpy(&m, msg, sizeof(m));
+      Slot& s = slotFrom(peer, m.workerSlot, "registration reply");
+      if (s.state != Slot::kRegistering || !s.haveKey || m.serverSlot > kMaxSlotId) {
+        fail(shoalRemoteError,
+             "rank %d: ps worker: unexpected registration reply from server rank %d for key %llu "
+             "partition %u",
+             me, peer, static_cast<unsigned long long>(s.key), s.index);
+      }
+      s.serverSlot = m.serverSlot;
+      s.state = Slot::kReady;
+      pump(s);
+      return;
+    }
+    case kPushAck: {
+      need(sizeof(PushAckMsg), "push acknowledgement");
+      PushAckMsg m;
+      memcpy(&m, msg, sizeof(m));
+      Slot& s = slotFrom(peer, m.workerSlot, "push acknowledgement");
+      if (!s.awaitingAck) {
+        fail(shoalRemoteError, "rank %d: ps worker: server rank %d acknowledged a push never sent",
+             me, peer);
+      }
+      auto op = s.awaitingAck;
+      s.awaitingAck.reset();
+      partDone(op, peer, m.version);
+      pump(s);
+      return;
+    }
+    case kPullReply: {
+      need(sizeof(PullReplyMsg), "pull reply");
+      PullReplyMsg m;
+      memcpy(&m, msg, sizeof(m));
+      auto it = pulls_.find(m.request);
+      if (it == pulls_.end() || slots_[it->second.slot]->server != peer) {
+        fail(shoalRemoteError, "rank %d: ps worker: server rank %d answered unknown pull %u", me,
+             peer, m.request);
+      }
+      it->second.version = m.version;
+      if (++it->second.events == 2) {
+        auto op = it->second.op;
+        pulls_.erase(it);
+        partDone(op, peer, m.version);
+      }
+      return;
+    }
+    case kError: {
+      need(sizeof(ErrorMsg), "error");
+      ErrorMsg m;
+      memcpy(&m, msg, sizeof(m));
+      m.text[sizeof(m.text) - 1] = '\0';
+      auto code = static_cast<shoalResult_t>(m.code);
+      if (code == shoalSuccess || code >= shoalNumResults) code = shoalRemoteError;
+      std::string why = strprintf("server rank %d reports: %s", peer, m.text);
+      if (m.workerSlot == ErrorMsg::kAllSlots) {
+        deadServers_[peer] = why;
+        for (auto& s : slots_) {
+          if (s->server == peer) failSlot(*s, code, why, true);
+        }
+        return;
+      }
+      failSlot(slotFrom(peer, m.workerSlot, "error"), code, why, true);
+      return;
+    }
+    default:
+      fail(shoalRemoteError, "rank %d: ps worker: unknown message type %u (%zu bytes) from rank %d",
+           me, msg[0], len, peer);
+  }
+}
+
+void Worker::onWrite(int peer, uint32_t imm) {
+  uint32_t request = imm & ~kPullImmBit;
+  auto it = pulls_.find(request);
+  if (!(imm & kPullImmBit) || it == pulls_.end() || slots_[it->second.slot]->server != peer) {
+    fail(shoalRemoteError, "rank %d: ps worker: unexpected write (immediate %08x) from rank %d",
+         ctx_.rank(), imm, peer);
+  }
+  if (++it->second.events == 2) {
+    auto op = it->second.op;
+    uint64_t v = it->second.version;
+    pulls_.erase(it);
+    partDone(op, peer, v);
+  }
+}
+
+void Worker::onServerFailed(int peer, const std::string& why) {
+  if (serverIndex(peer) < 0 || deadServers_.count(peer)) return;
+  std::string text = strprintf("server rank %d failed: %s", peer, why.c_str());
+  deadServers_[peer] = text;
+  links_.markDead(peer);
+  for (auto& s : slots_) {
+    if (s->server == peer) failSlot(*s, shoalRemoteError, text, true);
+  }
+}
+
+std::set<int> Worker::busyServers() const {
+  std::set<int> out;
+  for (const auto& op : pending_) {
+    for (const auto& [server, n] : op->owing) {
+      if (n > 0) out.insert(server);
+    }
+  }
+  return out;
+}
+
+void Worker::checkDeadlines() {
+  std::vector<std::shared_ptr<Pending>> expired;
+  for (const auto& op : pending_) {
+    if (op->deadline.expired()) expired.push_back(op);
+  }
+  for (const auto& op : expired) {
+    std::string who;
+    for (const auto& [server, n] : op->owing) {
+      if (n > 0) who += strprintf("%s%d", who.empty() ? "" : ",", server);
+    }
+    op->code = shoalTimeout;
+    op->error = strprintf(
+        "rank %d: ps %s key %llu: deadline of %.1f s passed waiting for server ranks {%s}",
+        ctx_.rank(), opName(op->kind), static_cast<unsigned long long>(op->key), timeout_,
+        who.c_str());
+    SHOAL_WARN(PS, "%s", op->error.c_str());
+    finish(*op);
+    pending_.erase(op);
+  }
+}
+
+void Worker::sayBye() {
+  if (bye_) return;
+  bye_ = true;
+  ByeMsg m{};
+  m.type = kBye;
+  for (int s : servers_) {
+    if (!deadServers_.count(s)) links_.sendCtrl(s, &m, sizeof(m));
+  }
+}
+
+}  // namespace shoal::ps
