@@ -186,8 +186,7 @@ void handleEvent(shoalPs* ps, const transport::Event& e) {
     }
   } catch (const Error& err) {
     // A peer that broke the protocol is treated like one that died: nothing
-    // it sends is trusted any more.
-    SHOAL_WARN(PS, "%s", err.what());
+    // it sends is trusted any more. (fail() logged it.)
     peerFailed(ps, e.peer, err.what());
   }
 }
@@ -348,7 +347,7 @@ std::unique_ptr<shoalPs> nodeCreate(const UniqueIdData& id, int nranks, int rank
     std::string msg = ps->initError;
     lk.unlock();
     ps->progress.join();
-    fail(code, "%s", msg.c_str());
+    throw Error(code, msg);
   }
   return ps;
 }
@@ -392,7 +391,8 @@ uint64_t nodeWait(shoalPs* ps, uint64_t handle) {
          static_cast<unsigned long long>(handle), ps->options.timeoutSeconds + 30);
   }
   ps->ops.erase(handle);
-  if (st->code != shoalSuccess) fail(st->code, "%s", st->error.c_str());
+  // Logged where it was detected; thrown as is.
+  if (st->code != shoalSuccess) throw Error(st->code, st->error);
   return st->version;
 }
 
@@ -400,7 +400,7 @@ void nodeFinalize(shoalPs* ps) {
   ps->finalizing.store(true);
   if (ps->progress.joinable()) ps->progress.join();
   std::lock_guard<std::mutex> g(ps->mu);
-  if (ps->exitCode != shoalSuccess) fail(ps->exitCode, "%s", ps->exitError.c_str());
+  if (ps->exitCode != shoalSuccess) throw Error(ps->exitCode, ps->exitError);
 }
 
 }  // namespace shoal::ps

@@ -38,7 +38,7 @@ const char* updateName(shoalPsUpdate_t kind) {
 const char* updateRefuses(shoalPsUpdate_t kind, shoalDataType_t dtype) {
   if (kind == shoalPsUpdateSum) return "";
   if (dtype == shoalFloat32 || dtype == shoalFloat64) return "";
-  return "the sgd and momentum update rules need float32 or float64 values";
+  return "sgd and momentum need float32 or float64 values";
 }
 
 bool updateHasState(shoalPsUpdate_t kind) { return kind == shoalPsUpdateMomentum; }

@@ -170,8 +170,8 @@ void Worker::submit(const Request& r) {
 }
 
 void Worker::pump(Slot& s) {
-  auto dead = deadServers_.find(s.server);
-  if (dead != deadServers_.end() && s.state != Slot::kFailed) {
+  auto dead = failedServers_.find(s.server);
+  if (dead != failedServers_.end() && s.state != Slot::kFailed) {
     failSlot(s, shoalRemoteError, dead->second, true);
   }
   while (!s.queue.empty()) {
@@ -397,7 +397,7 @@ void Worker::onCtrl(int peer, const uint8_t* msg, size_t len) {
       if (code == shoalSuccess || code >= shoalNumResults) code = shoalRemoteError;
       std::string why = strprintf("server rank %d reports: %s", peer, m.text);
       if (m.workerSlot == ErrorMsg::kAllSlots) {
-        deadServers_[peer] = why;
+        failedServers_[peer] = why;
         for (auto& s : slots_) {
           if (s->server == peer) failSlot(*s, code, why, true);
         }
@@ -431,6 +431,7 @@ void Worker::onServerFailed(int peer, const std::string& why) {
   if (serverIndex(peer) < 0 || deadServers_.count(peer)) return;
   std::string text = strprintf("server rank %d failed: %s", peer, why.c_str());
   deadServers_[peer] = text;
+  failedServers_[peer] = text;
   links_.markDead(peer);
   for (auto& s : slots_) {
     if (s->server == peer) failSlot(*s, shoalRemoteError, text, true);

@@ -136,7 +136,8 @@ class Worker {
   std::unordered_map<uint32_t, PullWait> pulls_;
   uint32_t nextRequest_ = 1;
   std::set<std::shared_ptr<Pending>> pending_;
-  std::map<int, std::string> deadServers_;
+  std::map<int, std::string> deadServers_;    // gone: nothing more is sent to them
+  std::map<int, std::string> failedServers_;  // refuse work (dead, or gave up on the job)
   KeyAssembler keyParts_;
   bool bye_ = false;
 };

@@ -1,0 +1,234 @@
+// Parameter-server failures, over shm and UCX: a worker killed mid-job is
+// reported by the server (naming its rank); in sync mode the other workers'
+// next round fails with an error naming it, in async mode they go on and the
+// value holds exactly what was accepted. A server killed mid-job makes the
+// workers' operations fail, naming that server, well within the deadline.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shoal/ps.h"
+#include "util/multiprocess.h"
+
+namespace {
+
+using shoal::test::runRanks;
+
+#define SKIP_UNLESS_USABLE(transport)                                        \
+  do {                                                                       \
+    std::string why_;                                                        \
+    if (!shoal::test::transportUsable(transport, &why_))                     \
+      GTEST_SKIP() << (transport) << " transport not usable here: " << why_; \
+  } while (0)
+
+float gradient(int w, int r, size_t i) {
+  return static_cast<float>(
+      static_cast<int>((i * 7 + static_cast<size_t>(w) * 13 + static_cast<size_t>(r) * 5) % 101) -
+      50);
+}
+
+constexpr double kTimeout = 20;
+
+shoalPsOptions options(shoalPsMode_t mode) {
+  shoalPsOptions o{};
+  o.mode = mode;
+  o.staleness = 2;
+  o.update = shoalPsUpdateSum;
+  o.partitionBytes = 64 * 1024;
+  o.timeoutSeconds = kTimeout;
+  return o;
+}
+
+shoalPsServerStats waitStats(shoalPs_t ps, int deadWorkers, uint64_t pushes) {
+  shoalPsServerStats s{};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    EXPECT_EQ(shoalPsGetServerStats(ps, &s), shoalSuccess);
+    if (s.deadWorkers >= deadWorkers && s.pushesAccepted >= pushes) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ADD_FAILURE() << "server saw " << s.deadWorkers << " dead workers and " << s.pushesAccepted
+                << " pushes, want " << deadWorkers << " and " << pushes;
+  return s;
+}
+
+void expectKilled(const std::vector<shoal::test::RankResult>& results, int victim) {
+  ASSERT_EQ(results.size() > static_cast<size_t>(victim), true);
+  for (const auto& r : results) {
+    if (r.rank == victim) {
+      EXPECT_EQ(r.exitCode, -SIGKILL) << "rank " << r.rank << ": " << r.what;
+    } else {
+      EXPECT_EQ(r.exitCode, 0) << "rank " << r.rank << ": " << r.what;
+    }
+  }
+}
+
+class PsFaults : public testing::TestWithParam<std::string> {
+ protected:
+  shoal::test::MultiProcessOptions mp() const {
+    shoal::test::MultiProcessOptions o;
+    o.env["SHOAL_TRANSPORT"] = GetParam();
+    o.timeoutSeconds = 120;
+    return o;
+  }
+};
+
+// Sync: workers 0, 1, 2 and server 3; worker 2 dies after round 1.
+TEST_P(PsFaults, WorkerDiesSyncOthersGetAnError) {
+  SKIP_UNLESS_USABLE(GetParam());
+  const size_t count = 1000;
+  auto results = runRanks(
+      4,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions o = options(shoalPsSync);
+        shoalPs_t ps = nullptr;
+        ASSERT_EQ(
+            shoalPsInitRank(&ps, n, id, rank, rank < 3 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
+            shoalSuccess)
+            << shoalPsGetLastError(nullptr);
+        if (rank == 3) {
+          shoalPsServerStats s = waitStats(ps, 1, 3);
+          EXPECT_EQ(s.deadWorkers, 1);
+          EXPECT_EQ(s.roundsCompleted, 1u);
+          ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+          return;
+        }
+        std::vector<float> g(count), out(count);
+        for (size_t i = 0; i < count; ++i) g[i] = gradient(rank, 1, i);
+        shoalPsHandle_t h;
+        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
+                  shoalSuccess);
+        ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        for (size_t i = 0; i < count; ++i) {
+          ASSERT_EQ(out[i], gradient(0, 1, i) + gradient(1, 1, i) + gradient(2, 1, i));
+        }
+        if (rank == 2) raise(SIGKILL);
+        auto start = std::chrono::steady_clock::now();
+        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
+                  shoalSuccess);
+        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalRemoteError);
+        std::string err = shoalPsGetLastError(ps);
+        EXPECT_NE(err.find("worker rank 2 died"), std::string::npos) << err;
+        EXPECT_NE(err.find("server rank 3"), std::string::npos) << err;
+        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  kTimeout / 2);
+        // Later operations on the broken job fail the same way at once.
+        ASSERT_EQ(shoalPsPush(ps, 1, g.data(), count, shoalFloat32, &h), shoalSuccess);
+        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalRemoteError);
+        ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+      },
+      mp());
+  expectKilled(results, 2);
+}
+
+// Async: worker 2 dies after one push; workers 0 and 1 push five more times
+// each, and the value holds exactly the 13 accepted pushes.
+TEST_P(PsFaults, WorkerDiesAsyncOthersProceed) {
+  SKIP_UNLESS_USABLE(GetParam());
+  const size_t count = 20000;  // two partitions
+  auto results = runRanks(
+      4,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions o = options(shoalPsAsync);
+        shoalPs_t ps = nullptr;
+        ASSERT_EQ(
+            shoalPsInitRank(&ps, n, id, rank, rank < 3 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
+            shoalSuccess)
+            << shoalPsGetLastError(nullptr);
+        if (rank == 3) {
+          shoalPsServerStats s = waitStats(ps, 1, 13 * 2);
+          EXPECT_EQ(s.deadWorkers, 1);
+          ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+          return;
+        }
+        std::vector<float> g(count);
+        const int pushes = rank == 2 ? 1 : 6;
+        for (int r = 1; r <= pushes; ++r) {
+          for (size_t i = 0; i < count; ++i) g[i] = gradient(rank, r, i);
+          shoalPsHandle_t h;
+          ASSERT_EQ(shoalPsPush(ps, 1, g.data(), count, shoalFloat32, &h), shoalSuccess);
+          ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        }
+        if (rank == 2) raise(SIGKILL);
+        if (rank == 0) {
+          std::vector<float> out(count);
+          auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+          uint64_t version = 0;
+          while (version < 13 && std::chrono::steady_clock::now() < deadline) {
+            shoalPsHandle_t h;
+            ASSERT_EQ(shoalPsPull(ps, 1, out.data(), count, shoalFloat32, &h), shoalSuccess);
+            ASSERT_EQ(shoalPsWait(ps, h, &version), shoalSuccess) << shoalPsGetLastError(ps);
+            if (version < 13) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          }
+          ASSERT_EQ(version, 13u);
+          for (size_t i = 0; i < count; ++i) {
+            float want = gradient(2, 1, i);
+            for (int r = 1; r <= 6; ++r) want += gradient(0, r, i) + gradient(1, r, i);
+            ASSERT_EQ(out[i], want) << "element " << i;
+          }
+        }
+        ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+      },
+      mp());
+  expectKilled(results, 2);
+}
+
+// Workers 0, 1; servers 2, 3 share the key's four partitions. Server 3 dies
+// after round 1; round 2 fails on both workers naming it.
+TEST_P(PsFaults, ServerDiesWorkersGetAnErrorNamingIt) {
+  SKIP_UNLESS_USABLE(GetParam());
+  const size_t count = 50021;
+  auto results = runRanks(
+      4,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions o = options(shoalPsSync);
+        shoalPs_t ps = nullptr;
+        ASSERT_EQ(
+            shoalPsInitRank(&ps, n, id, rank, rank < 2 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
+            shoalSuccess)
+            << shoalPsGetLastError(nullptr);
+        if (rank >= 2) {
+          int index = -1, servers = 0;
+          ASSERT_EQ(shoalPsServerIndex(ps, &index, &servers), shoalSuccess);
+          ASSERT_EQ(servers, 2);
+          if (rank == 3) {
+            // Both workers' round-1 pushes of this server's partitions.
+            waitStats(ps, 0, 2 * 2);
+            raise(SIGKILL);
+          }
+          ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+          return;
+        }
+        std::vector<float> g(count, 1.0f), out(count);
+        shoalPsHandle_t h;
+        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
+                  shoalSuccess);
+        ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        for (size_t i = 0; i < count; ++i) ASSERT_EQ(out[i], 2.0f);
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        auto start = std::chrono::steady_clock::now();
+        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
+                  shoalSuccess);
+        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalRemoteError);
+        std::string err = shoalPsGetLastError(ps);
+        EXPECT_NE(err.find("server rank 3"), std::string::npos) << err;
+        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  kTimeout);
+        ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+      },
+      mp());
+  expectKilled(results, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, PsFaults, testing::Values("shm", "ucx"),
+                         [](const testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
