@@ -25,6 +25,7 @@ size_t chunksFor(size_t bytes, size_t chunkBytes);
 Schedule ringAllReduce(const CollArgs& args);
 Schedule treeAllReduce(const CollArgs& args);
 Schedule rhdAllReduce(const CollArgs& args);
+Schedule rdAllReduce(const CollArgs& args);
 Schedule hierAllReduce(const CollArgs& args);
 bool hierApplies(const CollArgs& args);  // more than one node, and a node with several ranks
 Schedule ringReduceScatter(const CollArgs& args);

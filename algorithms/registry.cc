@@ -29,6 +29,7 @@ const std::vector<AlgorithmInfo>& registry() {
       {CollKind::kAllReduce, "ring", ringAllReduce, nullptr},
       {CollKind::kAllReduce, "tree", treeAllReduce, nullptr},
       {CollKind::kAllReduce, "rhd", rhdAllReduce, nullptr},
+      {CollKind::kAllReduce, "rd", rdAllReduce, nullptr},
       {CollKind::kAllReduce, "hier", hierAllReduce, hierApplies},
       {CollKind::kReduceScatter, "ring", ringReduceScatter, nullptr},
       {CollKind::kAllGather, "ring", ringAllGather, nullptr},

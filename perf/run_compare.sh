@@ -5,7 +5,11 @@
 #
 #   perf/run_compare.sh [-B build_dir] [-o results_dir] [-r "2 4"] [-f 4]
 #                       [-b 8] [-e 128M] [-n 20] [-w 5] [-c 0] [-A "ring"] [-R 1]
+#                       [-L 2M -N 5 -W 1]
 #
+# -L splits the sweep: sizes from -L up run as a second command with -N timed
+# and -W warm-up iterations (large sizes need few iterations to be measured
+# well, small ones many), both appended to the same file.
 # -R repeats the whole comparison that many rounds, each round running every
 # implementation once in turn (files <impl>_n<ranks>.r<k>.txt), so that load
 # from other processes on a shared machine hits all of them alike;
@@ -27,7 +31,10 @@ warmup=5
 check=0
 algos="ring"
 rounds=1
-while getopts "B:o:r:b:e:f:n:w:c:A:R:h" opt; do
+split=""
+bigIters=5
+bigWarmup=1
+while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:h" opt; do
   case $opt in
     B) build=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -40,7 +47,10 @@ while getopts "B:o:r:b:e:f:n:w:c:A:R:h" opt; do
     c) check=$OPTARG ;;
     A) algos=$OPTARG ;;
     R) rounds=$OPTARG ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    L) split=$OPTARG ;;
+    N) bigIters=$OPTARG ;;
+    W) bigWarmup=$OPTARG ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
   esac
 done
 build=$(cd "$build" && pwd)
@@ -51,7 +61,20 @@ shoalrun="$build/tools/shoalrun"
 mpirun=$(command -v mpirun || true)
 mpiflags=(--oversubscribe --bind-to none)
 [ "$(id -u)" = 0 ] && mpiflags+=(--allow-run-as-root)
-args=(-b "$minb" -e "$maxb" -f "$factor" -n "$iters" -w "$warmup" -c "$check")
+# Bytes of a size with an optional K/M/G suffix (powers of 1024).
+bytes() {
+  local v=${1%[KkMmGg]} mul=1
+  case $1 in *[Kk]) mul=1024 ;; *[Mm]) mul=$((1 << 20)) ;; *[Gg]) mul=$((1 << 30)) ;; esac
+  echo $((v * mul))
+}
+if [ -n "$split" ]; then
+  # The small sweep stops below the split, the large one starts at it.
+  args=(-b "$minb" -e "$(($(bytes "$split") - 1))" -f "$factor" -n "$iters" -w "$warmup" -c "$check")
+  bigArgs=(-b "$split" -e "$maxb" -f "$factor" -n "$bigIters" -w "$bigWarmup" -c "$check")
+else
+  args=(-b "$minb" -e "$maxb" -f "$factor" -n "$iters" -w "$warmup" -c "$check")
+  bigArgs=()
+fi
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -76,19 +99,30 @@ args=(-b "$minb" -e "$maxb" -f "$factor" -n "$iters" -w "$warmup" -c "$check")
 } > "$out/machine.txt"
 : > "$out/commands.txt"
 
-# Runs one implementation; the launcher's per-rank prefix ("[0] ") is removed
+# Runs one implementation (twice with -L: the small sweep, then the large
+# one, into the same file); the launcher's per-rank prefix ("[0] ") is removed
 # so the outputs diff against each other and against nccl-tests.
 run() {
   local name=$1
   shift
   local file="$out/$name.txt"
-  echo "$name: $*" >> "$out/commands.txt"
-  echo "== $name: $*" >&2
-  if "$@" 2>"$out/$name.err" | sed -E 's/^\[[0-9]+\] //' > "$file"; then
-    [ -s "$out/$name.err" ] || rm -f "$out/$name.err"
-  else
-    echo "   $name failed; see $out/$name.err" >&2
-  fi
+  : > "$file"
+  : > "$out/$name.err"
+  local part
+  for part in small large; do
+    local sweep=("${args[@]}")
+    if [ "$part" = large ]; then
+      [ ${#bigArgs[@]} -gt 0 ] || break
+      sweep=("${bigArgs[@]}")
+    fi
+    echo "$name: $* ${sweep[*]}" >> "$out/commands.txt"
+    echo "== $name: $* ${sweep[*]}  (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    if ! "$@" "${sweep[@]}" 2>>"$out/$name.err" | sed -E 's/^\[[0-9]+\] //' >> "$file"; then
+      echo "   $name failed; see $out/$name.err" >&2
+    fi
+  done
+  [ -s "$out/$name.err" ] || rm -f "$out/$name.err"
+  echo "$name: load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/load.txt"
 }
 
 for round in $(seq 1 "$rounds"); do
@@ -98,20 +132,18 @@ for round in $(seq 1 "$rounds"); do
     for algo in $algos; do
       if [ -x "$build/perf/all_reduce_perf" ] && [ -x "$shoalrun" ]; then
         run "shoal_${algo}_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 \
-          "$build/perf/all_reduce_perf" -A "$algo" "${args[@]}"
+          "$build/perf/all_reduce_perf" -A "$algo"
       else
         echo "skipping shoal: $build/perf/all_reduce_perf or $shoalrun missing" >&2
       fi
     done
     if [ -x "$build/perf/mpi_all_reduce_perf" ] && [ -n "$mpirun" ]; then
-      run "mpi_n$n$sfx" "$mpirun" "${mpiflags[@]}" -n "$n" "$build/perf/mpi_all_reduce_perf" \
-        "${args[@]}"
+      run "mpi_n$n$sfx" "$mpirun" "${mpiflags[@]}" -n "$n" "$build/perf/mpi_all_reduce_perf"
     else
       echo "skipping Open MPI: mpi_all_reduce_perf or mpirun missing" >&2
     fi
     if [ -x "$build/perf/gloo_all_reduce_perf" ] && [ -x "$shoalrun" ]; then
-      run "gloo_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 "$build/perf/gloo_all_reduce_perf" \
-        "${args[@]}"
+      run "gloo_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 "$build/perf/gloo_all_reduce_perf"
     else
       echo "skipping Gloo: gloo_all_reduce_perf missing" >&2
     fi

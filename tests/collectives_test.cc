@@ -4,8 +4,9 @@
 // rank. SHOAL_ALGO picks the algorithm per call (it is read at each
 // collective), so one communicator per world size runs them all, and the
 // algorithm that ran is checked with shoalCommLastAlgorithm. The hierarchical
-// allreduce runs with SHOAL_HOST_ID faking nodes (2x2, 3x1, 2+3), which
-// shared memory refuses, so over UCX.
+// allreduce runs with SHOAL_HOST_ID faking nodes (2x2, 3x2, 2+3, and 3x1
+// where it falls back), over shared memory told to ignore the fake host
+// names (SHOAL_SHM_FAKE_HOSTS) and over UCX.
 //
 // The schedule-level tests (algorithms_test) cover many more sizes and
 // orders; this suite proves the algorithms run through the executor and the
@@ -281,7 +282,7 @@ TEST_P(Collectives, EveryAlgorithm) {
         for (auto t : allTypes()) {
           for (auto op : allOps()) everyTypeOp.push_back({t, op});
         }
-        for (const char* algo : {"tree", "rhd"}) {
+        for (const char* algo : {"tree", "rhd", "rd"}) {
           checkAllReduce(comm, rank, n, algo, small, everyTypeOp);
           if (testing::Test::HasFatalFailure()) return;
           checkAllReduce(comm, rank, n, algo, {(1u << 20) + 7},
@@ -319,20 +320,27 @@ INSTANTIATE_TEST_SUITE_P(Transports, Collectives, testing::ValuesIn(matrix()), p
 
 // Hierarchical allreduce across fake nodes.
 struct HierParam {
+  std::string transport;
   std::string name;
   std::vector<int> nodeOfRank;
 };
+
+// Environment for ranks on fake nodes: shm would refuse differing host names.
+shoal::test::MultiProcessOptions fakeNodeOptions(const std::string& transport) {
+  shoal::test::MultiProcessOptions opts;
+  opts.env["SHOAL_TRANSPORT"] = transport;
+  if (transport == "shm") opts.env["SHOAL_SHM_FAKE_HOSTS"] = "1";
+  opts.timeoutSeconds = 240;
+  return opts;
+}
 
 class HierAllReduce : public testing::TestWithParam<HierParam> {};
 
 TEST_P(HierAllReduce, FakeNodes) {
   const auto& p = GetParam();
-  std::string skip = skipReason("ucx");
-  if (!skip.empty())
-    GTEST_SKIP() << "ranks on different (fake) hosts need a network transport; " << skip;
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TRANSPORT"] = "ucx";
-  opts.timeoutSeconds = 240;
+  std::string skip = skipReason(p.transport);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  shoal::test::MultiProcessOptions opts = fakeNodeOptions(p.transport);
   const int n = static_cast<int>(p.nodeOfRank.size());
   auto results = runRanks(
       n,
@@ -341,6 +349,7 @@ TEST_P(HierAllReduce, FakeNodes) {
         shoalComm_t comm = nullptr;
         ASSERT_EQ(shoalCommInitRank(&comm, nranks, id, rank), shoalSuccess)
             << shoalGetLastError(nullptr);
+        ASSERT_STREQ(shoalCommTransportName(comm), p.transport.c_str());
         std::vector<TypeOp> everyTypeOp;
         for (auto t : allTypes()) {
           for (auto op : allOps()) everyTypeOp.push_back({t, op});
@@ -356,19 +365,29 @@ TEST_P(HierAllReduce, FakeNodes) {
   shoal::test::expectAllRanksPassed(results);
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, HierAllReduce,
-                         testing::Values(HierParam{"2x2", {0, 0, 1, 1}},
-                                         HierParam{"3x2", {0, 1, 2, 0, 1, 2}},
-                                         HierParam{"2plus3", {0, 0, 1, 1, 1}}),
-                         [](const testing::TestParamInfo<HierParam>& p) { return p.param.name; });
+std::vector<HierParam> hierLayouts() {
+  std::vector<HierParam> v;
+  for (const char* t : {"shm", "ucx"}) {
+    v.push_back({t, "2x2", {0, 0, 1, 1}});
+    v.push_back({t, "3x2", {0, 1, 2, 0, 1, 2}});
+    v.push_back({t, "2plus3", {0, 0, 1, 1, 1}});
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, HierAllReduce, testing::ValuesIn(hierLayouts()),
+                         [](const testing::TestParamInfo<HierParam>& p) {
+                           return p.param.transport + "_" + p.param.name;
+                         });
 
 // Where hier does not apply (one node; one rank per node) a forced
 // SHOAL_ALGO=allreduce:hier falls back to the automatic choice.
-TEST(HierAllReduceFallback, OneRankPerNodeUsesAnotherAlgorithm) {
-  std::string skip = skipReason("ucx");
+class HierAllReduceFallback : public testing::TestWithParam<std::string> {};
+
+TEST_P(HierAllReduceFallback, OneRankPerNodeUsesAnotherAlgorithm) {
+  std::string skip = skipReason(GetParam());
   if (!skip.empty()) GTEST_SKIP() << skip;
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TRANSPORT"] = "ucx";
+  shoal::test::MultiProcessOptions opts = fakeNodeOptions(GetParam());
   opts.env["SHOAL_ALGO"] = "allreduce:hier";
   auto results = runRanks(
       3,
@@ -388,6 +407,9 @@ TEST(HierAllReduceFallback, OneRankPerNodeUsesAnotherAlgorithm) {
       opts);
   shoal::test::expectAllRanksPassed(results);
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, HierAllReduceFallback, testing::Values("shm", "ucx"),
+                         [](const testing::TestParamInfo<std::string>& p) { return p.param; });
 
 // Without SHOAL_ALGO the tuner decides; every rank must decide the same,
 // even when their tuning files differ (the parameters are agreed), and with

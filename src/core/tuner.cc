@@ -248,6 +248,12 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           for (int l = 0; (1 << l) < p2; ++l) m += msgs(S / (2 << l), C);
           t = 2.0 * m * al + 2.0 * (p2 - 1) / p2 * S * be + (p2 - 1.0) / p2 * S * ga;
           if (fix) t += 2.0 * (msgs(S, C) * al + S * be) + S * ga;
+        } else if (name == "rd") {
+          int p2 = 1;
+          while (p2 * 2 <= n) p2 *= 2;
+          const double levels = ceilLog2(p2);
+          t = levels * (msgs(S, C) * al + S * be + S * ga);
+          if (p2 != n) t += 2.0 * (msgs(S, C) * al + S * be) + S * ga;
         } else if (name == "hier") {
           const double m = topo.maxLocal, N = topo.nodes;
           const LinkCost &in = p.intra, &out = p.inter;

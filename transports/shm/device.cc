@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "core/config.h"
 #include "transports/shm/context.h"
 
 namespace shoal::transport {
@@ -13,6 +14,9 @@ class ShmDevice : public Device {
   const char* name() const override { return "shm"; }
   bool usable(std::string* why) const override { return true; }
   bool reachesAll(const std::vector<std::string>& hosts) const override {
+    // Fake nodes (SHOAL_HOST_ID) on one machine: the host names say nothing
+    // about reachability; connect() still fails if a peer is really remote.
+    if (config::getBool("SHOAL_SHM_FAKE_HOSTS")) return true;
     for (const auto& h : hosts) {
       if (h != hosts.front()) return false;
     }
