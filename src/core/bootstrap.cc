@@ -207,10 +207,24 @@ class TcpBootstrap : public Bootstrap {
   void failIfClosed(int peer, const char* op) {
     const Peer& p = peers_[peer];
     if (p.closed) {
+      // The peer may have left only because another rank died first (a
+      // failed init closes its mesh): name every rank that is gone.
+      std::string gone;
+      // Closes of a killed process reach its peers in no set order: let the
+      // others arrive before looking.
+      usleep(20000);
+      for (int r = 0; r < size_; ++r) {
+        if (r == rank_) continue;
+        if (!peers_[r].closed && peers_[r].fd.valid()) drain(r);
+        if (!peers_[r].closed) continue;
+        char num[16];
+        snprintf(num, sizeof(num), "%s%d", gone.empty() ? "" : ",", r);
+        gone.append(num);
+      }
       fail(shoalRemoteError,
            "bootstrap: rank %d: %s with rank %d failed: rank %d closed its connection (%s); the "
-           "process probably exited or was killed",
-           rank_, op, peer, peer, p.closedWhy.c_str());
+           "process probably exited or was killed (ranks gone: {%s})",
+           rank_, op, peer, peer, p.closedWhy.c_str(), gone.c_str());
     }
   }
 
@@ -242,16 +256,15 @@ class TcpBootstrap : public Bootstrap {
       if (!p.inPayload) {
         p.headerHave += static_cast<size_t>(n);
         if (p.headerHave < sizeof(p.header)) continue;
-        wire::Reader r(p.header, sizeof(p.header));
-        p.partial.kind = r.u32();
-        p.partial.tag = r.u32();
-        uint64_t len = r.u64();
-        if (len > wire::kMaxMeshMessage) {
-          markClosed(peer, strprintf("protocol error: message of %llu bytes announced",
-                                     static_cast<unsigned long long>(len)));
+        wire::MsgHeader h;
+        if (!wire::decodeMsgHeader(p.header, sizeof(p.header), &h)) {
+          markClosed(peer, strprintf("protocol error: message of kind %u and %llu bytes announced",
+                                     h.kind, static_cast<unsigned long long>(h.len)));
           return;
         }
-        p.partial.data.assign(len, 0);
+        p.partial.kind = h.kind;
+        p.partial.tag = h.tag;
+        p.partial.data.assign(h.len, 0);
         p.payloadHave = 0;
         p.inPayload = true;
         p.headerHave = 0;
@@ -496,9 +509,7 @@ void TcpBootstrap::rendezvous(const UniqueIdData& id, Deadline deadline, Fd* lis
     wire::Reader hr(hdr, sizeof(hdr));
     uint32_t type = hr.u32();
     uint32_t len = hr.u32();
-    size_t limit =
-        wire::kSessionBytes + static_cast<size_t>(size_) * (2 + 2 + 16 + 4 + 2 + wire::kMaxHostId);
-    if (len > limit || (type != wire::kTable && type != wire::kError && type != wire::kMissing)) {
+    if (!wire::frameHeaderValid(type, len, size_)) {
       fail(shoalRemoteError,
            "bootstrap: rank %d: malformed answer from the root at %s (type %u, %u bytes)", rank_,
            root.c_str(), type, len);
@@ -506,34 +517,30 @@ void TcpBootstrap::rendezvous(const UniqueIdData& id, Deadline deadline, Fd* lis
     std::vector<uint8_t> body(len);
     st = net::recvAll(rootFd.get(), body.data(), len, deadline);
     if (!st.ok()) lostRoot(st);
-    wire::Reader r(body.data(), body.size());
     if (type == wire::kError) {
-      auto code = static_cast<shoalResult_t>(r.u32());
-      std::string msg = r.str(r.left());
-      if (code <= shoalSuccess || code >= shoalNumResults) code = shoalRemoteError;
+      uint32_t raw = 0;
+      std::string msg;
+      wire::decodeError(body.data(), body.size(), &raw, &msg);
+      auto code = static_cast<shoalResult_t>(raw);
+      if (raw == 0 || raw >= shoalNumResults) code = shoalRemoteError;
       fail(code, "bootstrap: rank %d: the rendezvous root at %s refused it: %s", rank_,
            root.c_str(), msg.c_str());
     }
     if (type == wire::kMissing) {
-      uint32_t n = r.u32();
       std::vector<int> m;
-      for (uint32_t i = 0; i < n && r.ok(); ++i) m.push_back(r.i32());
-      if (r.ok()) missing = m;
+      if (wire::decodeMissing(body.data(), body.size(), size_, &m)) missing = m;
       continue;
     }
-    r.raw(session_, sizeof(session_));
-    for (int i = 0; i < size_; ++i) {
-      uint16_t f = r.u16();
-      uint16_t p = r.u16();
-      uint8_t a[16];
-      r.raw(a, sizeof(a));
-      info_[i].pid = r.u32();
-      info_[i].host = r.str(r.u16());
-      info_[i].addr = net::unpackAddr(f, htons(p), a);
-    }
-    if (!r.ok() || r.left() != 0) {
+    std::vector<wire::TableEntry> table;
+    if (!wire::decodeTable(body.data(), body.size(), size_, session_, &table)) {
       fail(shoalRemoteError, "bootstrap: rank %d: the root at %s sent a malformed table", rank_,
            root.c_str());
+    }
+    for (int i = 0; i < size_; ++i) {
+      const wire::TableEntry& e = table[static_cast<size_t>(i)];
+      info_[i].pid = e.pid;
+      info_[i].host = e.host;
+      info_[i].addr = net::unpackAddr(e.family, htons(e.port), e.addr);
     }
     return;
   }

@@ -206,14 +206,16 @@ class Root {
         return;
       }
       case Conn::kBody: {
-        uint32_t version = r.u32();
-        c.rank = r.i32();
-        c.nranks = r.i32();
-        c.family = r.u16();
-        c.port = r.u16();
-        r.raw(c.addr, sizeof(c.addr));
-        c.pid = r.u32();
-        uint16_t hostLen = r.u16();
+        wire::HelloBody h;
+        bool wellFormed = wire::decodeHelloBody(c.buf.data(), c.buf.size(), &h);
+        uint32_t version = h.version;
+        c.rank = h.rank;
+        c.nranks = h.nranks;
+        c.family = h.family;
+        c.port = h.port;
+        memcpy(c.addr, h.addr, sizeof(c.addr));
+        c.pid = h.pid;
+        uint16_t hostLen = h.hostLen;
         if (version != wire::kVersion) {
           reject(c, shoalInvalidUsage,
                  strprintf("bootstrap protocol version %u does not match the root's %u (mixed "
@@ -221,7 +223,7 @@ class Root {
                            version, wire::kVersion));
           return;
         }
-        if (hostLen > wire::kMaxHostId) {
+        if (!wellFormed || hostLen > wire::kMaxHostId) {
           reject(c, shoalInvalidArgument,
                  strprintf("host id of %u bytes is longer than %zu", hostLen, wire::kMaxHostId));
           return;

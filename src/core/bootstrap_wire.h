@@ -125,4 +125,108 @@ class Reader {
   bool ok_ = true;
 };
 
+// Decoders for every variable record, pure so they can be fuzzed
+// (fuzz/bootstrap_wire_fuzz.cc); each returns false on a malformed record.
+
+struct HelloBody {
+  uint32_t version;
+  int32_t rank;
+  int32_t nranks;
+  uint16_t family;
+  uint16_t port;
+  uint8_t addr[16];
+  uint32_t pid;
+  uint16_t hostLen;
+};
+
+// The fixed part of a hello after the secret (kHelloBodyBytes).
+inline bool decodeHelloBody(const uint8_t* p, size_t n, HelloBody* h) {
+  Reader r(p, n);
+  h->version = r.u32();
+  h->rank = r.i32();
+  h->nranks = r.i32();
+  h->family = r.u16();
+  h->port = r.u16();
+  r.raw(h->addr, sizeof(h->addr));
+  h->pid = r.u32();
+  h->hostLen = r.u16();
+  r.u16();  // pad
+  return r.ok() && r.left() == 0 && h->hostLen <= kMaxHostId;
+}
+
+// Largest frame body a rank accepts from the root in a job of nranks.
+inline size_t maxFrameBody(int nranks) {
+  return kSessionBytes + static_cast<size_t>(nranks) * (2 + 2 + 16 + 4 + 2 + kMaxHostId);
+}
+
+inline bool frameHeaderValid(uint32_t type, uint32_t len, int nranks) {
+  return nranks > 0 && len <= maxFrameBody(nranks) &&
+         (type == kTable || type == kError || type == kMissing);
+}
+
+struct TableEntry {
+  uint16_t family;
+  uint16_t port;  // host byte order
+  uint8_t addr[16];
+  uint32_t pid;
+  std::string host;
+};
+
+// A kTable body for nranks ranks, with nothing left over.
+inline bool decodeTable(const uint8_t* p, size_t n, int nranks, uint8_t session[kSessionBytes],
+                        std::vector<TableEntry>* out) {
+  Reader r(p, n);
+  r.raw(session, kSessionBytes);
+  out->assign(static_cast<size_t>(nranks > 0 ? nranks : 0), TableEntry{});
+  for (auto& e : *out) {
+    e.family = r.u16();
+    e.port = r.u16();
+    r.raw(e.addr, sizeof(e.addr));
+    e.pid = r.u32();
+    uint16_t len = r.u16();
+    if (len > kMaxHostId) return false;
+    e.host = r.str(len);
+  }
+  return nranks > 0 && r.ok() && r.left() == 0;
+}
+
+// A kMissing body: count, then that many ranks, each in [0, nranks).
+inline bool decodeMissing(const uint8_t* p, size_t n, int nranks, std::vector<int>* out) {
+  Reader r(p, n);
+  uint32_t count = r.u32();
+  if (!r.ok() || count > r.left() / 4) return false;
+  out->clear();
+  for (uint32_t i = 0; i < count; ++i) {
+    int32_t m = r.i32();
+    if (m < 0 || m >= nranks) return false;
+    out->push_back(m);
+  }
+  return r.ok() && r.left() == 0;
+}
+
+// A kError body: code, then the message (at most kMaxErrorMessage bytes used).
+inline bool decodeError(const uint8_t* p, size_t n, uint32_t* code, std::string* msg) {
+  Reader r(p, n);
+  *code = r.u32();
+  *msg = r.str(r.left() < kMaxErrorMessage ? r.left() : kMaxErrorMessage);
+  return r.ok();
+}
+
+struct MsgHeader {
+  uint32_t kind;
+  uint32_t tag;
+  uint64_t len;
+};
+
+// A mesh message header (kMsgHeaderBytes); false for an unknown kind or a
+// length over kMaxMeshMessage.
+inline bool decodeMsgHeader(const uint8_t* p, size_t n, MsgHeader* h) {
+  Reader r(p, n);
+  h->kind = r.u32();
+  h->tag = r.u32();
+  h->len = r.u64();
+  return r.ok() && h->len <= kMaxMeshMessage &&
+         (h->kind == kUser || h->kind == kAllgather || h->kind == kBarrier);
+}
+
 }  // namespace shoal::wire

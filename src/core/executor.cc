@@ -10,42 +10,18 @@
 
 #include "core/bootstrap.h"
 #include "core/error.h"
+#include "core/exec_wire.h"
 #include "core/log.h"
 #include "core/reduce.h"
 #include "core/watchdog.h"
 
 namespace shoal {
 
-namespace {
-
-// Control messages the executor exchanges over Pair::sendCtrl.
-enum CtrlType : uint8_t { kCtrlCredit = 1, kCtrlSignature = 2 };
-struct SignatureMsg {
-  uint8_t type;
-  uint8_t pad[7];
-  CallSignature sig;
-};
-static_assert(sizeof(SignatureMsg) <= transport::Event::kMaxCtrl);
-struct CreditMsg {
-  uint8_t type;
-  uint8_t pad[3];
-  uint32_t count;
-};
-
-constexpr uint32_t kSeqMask = 0x7fffffffu;  // the imm carries the message number, never a pointer
-
-}  // namespace
-
-// A rank that fails a collective tells every peer why over the bootstrap
-// mesh, so survivors name the rank that died rather than the neighbour that
-// stopped talking to them.
-constexpr uint32_t kTagAbort = 0xab0127u;
-struct AbortNotice {
-  int32_t origin;    // the rank at fault (dead peer, or the reporter itself)
-  int32_t reporter;  // who noticed
-  uint64_t sequence;
-  char message[496];
-};
+using execwire::CreditMsg;
+using execwire::kCtrlCredit;
+using execwire::kCtrlSignature;
+using execwire::kSeqMask;
+using execwire::SignatureMsg;
 
 struct Executor::Channel {
   std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
@@ -184,10 +160,9 @@ void Executor::handleEvents(RunState& st) {
       Channel& ch = *channels_[e.peer];
       switch (e.kind) {
         case transport::Event::kWrite: {
-          // Messages arrive within the credit window [recvSeq, recvSeq + slots).
-          uint32_t expectLow = static_cast<uint32_t>(ch.recvSeq) & kSeqMask;
-          uint32_t ahead = (e.imm - expectLow) & kSeqMask;
-          if (ahead >= static_cast<uint32_t>(slots_)) {
+          int64_t ahead = execwire::writeAhead(e.imm, ch.recvSeq, slots_);
+          if (ahead < 0) {
+            uint32_t expectLow = static_cast<uint32_t>(ch.recvSeq) & kSeqMask;
             fail(shoalRemoteError,
                  "rank %d: %s #%llu: protocol error: message %u from rank %d is outside the credit "
                  "window "
@@ -196,31 +171,26 @@ void Executor::handleEvents(RunState& st) {
                  static_cast<unsigned long long>(st.label.sequence), e.imm, e.peer, expectLow,
                  expectLow + static_cast<uint32_t>(slots_) - 1);
           }
-          ch.arrived[(ch.recvSeq + ahead) % static_cast<uint64_t>(slots_)] = 1;
+          ch.arrived[(ch.recvSeq + static_cast<uint64_t>(ahead)) % static_cast<uint64_t>(slots_)] =
+              1;
           break;
         }
         case transport::Event::kCtrl: {
-          uint8_t type = e.len > 0 ? e.payload[0] : 0;
-          if (type == kCtrlSignature && e.len == sizeof(SignatureMsg)) {
-            SignatureMsg m;
-            memcpy(&m, e.payload, sizeof(m));
-            m.sig.algorithm[sizeof(m.sig.algorithm) - 1] = '\0';
-            ch.signatures.push_back(m.sig);
+          execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
+          if (c.kind == execwire::Ctrl::kSignature) {
+            ch.signatures.push_back(c.sig);
             break;
           }
-          CreditMsg m{};
-          if (type != kCtrlCredit || e.len != sizeof(m)) {
+          if (c.kind != execwire::Ctrl::kCredit) {
             fail(shoalRemoteError,
                  "rank %d: %s: malformed control message (type %u, %u bytes) from rank %d",
-                 ctx_.rank(), st.label.operation, type, e.len, e.peer);
+                 ctx_.rank(), st.label.operation, c.type, e.len, e.peer);
           }
-          memcpy(&m, e.payload, sizeof(m));
-          if (m.count > static_cast<uint32_t>(slots_) ||
-              ch.credits + static_cast<int>(m.count) > slots_) {
+          if (!execwire::creditsValid(c.credits, ch.credits, slots_)) {
             fail(shoalRemoteError, "rank %d: %s: invalid credit message (count %u) from rank %d",
-                 ctx_.rank(), st.label.operation, m.count, e.peer);
+                 ctx_.rank(), st.label.operation, c.credits, e.peer);
           }
-          ch.credits += static_cast<int>(m.count);
+          ch.credits += static_cast<int>(c.credits);
           break;
         }
         case transport::Event::kSendDone: {
@@ -304,13 +274,11 @@ void Executor::checkSignature(RunState& st, int peer, const CallSignature& their
 
 void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
   origin_ = notice.origin;
-  char msg[sizeof(notice.message)];
-  memcpy(msg, notice.message, sizeof(msg));
-  msg[sizeof(msg) - 1] = '\0';
+  std::string msg = execwire::noticeText(notice);
   fail(shoalRemoteError,
        "rank %d: %s #%llu (%s over %s): peer rank %d failed (reported by rank %d: %s)", ctx_.rank(),
        st.label.operation, static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
-       ctx_.name(), notice.origin, notice.reporter, msg);
+       ctx_.name(), notice.origin, notice.reporter, msg.c_str());
 }
 
 void Executor::checkPeers(RunState& st) {

@@ -279,15 +279,8 @@ ucs_status_t UcxContext::onActiveMessage(void* arg, const void*, size_t, void* d
                self->rank_, length);
     return UCS_OK;
   }
-  WireHeader h;
-  if (length < sizeof(h)) {
-    SHOAL_WARN(UCX, "rank %d: UCX ignored a %zu-byte message (shorter than a header)", self->rank_,
-               length);
-    return UCS_OK;
-  }
-  memcpy(&h, data, sizeof(h));
-  if (h.magic != kWireMagic || h.src < 0 || h.src >= self->size_ || length < sizeof(h) + h.len ||
-      (h.kind != MsgKind::kWriteInline && h.len > Event::kMaxCtrl)) {
+  WireHeader h{};
+  if (!decodeWireHeader(data, length, self->size_, &h)) {
     SHOAL_WARN(UCX, "rank %d: UCX ignored a malformed message (%zu bytes, claims rank %d)",
                self->rank_, length, h.src);
     return UCS_OK;

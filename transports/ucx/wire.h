@@ -3,7 +3,9 @@
 // the whole message.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "transports/context.h"
 
@@ -35,5 +37,16 @@ static_assert(sizeof(WireHeader) == 32);
 
 constexpr uint32_t kWireMagic = 0x5c0a1cc5;
 constexpr size_t kMaxWireBytes = sizeof(WireHeader) + Event::kMaxCtrl;
+
+// Whether an active message of `length` bytes holds a header from one of
+// nranks ranks and all the payload it announces (control payloads at most
+// Event::kMaxCtrl). Pure, so fuzz/ucx_wire_fuzz.cc can feed it anything.
+inline bool decodeWireHeader(const void* data, size_t length, int nranks, WireHeader* h) {
+  if (length < sizeof(WireHeader)) return false;
+  memcpy(h, data, sizeof(WireHeader));
+  return h->magic == kWireMagic && h->src >= 0 && h->src < nranks &&
+         length - sizeof(WireHeader) >= h->len &&
+         (h->kind == MsgKind::kWriteInline || h->len <= Event::kMaxCtrl);
+}
 
 }  // namespace shoal::transport::ucx

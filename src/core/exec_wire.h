@@ -1,0 +1,95 @@
+// The executor's own messages: control messages over Pair::sendCtrl (call
+// signatures ahead of data, credits handed back) and abort notices over the
+// bootstrap mesh. Decoding is pure so fuzz/exec_ctrl_fuzz.cc can feed it
+// arbitrary bytes; whatever a peer sends, decoding never reads past the
+// message or trusts a string to be terminated.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "core/executor.h"
+#include "transports/context.h"
+
+namespace shoal {
+
+namespace execwire {
+
+enum CtrlType : uint8_t { kCtrlCredit = 1, kCtrlSignature = 2 };
+struct SignatureMsg {
+  uint8_t type;
+  uint8_t pad[7];
+  CallSignature sig;
+};
+static_assert(sizeof(SignatureMsg) <= transport::Event::kMaxCtrl);
+struct CreditMsg {
+  uint8_t type;
+  uint8_t pad[3];
+  uint32_t count;
+};
+
+struct Ctrl {
+  enum Kind { kMalformed, kSignature, kCredit } kind = kMalformed;
+  uint8_t type = 0;  // first byte, for the error message
+  CallSignature sig{};
+  uint32_t credits = 0;
+};
+
+inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
+  Ctrl c;
+  c.type = len > 0 ? p[0] : 0;
+  if (c.type == kCtrlSignature && len == sizeof(SignatureMsg)) {
+    SignatureMsg m;
+    memcpy(&m, p, sizeof(m));
+    m.sig.algorithm[sizeof(m.sig.algorithm) - 1] = '\0';
+    c.sig = m.sig;
+    c.kind = Ctrl::kSignature;
+  } else if (c.type == kCtrlCredit && len == sizeof(CreditMsg)) {
+    CreditMsg m;
+    memcpy(&m, p, sizeof(m));
+    c.credits = m.count;
+    c.kind = Ctrl::kCredit;
+  }
+  return c;
+}
+
+// Credits handed back may never exceed the slots the sender holds for us.
+inline bool creditsValid(uint32_t count, int held, int slots) {
+  return count <= static_cast<uint32_t>(slots) &&
+         static_cast<int64_t>(held) + static_cast<int64_t>(count) <= slots;
+}
+
+constexpr uint32_t kSeqMask = 0x7fffffffu;  // the imm carries the message number, never a pointer
+
+// A write's imm must fall within the credit window [recvSeq, recvSeq + slots);
+// returns how far ahead of recvSeq it is, or -1.
+inline int64_t writeAhead(uint32_t imm, uint64_t recvSeq, int slots) {
+  uint32_t expectLow = static_cast<uint32_t>(recvSeq) & kSeqMask;
+  uint32_t ahead = (imm - expectLow) & kSeqMask;
+  return ahead < static_cast<uint32_t>(slots) ? static_cast<int64_t>(ahead) : -1;
+}
+
+}  // namespace execwire
+
+// A rank that fails a collective tells every peer why over the bootstrap
+// mesh, so survivors name the rank that died rather than the neighbour that
+// stopped talking to them.
+constexpr uint32_t kTagAbort = 0xab0127u;
+struct AbortNotice {
+  int32_t origin;    // the rank at fault (dead peer, or the reporter itself)
+  int32_t reporter;  // who noticed
+  uint64_t sequence;
+  char message[496];
+};
+
+namespace execwire {
+
+// The notice's text, terminated whatever the sender put there.
+inline std::string noticeText(const AbortNotice& n) {
+  return std::string(n.message, strnlen(n.message, sizeof(n.message)));
+}
+
+}  // namespace execwire
+
+}  // namespace shoal
