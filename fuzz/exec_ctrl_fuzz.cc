@@ -1,0 +1,49 @@
+// The executor's control messages and abort notices (core/exec_wire.h) from
+// arbitrary bytes, as a misbehaving peer could send them.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/exec_wire.h"
+
+using namespace shoal;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const uint8_t sel = data[0];
+  ++data;
+  --size;
+  if ((sel & 1) == 0) {
+    // A control message as Pair::sendCtrl delivers it (at most kMaxCtrl).
+    if (size > transport::Event::kMaxCtrl) size = transport::Event::kMaxCtrl;
+    execwire::Ctrl c = execwire::decodeCtrl(data, size);
+    if (c.kind == execwire::Ctrl::kSignature) {
+      if (strnlen(c.sig.algorithm, sizeof(c.sig.algorithm)) >= sizeof(c.sig.algorithm)) abort();
+    } else if (c.kind == execwire::Ctrl::kCredit) {
+      const int slots = 1 << (sel >> 5);  // 1..128, a power of two as SHOAL_SLOTS must be
+      const int held = (sel >> 1) % (slots + 1);
+      if (execwire::creditsValid(c.credits, held, slots) &&
+          static_cast<int64_t>(held) + c.credits > slots) {
+        abort();
+      }
+    }
+    if (size >= 12) {
+      uint32_t imm;
+      uint64_t recvSeq;
+      memcpy(&imm, data, 4);
+      memcpy(&recvSeq, data + 4, 8);
+      int slots = 1 << (sel >> 5);
+      int64_t ahead = execwire::writeAhead(imm, recvSeq, slots);
+      if (ahead >= slots) abort();
+    }
+  } else {
+    // An abort notice over the bootstrap mesh: fixed size, any contents.
+    AbortNotice n;
+    memset(&n, 0, sizeof(n));
+    memcpy(&n, data, size < sizeof(n) ? size : sizeof(n));
+    std::string text = execwire::noticeText(n);
+    if (text.size() > sizeof(n.message)) abort();
+  }
+  return 0;
+}
