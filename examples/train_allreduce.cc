@@ -151,7 +151,8 @@ int run(const train::TrainOptions& o) {
   // Data first: a missing or damaged file fails every rank the same way,
   // before any of them waits for the others.
   const train::Dataset trainSet = train::loadFashionMnist(o.dataDir, true);
-  const train::Dataset testSet = train::loadFashionMnist(o.dataDir, false);
+  train::Dataset testSet = train::loadFashionMnist(o.dataDir, false);
+  train::keepFirst(&testSet, o.testImages);
   if (testSet.features() != trainSet.features()) {
     throw train::DataError(o.dataDir + ": test images are " + std::to_string(testSet.rows) + "x" +
                            std::to_string(testSet.cols) + ", training images " +

@@ -30,6 +30,14 @@ struct Dataset {
   const uint8_t* image(size_t i) const { return pixels.data() + i * features(); }
 };
 
+// Drops every image after the first n (nothing when n is 0 or covers them all).
+inline void keepFirst(Dataset* d, size_t n) {
+  if (n == 0 || n >= d->count) return;
+  d->count = n;
+  d->pixels.resize(n * d->features());
+  d->labels.resize(n);
+}
+
 // Debian's location of dataset-fashion-mnist.
 inline constexpr const char* kDefaultDataDir = "/usr/share/datasets/fashion-mnist";
 

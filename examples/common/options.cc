@@ -25,6 +25,8 @@ void usage(const char* program, FILE* out) {
           "  --seed N           initialisation and shuffling seed (default 1)\n"
           "  --log-every N      steps between progress lines (default 100)\n"
           "  --csv FILE         write the loss curve to FILE (rank 0)\n"
+          "  --test-images N    evaluate on the first N test images only (default: all;\n"
+          "                     for emulated machines where 10,000 take minutes)\n"
           "  --check            after every step, check that all ranks hold bitwise identical\n"
           "                     parameters, and for the first --check-steps steps that they\n"
           "                     match a single-process run on the same global batches\n"
@@ -103,6 +105,8 @@ int parseOptions(int argc, char** argv, const char* program, TrainOptions* o) {
       ok = parseSize(v, 1, &o->logEvery);
     } else if (a == "--csv") {
       o->csv = v;
+    } else if (a == "--test-images") {
+      ok = parseSize(v, 1, &o->testImages);
     } else if (a == "--check-steps") {
       ok = parseSize(v, 0, &o->checkSteps);
     } else if (a == "--check-tol") {

@@ -21,6 +21,7 @@ struct TrainOptions {
   uint64_t seed = 1;
   size_t logEvery = 100;  // steps between progress lines
   std::string csv;        // loss curve, written by rank 0
+  size_t testImages = 0;  // evaluate on the first N test images (0: all)
   bool check = false;
   size_t checkSteps = 50;  // steps compared against the single-process reference
   double checkTol = 1e-3;  // see README: relative to the reference's displacement

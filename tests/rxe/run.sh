@@ -5,7 +5,11 @@
 #   single: one guest, every rank on its rxe0 (loopback): verbs       (ctest label rxe)
 #   ucx:    one guest, shoal's UCX transport on rxe0 (rc_verbs)       (ctest label rxe)
 #   two:    two guests 10.0.0.1 / 10.0.0.2 on a qemu UDP "wire", ranks on both  (label rxe2)
-#   PARTS:  guest/suites.sh parts to run instead of the mode's default
+#   PARTS:  guest/suites.sh parts to run instead of the mode's default, e.g.
+#           `run.sh single BUILD bench` for the benchmark table (ib_write_bw, shoal over
+#           verbs and UCX, Gloo ibverbs, Open MPI over UCX; BENCH_VARIANTS adds shoal
+#           settings: "name:VAR=v,VAR=v ...") and `profile` for perf(1) of an allreduce
+# env: GUEST_MTU sets the guest NIC's MTU (rxe's path MTU follows: 4096 from 4200 up)
 # Exits 77 (ctest SKIP_RETURN_CODE) with the reason when this machine cannot boot the
 # guests: qemu or the kernel cache missing (run tests/rxe/setup.sh as root first).
 # Results, console logs and per-suite logs go to BUILD_DIR/rxe-results/<mode>.
@@ -33,7 +37,7 @@ case $MODE in
         [ -x "$BUILD/tests/ucx_transport_test" ] || skip "$BUILD has no UCX transport"
         PARTS="ucx"
         ;;
-    *) PARTS="allreduce perf" ;;
+    *) PARTS="allreduce hier train perf" ;;
 esac
 [ $# -gt 0 ] && PARTS="$*"
 cat > "$OUT/plan.sh" <<PLAN
@@ -42,7 +46,13 @@ PARTS="$PARTS"
 FILTER_TRANSPORT='${FILTER_TRANSPORT:-}'
 FILTER_ERRORS='${FILTER_ERRORS:-}'
 FILTER_UCX='${FILTER_UCX:-}'
+${BENCH_VARIANTS+BENCH_VARIANTS='$BENCH_VARIANTS'}
+${BENCH_ITERS:+BENCH_ITERS=$BENCH_ITERS}
 PLAN
+# the debug part's command and limits, quoted for the guest's shell
+for v in DEBUG_CMD DEBUG_LIMIT DEBUG_TAIL; do
+    [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}" >> "$OUT/plan.sh"
+done
 
 t0=$(date +%s)
 case $MODE in

@@ -47,6 +47,35 @@ part_allreduce() {
     ranks allreduce_verbs 29501 verbs "$BUILD/perf/all_reduce_perf" -b 8 -e 256K -f 32 -n 1 -w 0 -c 1 -o all
 }
 
+# The hierarchical allreduce where it means something: two real nodes, two ranks
+# each (reduce-scatter inside the node, allreduce across, allgather inside).
+part_hier() {
+    step "hierarchical allreduce over verbs across two guests"
+    SHOAL_ALGO=hier ranks allreduce_hier 29503 verbs "$BUILD/perf/all_reduce_perf" \
+        -b 8 -e 1M -f 8 -n 1 -w 0 -c 1 -d float -o sum || return 1
+    [ "$NODE" != 0 ] || grep -q "Algorithm by size: hier " "/tmp/allreduce_hier.0.log" ||
+        { echo "all_reduce_perf did not report the hier algorithm"; return 1; }
+}
+
+# Data-parallel training across the two nodes over verbs with --check: every
+# step's parameters bitwise identical on all ranks and within tolerance of the
+# single-process reference (the data set is on the read-only root the guests
+# share). A small model and few steps: the guests' CPUs are emulated, and the
+# full 784-256-10 model takes about 20 s a step there.
+part_train() {
+    step "train_allreduce --check over verbs across two guests"
+    local data=/usr/share/datasets/fashion-mnist
+    if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
+        echo "SHOAL_RESULT train_verbs rc=missing (no Fashion-MNIST in $data)"
+        return 1
+    fi
+    ranks train_verbs 29504 verbs "$BUILD/examples/train_allreduce" --data "$data" \
+        --steps 8 --hidden 32 --batch 64 --test-images 500 --log-every 2 --check --check-steps 8 ||
+        return 1
+    [ "$NODE" != 0 ] || grep -q "check passed: parameters bitwise identical on all $((2 * LOCAL)) ranks" \
+        "/tmp/train_verbs.0.log" || { echo "no check summary"; tail -5 /tmp/train_verbs.0.log; return 1; }
+}
+
 part_ucx() {
     step "allreduce over UCX (rc_verbs on rxe0) across two guests"
     UCX_TLS=rc_verbs,ud_verbs,self UCX_NET_DEVICES=rxe0:1 UCX_IB_GID_INDEX=$GIDX \
