@@ -30,73 +30,13 @@
 #include "common/options.h"
 #include "common/reference_run.h"
 #include "common/sgd.h"
+#include "common/shoal_comm.h"
 
 namespace {
 
 constexpr const char* kProgram = "train_allreduce";
 
-class ShoalError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-void check(shoalResult_t r, shoalComm_t comm, const char* what) {
-  if (r == shoalSuccess) return;
-  throw ShoalError(std::string(what) + " failed: " + shoalGetErrorString(r) + ": " +
-                   shoalGetLastError(comm));
-}
-
-// Whether a launcher (shoalrun, mpirun, torchrun, srun) started this process.
-bool launched() {
-  for (const char* v : {"SHOAL_RANK", "OMPI_COMM_WORLD_RANK", "RANK", "SLURM_PROCID"}) {
-    const char* s = getenv(v);
-    if (s != nullptr && *s != 0) return true;
-  }
-  return false;
-}
-
-class Comm {
- public:
-  Comm() {
-    if (launched()) {
-      check(shoalCommInitFromEnv(&comm_), nullptr, "shoalCommInitFromEnv");
-    } else {
-      // Started by hand: a job of one rank that is its own rendezvous root.
-      shoalUniqueId id;
-      check(shoalGetUniqueId(&id), nullptr, "shoalGetUniqueId");
-      check(shoalCommInitRank(&comm_, 1, id, 0), nullptr, "shoalCommInitRank(1 rank)");
-    }
-    check(shoalCommUserRank(comm_, &rank_), comm_, "shoalCommUserRank");
-    check(shoalCommCount(comm_, &size_), comm_, "shoalCommCount");
-  }
-  ~Comm() {
-    if (comm_ == nullptr) return;
-    if (std::uncaught_exceptions() > 0) {
-      shoalCommAbort(comm_);
-    } else if (shoalResult_t r = shoalCommDestroy(comm_); r != shoalSuccess) {
-      fprintf(stderr, "%s: rank %d: shoalCommDestroy failed: %s: %s\n", kProgram, rank_,
-              shoalGetErrorString(r), shoalGetLastError(nullptr));
-    }
-  }
-  Comm(const Comm&) = delete;
-  Comm& operator=(const Comm&) = delete;
-
-  void allReduce(void* buf, size_t count, shoalDataType_t type, shoalRedOp_t op, const char* what) {
-    check(shoalAllReduce(buf, buf, count, type, op, comm_, nullptr), comm_, what);
-  }
-  void allGather(const void* send, void* recv, size_t count, shoalDataType_t type,
-                 const char* what) {
-    check(shoalAllGather(send, recv, count, type, comm_, nullptr), comm_, what);
-  }
-
-  shoalComm_t get() const { return comm_; }
-  int rank() const { return rank_; }
-  int size() const { return size_; }
-
- private:
-  shoalComm_t comm_ = nullptr;
-  int rank_ = 0, size_ = 1;
-};
+using train::Comm;
 
 // --fault KIND:STEP[:RANK], parsed.
 struct Fault {
@@ -125,9 +65,7 @@ Fault parseFault(const std::string& text) {
   return f;
 }
 
-double seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
+using train::secondsSince;
 
 // Test accuracy: each rank evaluates a contiguous share of the test set and
 // one all-reduce adds up the counts.
@@ -216,7 +154,7 @@ int run(const train::TrainOptions& o) {
 
     const auto t0 = std::chrono::steady_clock::now();
     comm.allReduce(buf.data(), buf.size(), shoalFloat, shoalSum, "shoalAllReduce(gradient)");
-    comm_s += seconds(t0);
+    comm_s += secondsSince(t0);
     if (g == 0 && rank == 0) {
       const char* algo = shoalCommLastAlgorithm(comm.get());
       const char* transport = shoalCommTransportName(comm.get());
@@ -285,18 +223,18 @@ int run(const train::TrainOptions& o) {
         }
         return 1;
       }
-      check_s += seconds(c0);
+      check_s += secondsSince(c0);
     }
 
     if (log) {
-      log->step(g, batch.size(), buf[P], buf[P + 1], seconds(start), comm_s);
+      log->step(g, batch.size(), buf[P], buf[P + 1], secondsSince(start), comm_s);
     }
     if ((g + 1) % perEpoch == 0 || g + 1 == total) {
-      evaluate(comm, model, params.data(), testSet, g + 1, seconds(start), log.get());
+      evaluate(comm, model, params.data(), testSet, g + 1, secondsSince(start), log.get());
     }
   }
 
-  double times[2] = {seconds(start), comm_s};
+  double times[2] = {secondsSince(start), comm_s};
   comm.allReduce(times, 2, shoalDouble, shoalMax, "shoalAllReduce(timings)");
   if (rank == 0) {
     printf(
