@@ -163,7 +163,9 @@ TEST(AllReduceErrors, RankExitingMidCollectiveIsNamed) {
           shoalComm_t comm = nullptr;
           ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess)
               << shoalGetLastError(nullptr);
-          std::vector<float> buf(4 << 20, 1.0f);
+          // verbs runs only in the emulated Soft-RoCE guest, tens of times slower: a
+          // quarter of the data keeps what survivors still do after the death short.
+          std::vector<float> buf(strcmp(transport, "verbs") == 0 ? 1 << 20 : 4 << 20, 1.0f);
           // One small collective first: the communicator's lazy first-call setup (the
           // tuner's agreement) is behind every rank before the victim's clock starts,
           // so it dies inside the data movement even on a slow (emulated) CPU.

@@ -4,6 +4,7 @@
 #include <gloo/config.h>
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/rendezvous/prefix_store.h>
+#include <gloo/transport/ibverbs/device.h>
 #include <gloo/transport/tcp/device.h>
 #include <gloo/types.h>
 
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string>
 
 #include "common/datatypes.h"
 
@@ -102,9 +104,29 @@ GlooRuntime::GlooRuntime() {
     throw RuntimeError("rank " + std::to_string(rank_) + ": mkdir " + storeDir_ + ": " +
                        ec.message());
   try {
-    gloo::transport::tcp::attr attr;
-    attr.hostname = "127.0.0.1";
-    auto device = gloo::transport::tcp::CreateDevice(attr);
+    // GLOO_IB_DEVICE=name[:port[:gid_index]] runs Gloo's ibverbs transport instead
+    // of tcp (the Soft-RoCE guest bench compares it with shoal on the same port).
+    std::shared_ptr<gloo::transport::Device> device;
+    const char* ib = getenv("GLOO_IB_DEVICE");
+    if (ib != nullptr && *ib != '\0') {
+      std::string spec = ib;
+      gloo::transport::ibverbs::attr attr;
+      attr.name = spec.substr(0, spec.find(':'));
+      attr.port = 1;
+      attr.index = 0;
+      size_t c1 = spec.find(':');
+      if (c1 != std::string::npos) {
+        attr.port = atoi(spec.c_str() + c1 + 1);
+        size_t c2 = spec.find(':', c1 + 1);
+        if (c2 != std::string::npos) attr.index = atoi(spec.c_str() + c2 + 1);
+      }
+      device = gloo::transport::ibverbs::CreateDevice(attr);
+      transport_ = "gloo ibverbs " + spec;
+    } else {
+      gloo::transport::tcp::attr attr;
+      attr.hostname = "127.0.0.1";
+      device = gloo::transport::tcp::CreateDevice(attr);
+    }
     gloo::rendezvous::FileStore fileStore(storeDir_);
     gloo::rendezvous::PrefixStore store("all_reduce_perf", fileStore);
     context_ = std::make_shared<gloo::rendezvous::Context>(rank_, size_);
@@ -148,7 +170,7 @@ void GlooRuntime::allReduce(const Call& c) {
     if (c.count == 0 || size_ == 1) return;
     if (!cached_ || cachedKey_.recv != c.recv || cachedKey_.count != c.count ||
         cachedKey_.type != c.type || cachedKey_.op != c.op) {
-      cached_.reset();
+      if (cached_) retired_.push_back(std::move(cached_));
       cached_ = makeRing(context_, c.recv, c.count, c.type, c.op);
       cachedKey_ = CachedCall{c.recv, c.count, c.type, c.op};
     }
@@ -174,7 +196,10 @@ long long GlooRuntime::sumOverRanks(long long v) {
 }
 
 void GlooRuntime::sumBytes(unsigned char* buf, size_t n) {
-  if (size_ > 1) ring<uint8_t>(context_, buf, n, shoalSum)->run();
+  if (size_ == 1) return;
+  auto r = ring<uint8_t>(context_, buf, n, shoalSum);
+  r->run();
+  retired_.push_back(std::move(r));
 }
 
 void GlooRuntime::barrier() {

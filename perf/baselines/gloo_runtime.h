@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/collective.h"
 #include "common/runtime.h"
@@ -29,7 +30,7 @@ class GlooRuntime : public Runtime {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string library() const override;
-  std::string transport() const override { return "gloo tcp 127.0.0.1"; }
+  std::string transport() const override { return transport_; }
   std::string lastAlgorithm() const override { return "AllreduceRing"; }
   std::string unsupported(shoalDataType_t t, shoalRedOp_t op) const override;
   double reduceTime(double seconds, bool max) override;
@@ -56,6 +57,10 @@ class GlooRuntime : public Runtime {
   std::unique_ptr<gloo::Algorithm> timeMax_, timeSum_;
   int64_t countSlot_ = 0;
   std::unique_ptr<gloo::Algorithm> countSum_;
+  std::string transport_ = "gloo tcp 127.0.0.1";
+  // Rings no longer used, kept until the runtime goes: Gloo's ibverbs buffers abort
+  // when destroyed before its device thread reaped their last send completion.
+  std::vector<std::unique_ptr<gloo::Algorithm>> retired_;
 };
 
 }  // namespace perf

@@ -8,7 +8,8 @@
 #   NETDEV: qemu -netdev spec, default "user" (an isolated guest); two guests are
 #   wired with "socket,udp=127.0.0.1:PEER_PORT,localaddr=127.0.0.1:MY_PORT".
 # env: SHOAL_RXE_CACHE (default tests/rxe/cache), GUEST_TIMEOUT (s, default 1700),
-#      GUEST_MEM (default 3G), GUEST_SMP (default 2), GUEST_ACCEL (tcg|kvm, default auto)
+#      GUEST_MEM (default 3G), GUEST_SMP (default 2), GUEST_ACCEL (tcg|kvm, default auto),
+#      GUEST_MTU (the guest NIC's MTU; default the NIC's 1500, which gives rxe 1024)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 NAME=$1 IP=$2 SCRIPT=$3 RESULTS=$4 NETDEV=${5:-user}
@@ -36,7 +37,7 @@ exec timeout --kill-after=10 "${GUEST_TIMEOUT:-1700}" \
     -m "${GUEST_MEM:-3G}" -smp "${GUEST_SMP:-2}" \
     -nodefaults -no-user-config -display none -no-reboot -serial stdio -monitor none \
     -kernel "$CACHE/kernel/vmlinux" -initrd "$CACHE/initramfs.cpio.gz" \
-    -append "console=ttyS0 quiet loglevel=4 panic=-1 shoal_name=$NAME shoal_ip=$IP shoal_script=$SCRIPT shoal_rw=$RESULTS" \
+    -append "console=ttyS0 quiet loglevel=4 panic=-1 shoal_name=$NAME shoal_ip=$IP shoal_script=$SCRIPT shoal_rw=$RESULTS${GUEST_MTU:+ shoal_mtu=$GUEST_MTU}" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     -virtfs local,path="$RESULTS",mount_tag=results,security_model=none,multidevs=remap \
     -netdev "$NETDEV,id=n0" -device virtio-net-pci,netdev=n0,mac="$MAC" \

@@ -1,6 +1,8 @@
 #include "transports/verbs/context.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,6 +45,18 @@ constexpr double kGidWaitSeconds = 10;
 int clampInt(long long v, long long lo, long long hi) {
   return static_cast<int>(std::min(std::max(v, lo), hi));
 }
+
+// Devices whose "hardware" is kernel code on the host CPUs: Soft-RoCE (rdma_rxe)
+// and soft-iWARP (siw), known by their drivers' vendor ids or their names.
+bool softwareDevice(const std::string& name, const ibv_device_attr& attr) {
+  return attr.vendor_id == 0xffffff || attr.vendor_id == 0x626d74 || name.rfind("rxe", 0) == 0 ||
+         name.rfind("siw", 0) == 0;
+}
+
+// Longest single sleep on the completion channel: the caller checks its deadline,
+// abort flag and peers every so many empty polls, so each must stay short.
+constexpr long kSleepSliceNs = 100 * 1000;
+constexpr long kSoftwareSleepAfterUs = 20;
 
 }  // namespace
 
@@ -136,7 +150,20 @@ VerbsContext::VerbsContext(int rank, int size) : Context(rank, size) {
                settings_.recvDepth);
     cqe = queues * (settings_.sendDepth + settings_.recvDepth);
   }
-  cq_.reset(ibv_create_cq(dev, static_cast<int>(cqe), nullptr, nullptr, 0));
+  long sleepAfter = config::getInt("SHOAL_IB_SLEEP_AFTER_US");
+  settings_.sleepAfterUs = sleepAfter >= 0                        ? sleepAfter
+                           : softwareDevice(deviceName_, devAttr) ? kSoftwareSleepAfterUs
+                                                                  : 0;
+  if (settings_.sleepAfterUs > 0) {
+    channel_.reset(ibv_create_comp_channel(dev));
+    if (!channel_)
+      failErrno("verbs: rank %d: ibv_create_comp_channel(%s)", rank, deviceName_.c_str());
+    int flags = fcntl(channel_->fd, F_GETFL);
+    if (flags < 0 || fcntl(channel_->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+      failErrno("verbs: rank %d: completion channel of %s: fcntl(O_NONBLOCK)", rank,
+                deviceName_.c_str());
+  }
+  cq_.reset(ibv_create_cq(dev, static_cast<int>(cqe), nullptr, channel_.get(), 0));
   if (!cq_)
     failErrno("verbs: rank %d: ibv_create_cq(%s, %llu entries)", rank, deviceName_.c_str(),
               static_cast<unsigned long long>(cqe));
@@ -149,13 +176,17 @@ VerbsContext::VerbsContext(int rank, int size) : Context(rank, size) {
 
   // 6. queue pairs, taken to INIT with their receives posted
   createQueuePairs();
-  SHOAL_INFO(IB,
-             "rank %d: verbs on %s:%d (%s, MTU %d, GID index %d), %d queue pair(s) per peer, "
-             "depth %u send / %u receive",
-             rank, deviceName_.c_str(), port_,
-             portAttr_.link_layer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand",
-             128 << portAttr_.active_mtu, gidIndex_, settings_.qpsPerPeer, settings_.sendDepth,
-             settings_.recvDepth);
+  SHOAL_INFO(
+      IB,
+      "rank %d: verbs on %s:%d (%s, MTU %d, GID index %d), %d queue pair(s) per peer, "
+      "depth %u send / %u receive, %s",
+      rank, deviceName_.c_str(), port_,
+      portAttr_.link_layer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand",
+      128 << portAttr_.active_mtu, gidIndex_, settings_.qpsPerPeer, settings_.sendDepth,
+      settings_.recvDepth,
+      settings_.sleepAfterUs > 0
+          ? strprintf("sleeps on completions after %ld us idle", settings_.sleepAfterUs).c_str()
+          : "busy polling");
 }
 
 VerbsContext::~VerbsContext() {
@@ -433,14 +464,57 @@ size_t VerbsContext::poll(Event* events, size_t max) {
   }
   if (n == max) return n;
   ibv_wc wcs[32];
-  int got = ibv_poll_cq(cq_.get(), static_cast<int>(std::min<size_t>(32, max - n)), wcs);
-  if (got < 0) fail(shoalSystemError, "verbs: rank %d: ibv_poll_cq failed (%d)", rank_, got);
+  const int want = static_cast<int>(std::min<size_t>(32, max - n));
+  int got = pollCq(wcs, want);
+  if (got == 0 && n == 0 && settings_.sleepAfterUs > 0) {
+    auto now = std::chrono::steady_clock::now();
+    if (!idle_) {
+      idle_ = true;
+      idleSince_ = now;
+    } else if (now - idleSince_ >= std::chrono::microseconds(settings_.sleepAfterUs)) {
+      got = sleepForCompletion(wcs, want);
+    }
+  }
+  if (got > 0) idle_ = false;
   for (int i = 0; i < got; ++i) handle(wcs[i]);
   while (n < max && !pending_.empty()) {
     events[n++] = pending_.front();
     pending_.pop_front();
   }
   return n;
+}
+
+int VerbsContext::pollCq(ibv_wc* wcs, int max) {
+  int got = ibv_poll_cq(cq_.get(), max, wcs);
+  if (got < 0) fail(shoalSystemError, "verbs: rank %d: ibv_poll_cq failed (%d)", rank_, got);
+  return got;
+}
+
+// Arms the completion queue, rechecks it (a completion may have arrived before the
+// arming), then sleeps until the channel reports one or the slice ends.
+int VerbsContext::sleepForCompletion(ibv_wc* wcs, int max) {
+  if (!armed_) {
+    if (int rc = ibv_req_notify_cq(cq_.get(), 0)) {
+      fail(shoalSystemError, "verbs: rank %d: ibv_req_notify_cq(%s) failed: %s", rank_,
+           deviceName_.c_str(), strerror(rc));
+    }
+    armed_ = true;
+    if (int got = pollCq(wcs, max)) return got;
+  }
+  pollfd pfd{channel_->fd, POLLIN, 0};
+  const timespec slice{0, kSleepSliceNs};
+  int ready = ::ppoll(&pfd, 1, &slice, nullptr);
+  if (ready < 0 && errno != EINTR) failErrno("verbs: rank %d: poll(completion channel)", rank_);
+  if (ready > 0) {
+    ibv_cq* cq = nullptr;
+    void* user = nullptr;
+    // Non-blocking fd: EAGAIN when another wakeup consumed the event first.
+    if (ibv_get_cq_event(channel_.get(), &cq, &user) == 0) {
+      ibv_ack_cq_events(cq, 1);
+      armed_ = false;
+    }
+  }
+  return pollCq(wcs, max);
 }
 
 }  // namespace shoal::transport::verbs

@@ -9,10 +9,17 @@
 // sender outruns the posted receives anyway, the sender gets receiver-not-ready NAKs
 // and retries without limit (rnr_retry = 7): a stall, never a lost message or error.
 // The completion queue holds every queue's depth, so it cannot overflow.
+//
+// Polling: poll() spins on the completion queue, and after SHOAL_IB_SLEEP_AFTER_US
+// without a completion it sleeps on the queue's completion channel (at most 100 us
+// at a time, so the caller still sees its deadlines and dead peers promptly). On a software
+// device (Soft-RoCE) the "adapter" is kernel code on the same CPUs: a rank that
+// spins while it waits takes the CPU that would move its data.
 #pragma once
 
 #include <infiniband/verbs.h>
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
@@ -39,6 +46,7 @@ struct Settings {
   int retryCount;
   int serviceLevel;
   int trafficClass;
+  long sleepAfterUs;  // 0: never sleep on the completion channel
 };
 
 class VerbsContext : public Context {
@@ -64,6 +72,8 @@ class VerbsContext : public Context {
   void createQueuePairs();
   void postReceive(QueuePair& q, uint32_t slot);
   void handle(const ibv_wc& wc);
+  int pollCq(ibv_wc* wcs, int max);
+  int sleepForCompletion(ibv_wc* wcs, int max);
 
   Settings settings_{};
   std::string deviceName_;
@@ -75,6 +85,7 @@ class VerbsContext : public Context {
 
   // Acquired in this order, released in reverse by the members' destructors.
   std::shared_ptr<Domain> domain_;
+  ChannelHandle channel_;
   CqHandle cq_;
   std::vector<uint8_t> ctrlRing_;  // receive slots for control messages, per queue pair 0
   MrHandle ctrlMr_;
@@ -82,6 +93,9 @@ class VerbsContext : public Context {
   std::vector<QueuePair*> byGlobal_;
   bool connected_ = false;
   std::deque<Event> pending_;
+  bool idle_ = false;  // the last poll found nothing; since idleSince_
+  std::chrono::steady_clock::time_point idleSince_;
+  bool armed_ = false;  // completion channel notification requested
 };
 
 }  // namespace shoal::transport::verbs

@@ -20,6 +20,7 @@ struct VerbsRelease {
 
 using DeviceHandle = std::unique_ptr<ibv_context, VerbsRelease<ibv_close_device>>;
 using PdHandle = std::unique_ptr<ibv_pd, VerbsRelease<ibv_dealloc_pd>>;
+using ChannelHandle = std::unique_ptr<ibv_comp_channel, VerbsRelease<ibv_destroy_comp_channel>>;
 using CqHandle = std::unique_ptr<ibv_cq, VerbsRelease<ibv_destroy_cq>>;
 using QpHandle = std::unique_ptr<ibv_qp, VerbsRelease<ibv_destroy_qp>>;
 using MrHandle = std::unique_ptr<ibv_mr, VerbsRelease<ibv_dereg_mr>>;

@@ -28,6 +28,8 @@ if [ -z "${GUEST_NESTED:-}" ]; then
     trap 'guest_done $?' EXIT
     NIC=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
     ip link set lo up
+    MTU=$(karg shoal_mtu)
+    [ -z "$MTU" ] || ip link set "$NIC" mtu "$MTU"
     ip link set "$NIC" up
     ip addr add "$GUEST_IP" dev "$NIC"
     rdma link add rxe0 type rxe netdev "$NIC"

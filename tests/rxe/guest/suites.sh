@@ -120,3 +120,154 @@ suite_debug() {
     tail -${DEBUG_TAIL:-60} /tmp/debug.log
     return $rc
 }
+
+# ---- benchmarks: `run.sh single BUILD bench` (optionally `profile` too). Every
+# implementation runs in this one boot on the same rxe0, 2 processes each, and the
+# table compares them with perftest's ib_write_bw there. The guest CPUs are emulated
+# and slow down whenever the host is busy, so the whole set runs BENCH_ROUNDS times
+# in turn and each figure is the best round's. Only ratios mean anything. Both
+# ceilings are reported: ib_write_bw one way (what the issue names) and ib_write_bw
+# -b per direction (a 2-rank allreduce sends and receives its whole buffer on each
+# rank at once, so its busbw = bytes/time is the per-direction rate of a
+# bidirectional exchange).
+BENCH_SIZES=${BENCH_SIZES:-"1048576 4194304"}
+
+# ibbw NAME EXTRA_ARGS...: ib_write_bw server + client on rxe0; appends "SIZE MBps"
+# lines to $RW/bench-NAME.dat (perftest's MB is 2^20 bytes; converted to 10^6 here)
+ibbw() {
+    local name=$1 size iters ip=${GUEST_IP%/*}
+    shift
+    for size in $BENCH_SIZES; do
+        iters=$((32 * 1048576 / size))
+        [ $iters -lt 16 ] && iters=16  # perftest reports 0.00 for fewer (seen with 8)
+        timeout 300 ib_write_bw -d rxe0 -x "$GIDX" -F -s "$size" -n "$iters" "$@" > "/tmp/$name-srv.log" 2>&1 &
+        local srv=$! try
+        # the server may take seconds to listen under emulation: retry the connect
+        for try in 1 2 3 4 5 6 7 8 9 10; do
+            sleep 1
+            timed 300 "ib_write_bw_$name" ib_write_bw -d rxe0 -x "$GIDX" -F -s "$size" -n "$iters" "$@" "$ip" \
+                > "/tmp/$name-cli.log" 2>&1 && break
+            kill -0 $srv 2> /dev/null || break
+        done
+        kill -0 $srv 2> /dev/null && ! grep -q "^ *$size " "/tmp/$name-cli.log" && kill $srv
+        wait $srv
+        cat "/tmp/$name-cli.log" "/tmp/$name-srv.log" >> "$RW/$GUEST_NAME-bench-$name.log"
+        # columns: #bytes #iterations BW peak BW average MsgRate
+        awk -v s="$size" '$1 == s && $4 > 0 {printf "%d %.3f\n", s, $4 * 1.048576}' "/tmp/$name-cli.log" |
+            tail -1 | tee -a "$RW/bench-$name.dat" | sed "s/^/    $name: /"
+    done
+}
+
+# bench_run NAME CMD...: an nccl-tests-format benchmark; "SIZE MBps" from the
+# out-of-place time (bytes/us = MB/s; for 2 ranks busbw = algbw)
+bench_run() {
+    local name=$1
+    shift
+    local log=$RW/$GUEST_NAME-bench-$name.log
+    timed 400 "bench_$name" "$@" > /tmp/bench-run.log 2>&1
+    local rc=$?
+    cat /tmp/bench-run.log >> "$log"
+    sed 's/^\[[0-9]*\] *//' /tmp/bench-run.log |
+        awk '$1 ~ /^[0-9]+$/ && $6 > 0 {printf "%d %.3f\n", $1, $1 / $6}' > /tmp/bench-run.dat
+    if [ ! -s /tmp/bench-run.dat ]; then
+        echo "    $name: no result (rc=$rc):"
+        grep -v '^ *$' "$log" | tail -8 | sed 's/^/      /'
+        echo "$name: $(grep -a -m1 -i -E 'error|fail|abort' "$log" | cut -c1-200)" >> "$RW/bench-errors.txt"
+        return 1
+    fi
+    tee -a "$RW/bench-$name.dat" < /tmp/bench-run.dat | sed "s/^/    $name: /"
+}
+
+arp_args() { echo -b 1M -e 4M -f 4 -n ${BENCH_ITERS:-4} -w 1 -c 0 -d float -o sum; }
+
+bench_round() {
+    local ucxenv="UCX_TLS=rc_verbs,ud_verbs,self UCX_NET_DEVICES=rxe0:1 UCX_IB_GID_INDEX=$GIDX UCX_UD_VERBS_ETH_DGID_CHECK=n"
+    local shoal=("$BUILD/tools/shoalrun" -n 2 --timeout 390 "$BUILD/perf/all_reduce_perf")
+    ibbw ib_write_bw
+    ibbw ib_write_bw_b -b
+    SHOAL_TRANSPORT=verbs bench_run shoal_verbs "${shoal[@]}" $(arp_args)
+    # extra shoal settings to compare (BENCH_VARIANTS="name:VAR=v,VAR=v ..."); by
+    # default the busy-polling transport, to show what sleeping on completions gives
+    local v
+    for v in ${BENCH_VARIANTS-spin:SHOAL_IB_SLEEP_AFTER_US=0}; do
+        (
+            export SHOAL_TRANSPORT=verbs $(echo "${v#*:}" | tr , ' ')
+            bench_run "shoal_verbs_${v%%:*}" "${shoal[@]}" $(arp_args)
+        )
+    done
+    (
+        export $ucxenv SHOAL_TRANSPORT=ucx
+        bench_run shoal_ucx "${shoal[@]}" $(arp_args)
+    )
+    if [ -x "$BUILD/perf/gloo_all_reduce_perf" ]; then
+        GLOO_IB_DEVICE=rxe0:1:$GIDX bench_run gloo_ibverbs "$BUILD/tools/shoalrun" -n 2 --timeout 390 \
+            "$BUILD/perf/gloo_all_reduce_perf" $(arp_args)
+    fi
+    if [ -x "$BUILD/perf/mpi_all_reduce_perf" ] && command -v mpirun > /dev/null; then
+        local x=() kv
+        for kv in $ucxenv; do x+=(-x "$kv"); done
+        bench_run ompi_ucx mpirun -np 2 --allow-run-as-root --oversubscribe --bind-to none \
+            --mca pml ucx --mca btl ^openib,uct --mca osc ^ucx "${x[@]}" \
+            "$BUILD/perf/mpi_all_reduce_perf" $(arp_args)
+    fi
+}
+
+suite_bench() {
+    step "benchmarks on rxe0: ib_write_bw, shoal (verbs, UCX), Gloo ibverbs, Open MPI UCX"
+    rm -f "$RW"/bench-*.dat "$RW/bench-errors.txt" "$RW/$GUEST_NAME"-bench-*.log
+    local r
+    for r in $(seq "${BENCH_ROUNDS:-2}"); do
+        step "benchmark round $r"
+        bench_round
+    done
+    bench_table
+    return 0
+}
+
+# The table: per implementation and size its best MB/s over the rounds, and its
+# ratios to the best ib_write_bw one way and to ib_write_bw -b per direction
+# (perftest reports -b as the sum of both directions: ratio to sum / 2).
+bench_table() {
+    local out=$RW/bench-table.txt f name
+    {
+        printf "%-20s %8s %8s %8s %8s\n" impl bytes MB/s /uni /bidir/2
+        for f in "$RW"/bench-*.dat; do
+            name=${f##*/bench-}
+            name=${name%.dat}
+            awk -v name="$name" '
+                FNR == 1 { file++ }
+                file == 1 { if ($2 > u[$1]) u[$1] = $2; next }
+                file == 2 { if ($2 > b[$1]) b[$1] = $2; next }
+                { if ($2 > best[$1]) best[$1] = $2; n[$1]++ }
+                END {
+                    for (s in best) {
+                        ru = u[s] > 0 ? best[s] / u[s] : 0
+                        rb = b[s] > 0 ? best[s] / (b[s] / 2) : 0
+                        printf "%-20s %8d %8.3f %8.2f %8.2f\n", name, s, best[s], ru, rb
+                    }
+                }' "$RW/bench-ib_write_bw.dat" "$RW/bench-ib_write_bw_b.dat" "$f" | sort -k2n
+        done
+        [ -s "$RW/bench-errors.txt" ] && { echo "failed runs:"; cat "$RW/bench-errors.txt"; }
+    } > "$out"
+    sed 's/^/SHOAL_PERF bench /' "$out"
+}
+
+# perf(1) over the whole guest while shoal runs a 2-rank 4 MiB allreduce over verbs:
+# where the emulated CPUs go (rxe kernel work, reduction, copies, polling).
+suite_profile() {
+    step "profile: 2-rank allreduce over verbs under perf record -a"
+    command -v perf > /dev/null || { echo "no perf"; return 0; }
+    SHOAL_TRANSPORT=verbs "$BUILD/tools/shoalrun" -n 2 --timeout 300 "$BUILD/perf/all_reduce_perf" \
+        -b 4M -e 4M -n ${BENCH_ITERS:-6} -w 1 -c 0 > /tmp/prof-arp.log 2>&1 &
+    local job=$!
+    sleep ${PROFILE_DELAY:-8}
+    timeout 120 perf record -a -F 499 -o /tmp/perf.data -- sleep ${PROFILE_SECONDS:-15} > /tmp/perf-rec.log 2>&1
+    wait $job
+    perf report -i /tmp/perf.data --no-children --sort comm,dso,sym --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -45 > "$RW/$GUEST_NAME-profile.txt"
+    perf report -i /tmp/perf.data --no-children --sort comm --stdio 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -12 >> "$RW/$GUEST_NAME-profile.txt"
+    cat "$RW/$GUEST_NAME-profile.txt" | cut -c1-150
+    grep -E '^ *[0-9]+ ' /tmp/prof-arp.log | sed 's/^/    /'
+    return 0
+}
