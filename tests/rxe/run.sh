@@ -37,7 +37,7 @@ case $MODE in
         [ -x "$BUILD/tests/ucx_transport_test" ] || skip "$BUILD has no UCX transport"
         PARTS="ucx"
         ;;
-    *) PARTS="allreduce perf" ;;
+    *) PARTS="allreduce hier train train_ps perf" ;;
 esac
 [ $# -gt 0 ] && PARTS="$*"
 cat > "$OUT/plan.sh" <<PLAN
@@ -49,6 +49,10 @@ FILTER_UCX='${FILTER_UCX:-}'
 ${BENCH_VARIANTS+BENCH_VARIANTS='$BENCH_VARIANTS'}
 ${BENCH_ITERS:+BENCH_ITERS=$BENCH_ITERS}
 PLAN
+# the debug part's command and limits, quoted for the guest's shell
+for v in DEBUG_CMD DEBUG_LIMIT DEBUG_TAIL; do
+    [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}" >> "$OUT/plan.sh"
+done
 
 t0=$(date +%s)
 case $MODE in

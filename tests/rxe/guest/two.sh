@@ -76,6 +76,19 @@ part_train() {
         "/tmp/train_verbs.0.log" || { echo "no check summary"; tail -5 /tmp/train_verbs.0.log; return 1; }
 }
 
+# The parameter server across the two nodes over verbs: three workers and one
+# server (rank 3, on node1), sync mode with --check (bitwise identical workers
+# after every step, the single-process reference), small model as above.
+part_train_ps() {
+    step "train_ps --check over verbs across two guests"
+    local data=/usr/share/datasets/fashion-mnist
+    ranks train_ps_verbs 29505 verbs "$BUILD/examples/train_ps" --data "$data" --servers 1 \
+        --mode sync --steps 8 --hidden 32 --batch 64 --test-images 500 --log-every 2 --check \
+        --check-steps 8 || return 1
+    [ "$NODE" != 0 ] || grep -q "check passed: parameters bitwise identical on all 3 workers after each of 8 steps" \
+        "/tmp/train_ps_verbs.0.log" || { echo "no check summary"; tail -5 /tmp/train_ps_verbs.0.log; return 1; }
+}
+
 part_ucx() {
     step "allreduce over UCX (rc_verbs on rxe0) across two guests"
     UCX_TLS=rc_verbs,ud_verbs,self UCX_NET_DEVICES=rxe0:1 UCX_IB_GID_INDEX=$GIDX \
