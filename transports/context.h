@@ -2,6 +2,8 @@
 // registration, and the event queue that progress drains.
 #pragma once
 
+#include <time.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -51,6 +53,17 @@ class Context {
 
   // Non-blocking progress: fills up to max events, returns how many.
   virtual size_t poll(Event* events, size_t max) = 0;
+
+  // For a rank with nothing to do: blocks for up to maxSeconds, or less when
+  // the transport can tell that an event arrived. The default only sleeps.
+  virtual void waitForEvents(double maxSeconds) {
+    struct timespec ts = {0, static_cast<long>(maxSeconds * 1e9)};
+    nanosleep(&ts, nullptr);
+  }
+  // How long a waiting rank spins and yields before it blocks in
+  // waitForEvents: short where an arrival wakes the waiter, long where
+  // blocking costs latency.
+  virtual double blockAfterSeconds() const { return 2e-3; }
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
 
   // Stops taking remote operations into this rank's memory, with a bounded

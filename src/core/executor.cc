@@ -487,16 +487,15 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     // deadline, an abort, or a peer that went away.
     if (++idle == 1) idleSince = Clock::now();
     if (idle > 64) {
-      // Spin, then yield, then sleep longer the longer nothing happens, so
-      // waiting ranks leave the cores to ranks that compute when ranks
-      // outnumber cores, without adding latency to short waits.
+      // Spin, then yield, then block longer the longer nothing happens
+      // (woken by an arrival where the transport can), so waiting ranks
+      // leave the cores to ranks that compute when ranks outnumber cores,
+      // without adding latency to short waits.
       auto waited = Clock::now() - idleSince;
-      if (waited > std::chrono::milliseconds(2)) {
-        long ns = waited > std::chrono::milliseconds(50)   ? 200000
-                  : waited > std::chrono::milliseconds(10) ? 100000
-                                                           : 20000;
-        struct timespec ts = {0, ns};
-        nanosleep(&ts, nullptr);
+      if (waited > std::chrono::duration<double>(ctx_.blockAfterSeconds())) {
+        ctx_.waitForEvents(waited > std::chrono::milliseconds(50)   ? 200e-6
+                           : waited > std::chrono::milliseconds(10) ? 100e-6
+                                                                    : 20e-6);
       } else {
         sched_yield();
       }

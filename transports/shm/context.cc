@@ -1,8 +1,11 @@
 #include "transports/shm/context.h"
 
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <climits>
 #include <new>
 
 #include "core/bootstrap.h"
@@ -17,6 +20,7 @@ ShmContext::ShmContext(int rank, int size)
     : Context(rank, size),
       peerMailboxes_(size, nullptr),
       peerMailboxBytes_(size, 0),
+      doorbells_(size, nullptr),
       peerPids_(size, 0) {
   cma_ = config::getBool("SHOAL_SHM_CMA");
 }
@@ -41,13 +45,17 @@ std::unique_ptr<Buffer> ShmContext::registerMemory(void* ptr, size_t bytes) {
 }
 
 void ShmContext::connect(Bootstrap& bootstrap, Deadline deadline) {
-  size_t bytes = sizeof(MailboxQueue) * static_cast<size_t>(size_);
+  const size_t queueBytes = sizeof(MailboxQueue) * static_cast<size_t>(size_);
+  size_t bytes = queueBytes + sizeof(Doorbell);
   mailbox_ = std::make_unique<SegmentBuffer>(bytes);
   auto* queues = static_cast<MailboxQueue*>(mailbox_->data());
   for (int p = 0; p < size_; ++p) {
     new (&queues[p].head) std::atomic<uint64_t>(0);
     new (&queues[p].tail) std::atomic<uint64_t>(0);
   }
+  auto* bell = reinterpret_cast<Doorbell*>(static_cast<char*>(mailbox_->data()) + queueBytes);
+  new (&bell->seq) std::atomic<uint32_t>(0);
+  new (&bell->sleepers) std::atomic<uint32_t>(0);
   RemoteKey mine = mailbox_->key();
   std::vector<RemoteKey> all(size_);
   bootstrap.allgather(&mine, all.data(), sizeof(RemoteKey), deadline);
@@ -58,9 +66,15 @@ void ShmContext::connect(Bootstrap& bootstrap, Deadline deadline) {
     if (p == rank_) {
       peerMailboxes_[p] = queues;
     } else {
+      if (kd.segBytes < bytes) {
+        fail(shoalInternalError, "shm: rank %d: peer %d's mailbox is %llu bytes, expected %zu",
+             rank_, p, static_cast<unsigned long long>(kd.segBytes), bytes);
+      }
       peerMailboxes_[p] = static_cast<MailboxQueue*>(mapPeerSegment(kd.pid, kd.fd, kd.segBytes));
       peerMailboxBytes_[p] = kd.segBytes;
     }
+    doorbells_[p] =
+        reinterpret_cast<Doorbell*>(reinterpret_cast<char*>(peerMailboxes_[p]) + queueBytes);
   }
   pairs_.clear();
   for (int p = 0; p < size_; ++p) pairs_.push_back(std::make_unique<ShmPair>(*this, p));
@@ -86,6 +100,30 @@ void* ShmContext::peerSegment(int peer, pid_t pid, int fd, size_t bytes) {
   void* p = mapPeerSegment(pid, fd, bytes);
   mapped_[key] = {p, bytes};
   return p;
+}
+
+void ShmContext::ring(int peer) {
+  Doorbell& d = *doorbells_[peer];
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (d.sleepers.load(std::memory_order_relaxed) == 0) return;
+  d.seq.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, &d.seq, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+void ShmContext::waitForEvents(double maxSeconds) {
+  if (!local_.empty()) return;
+  Doorbell& d = *doorbells_[rank_];
+  const uint32_t seen = d.seq.load(std::memory_order_acquire);
+  d.sleepers.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  bool empty = true;
+  for (int p = 0; p < size_ && empty; ++p) empty = inbox(p).front() == nullptr;
+  if (empty) {
+    struct timespec ts = {0, static_cast<long>(maxSeconds * 1e9)};
+    // EINTR, EAGAIN (seq moved) and ETIMEDOUT all mean: go and poll.
+    syscall(SYS_futex, &d.seq, FUTEX_WAIT, seen, &ts, nullptr, 0);
+  }
+  d.sleepers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 size_t ShmContext::poll(Event* events, size_t max) {

@@ -47,6 +47,20 @@ struct alignas(64) MailboxQueue {
   void pop() { tail.store(tail.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 };
 
+// One per rank, after its queues: lets the rank sleep in the kernel (futex
+// on seq) while it waits, and lets a producer wake it only when it sleeps.
+// Producer: publish the entry, full fence, read sleepers; if nonzero, bump
+// seq and wake. Consumer: count itself in sleepers, full fence, look at the
+// queues once more, then wait while seq is unchanged. With a full fence on
+// both sides either the producer sees the sleeper or the consumer sees the
+// entry, so no wake-up is lost.
+struct alignas(64) Doorbell {
+  std::atomic<uint32_t> seq;
+  std::atomic<uint32_t> sleepers;
+};
+
+static_assert(std::atomic<uint32_t>::is_always_lock_free && sizeof(std::atomic<uint32_t>) == 4,
+              "shm doorbell needs 32-bit atomics usable as futex words");
 static_assert(std::atomic<uint64_t>::is_always_lock_free,
               "shm mailbox needs lock-free 64-bit atomics");
 

@@ -42,6 +42,7 @@ bool ShmPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
     }
   }
   q.push(Event::kWrite, imm, nullptr, 0);
+  ctx_.ring(peer_);
   if (cookie != 0) {
     Event e{};
     e.kind = Event::kSendDone;
@@ -57,7 +58,9 @@ bool ShmPair::sendCtrl(const void* msg, size_t len) {
     fail(shoalInternalError, "shm: control message of %zu bytes to peer %d exceeds %zu", len, peer_,
          Event::kMaxCtrl);
   }
-  return ctx_.outbox(peer_).push(Event::kCtrl, 0, msg, static_cast<uint32_t>(len));
+  if (!ctx_.outbox(peer_).push(Event::kCtrl, 0, msg, static_cast<uint32_t>(len))) return false;
+  ctx_.ring(peer_);
+  return true;
 }
 
 }  // namespace shoal::transport::shm
