@@ -5,11 +5,16 @@
 #
 #   perf/run_compare.sh [-B build_dir] [-o results_dir] [-r "2 4"] [-f 4]
 #                       [-b 8] [-e 128M] [-n 20] [-w 5] [-c 0] [-A "ring"] [-R 1]
-#                       [-L 2M -N 5 -W 1]
+#                       [-L 2M -N 5 -W 1] [-s "rd"] [-p -20]
 #
 # -L splits the sweep: sizes from -L up run as a second command with -N timed
 # and -W warm-up iterations (large sizes need few iterations to be measured
-# well, small ones many), both appended to the same file.
+# well, small ones many), both appended to the same file. Algorithms named
+# in -s run in the small sweep only (latency algorithms that would spend
+# minutes on sizes they are never chosen for).
+# -p runs every implementation under nice -n <value>, so that builds other
+# people run on a shared machine take less of the CPU from the measured
+# processes (all implementations alike; negative values need root).
 # -R repeats the whole comparison that many rounds, each round running every
 # implementation once in turn (files <impl>_n<ranks>.r<k>.txt), so that load
 # from other processes on a shared machine hits all of them alike;
@@ -34,7 +39,9 @@ rounds=1
 split=""
 bigIters=5
 bigWarmup=1
-while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:h" opt; do
+smallOnly=""
+niceness=""
+while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:h" opt; do
   case $opt in
     B) build=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -50,7 +57,9 @@ while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:h" opt; do
     L) split=$OPTARG ;;
     N) bigIters=$OPTARG ;;
     W) bigWarmup=$OPTARG ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    s) smallOnly=$OPTARG ;;
+    p) niceness=$OPTARG ;;
+    *) sed -n '2,28p' "$0"; exit 2 ;;
   esac
 done
 build=$(cd "$build" && pwd)
@@ -84,6 +93,7 @@ fi
   lscpu | grep -E '^(L1d|L2|L3)' | sed 's/  */ /g'
   free -g | awk '/Mem:/ {print "memory: " $2 " GiB"}'
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  [ -n "$niceness" ] && echo "niceness: every implementation ran under nice -n $niceness"
   src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null)
   if [ -f "$src/COMMIT" ]; then
     echo "shoal: $(cat "$src/COMMIT") (snapshot in $src)"
@@ -103,8 +113,9 @@ fi
 # one, into the same file); the launcher's per-rank prefix ("[0] ") is removed
 # so the outputs diff against each other and against nccl-tests.
 run() {
-  local name=$1
-  shift
+  local name=$1 small=$2
+  shift 2
+  [ -n "$niceness" ] && set -- nice -n "$niceness" "$@"
   local file="$out/$name.txt"
   : > "$file"
   : > "$out/$name.err"
@@ -112,7 +123,7 @@ run() {
   for part in small large; do
     local sweep=("${args[@]}")
     if [ "$part" = large ]; then
-      [ ${#bigArgs[@]} -gt 0 ] || break
+      [ ${#bigArgs[@]} -gt 0 ] && [ "$small" = 0 ] || break
       sweep=("${bigArgs[@]}")
     fi
     echo "$name: $* ${sweep[*]}" >> "$out/commands.txt"
@@ -125,28 +136,45 @@ run() {
   echo "$name: load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/load.txt"
 }
 
+# Each round starts one implementation further down the list, so no
+# implementation always runs first (or last) while the machine's load drifts.
+impls=()
+for algo in $algos; do impls+=("shoal:$algo"); done
+impls+=(mpi gloo)
 for round in $(seq 1 "$rounds"); do
   sfx=""
   [ "$rounds" -gt 1 ] && sfx=".r$round"
   for n in $ranks; do
-    for algo in $algos; do
-      if [ -x "$build/perf/all_reduce_perf" ] && [ -x "$shoalrun" ]; then
-        run "shoal_${algo}_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 \
-          "$build/perf/all_reduce_perf" -A "$algo"
-      else
-        echo "skipping shoal: $build/perf/all_reduce_perf or $shoalrun missing" >&2
-      fi
+    for k in $(seq 0 $((${#impls[@]} - 1))); do
+      impl=${impls[$(((k + round - 1) % ${#impls[@]}))]}
+      case $impl in
+        shoal:*)
+          algo=${impl#shoal:}
+          if [ -x "$build/perf/all_reduce_perf" ] && [ -x "$shoalrun" ]; then
+            only=0
+            case " $smallOnly " in *" $algo "*) only=1 ;; esac
+            run "shoal_${algo}_n$n$sfx" "$only" "$shoalrun" -n "$n" --timeout 1800 \
+              "$build/perf/all_reduce_perf" -A "$algo"
+          else
+            echo "skipping shoal: $build/perf/all_reduce_perf or $shoalrun missing" >&2
+          fi
+          ;;
+        mpi)
+          if [ -x "$build/perf/mpi_all_reduce_perf" ] && [ -n "$mpirun" ]; then
+            run "mpi_n$n$sfx" 0 "$mpirun" "${mpiflags[@]}" -n "$n" "$build/perf/mpi_all_reduce_perf"
+          else
+            echo "skipping Open MPI: mpi_all_reduce_perf or mpirun missing" >&2
+          fi
+          ;;
+        gloo)
+          if [ -x "$build/perf/gloo_all_reduce_perf" ] && [ -x "$shoalrun" ]; then
+            run "gloo_n$n$sfx" 0 "$shoalrun" -n "$n" --timeout 1800 "$build/perf/gloo_all_reduce_perf"
+          else
+            echo "skipping Gloo: gloo_all_reduce_perf missing" >&2
+          fi
+          ;;
+      esac
     done
-    if [ -x "$build/perf/mpi_all_reduce_perf" ] && [ -n "$mpirun" ]; then
-      run "mpi_n$n$sfx" "$mpirun" "${mpiflags[@]}" -n "$n" "$build/perf/mpi_all_reduce_perf"
-    else
-      echo "skipping Open MPI: mpi_all_reduce_perf or mpirun missing" >&2
-    fi
-    if [ -x "$build/perf/gloo_all_reduce_perf" ] && [ -x "$shoalrun" ]; then
-      run "gloo_n$n$sfx" "$shoalrun" -n "$n" --timeout 1800 "$build/perf/gloo_all_reduce_perf"
-    else
-      echo "skipping Gloo: gloo_all_reduce_perf missing" >&2
-    fi
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
