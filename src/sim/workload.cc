@@ -1,0 +1,226 @@
+#include "sim/workload.h"
+
+#include <chrono>
+#include <cstdio>
+#include <unordered_map>
+
+#include "algorithms/algorithm.h"
+#include "core/config.h"
+#include "core/error.h"
+
+namespace shoal::sim {
+
+bool Template::operator==(const Template& o) const {
+  if (peers != o.peers || steps.size() != o.steps.size()) return false;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const SimStep &a = steps[i], &b = o.steps[i];
+    if (a.kind != b.kind || a.chan != b.chan || a.bytes != b.bytes || a.dep[0] != b.dep[0] ||
+        a.dep[1] != b.dep[1])
+      return false;
+  }
+  return true;
+}
+
+bool Template::sameMessages(const Template& o) const {
+  if (peers != o.peers || steps.size() != o.steps.size()) return false;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const SimStep &a = steps[i], &b = o.steps[i];
+    if (a.kind != b.kind || a.chan != b.chan || a.bytes != b.bytes) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> hostIds(const Cluster& c) {
+  std::vector<std::string> hosts;
+  hosts.reserve(static_cast<size_t>(c.ranks()));
+  char buf[32];
+  for (int r = 0; r < c.ranks(); ++r) {
+    snprintf(buf, sizeof buf, "node%05d", r / c.ranksPerNode);
+    hosts.emplace_back(buf);
+  }
+  return hosts;
+}
+
+size_t chunkBytesFromConfig() {
+  // Executor's slot rounding (executor.cc): cache-line and element aligned.
+  return config::getSize("SHOAL_CHUNK_SIZE") & ~size_t{63};
+}
+
+int slotsFromConfig() { return static_cast<int>(config::getInt("SHOAL_SLOTS")); }
+
+CollArgs collArgsFor(const WorkloadSpec& spec, int rank, int nranks,
+                     const std::vector<std::string>& hosts) {
+  return CollArgs{spec.kind,  rank,         nranks,
+                  spec.count, spec.dtype,   spec.op,
+                  spec.root,  spec.inPlace, chunkBytesFromConfig(),
+                  &hosts};
+}
+
+Template toTemplate(const Schedule& s, int rank, int nranks) {
+  Template t;
+  t.steps.reserve(s.steps.size());
+  const size_t total = s.steps.size();
+  std::vector<int32_t> ndeps(total + 1, 0);
+  for (size_t i = 0; i < total; ++i) {
+    const Step& x = s.steps[i];
+    SimStep y;
+    y.kind = x.kind;
+    y.bytes = x.bytes;
+    y.dep[0] = x.dep[0];
+    y.dep[1] = x.dep[1];
+    if (x.peer >= 0) {
+      const int off = ((x.peer - rank) % nranks + nranks) % nranks;
+      size_t c = 0;
+      while (c < t.peers.size() && t.peers[c] != off) ++c;
+      if (c == t.peers.size()) {
+        if (c >= kLocal) fail(shoalInternalError, "sim: rank %d talks to too many peers", rank);
+        t.peers.push_back(off);
+        t.sendQ.emplace_back();
+        t.recvQ.emplace_back();
+      }
+      y.chan = static_cast<uint16_t>(c);
+      (x.kind == StepKind::kSend ? t.sendQ : t.recvQ)[c].push_back(static_cast<int32_t>(i));
+    }
+    uint8_t w = 0;
+    for (int32_t d : x.dep) {
+      if (d < 0) continue;
+      if (static_cast<size_t>(d) >= i)
+        fail(shoalInternalError, "sim: rank %d step %zu depends on a later step", rank, i);
+      ++w;
+      ++ndeps[static_cast<size_t>(d) + 1];
+    }
+    t.waiting0.push_back(w);
+    t.steps.push_back(y);
+  }
+  for (size_t i = 0; i < total; ++i) ndeps[i + 1] += ndeps[i];
+  t.depBegin = ndeps;
+  t.depList.assign(static_cast<size_t>(ndeps[total]), 0);
+  std::vector<int32_t> fill(ndeps.begin(), ndeps.end() - 1);
+  for (size_t i = 0; i < total; ++i) {
+    for (int32_t d : s.steps[i].dep) {
+      if (d >= 0)
+        t.depList[static_cast<size_t>(fill[static_cast<size_t>(d)]++)] = static_cast<int32_t>(i);
+    }
+  }
+  return t;
+}
+
+namespace {
+
+uint64_t hashOf(const Template& t) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  for (int p : t.peers) mix(static_cast<uint64_t>(p));
+  for (const SimStep& s : t.steps) {
+    mix(static_cast<uint64_t>(s.kind) << 16 | s.chan);
+    mix(s.bytes);
+    mix(static_cast<uint64_t>(static_cast<uint32_t>(s.dep[0])) << 32 |
+        static_cast<uint32_t>(s.dep[1]));
+  }
+  return h;
+}
+
+// Nodes whose schedules are compared with node 0's when assuming symmetry:
+// the neighbours of the wrap-around, the middle, and a few spread ones.
+std::vector<int> sampleNodes(int nodes) {
+  std::vector<int> pick = {1, nodes - 1, nodes / 2, nodes / 3, (2 * nodes) / 3, nodes - 2};
+  std::vector<int> out;
+  for (int x : pick) {
+    if (x <= 0 || x >= nodes) continue;
+    bool seen = false;
+    for (int y : out) seen = seen || y == x;
+    if (!seen) out.push_back(x);
+  }
+  return out;
+}
+
+}  // namespace
+
+Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const int n = c.ranks();
+  if (c.nodes < 1 || c.ranksPerNode < 1)
+    fail(shoalInvalidArgument, "sim: cluster %d x %d is empty", c.nodes, c.ranksPerNode);
+  const auto* algo = algorithms::findAlgorithm(spec.kind, spec.algorithm);
+  if (!algo) {
+    fail(shoalInvalidArgument, "sim: no algorithm '%s' for %s", spec.algorithm.c_str(),
+         collName(spec.kind));
+  }
+  Workload w;
+  w.cluster = c;
+  w.spec = spec;
+  w.chunkBytes = chunkBytesFromConfig();
+  const auto hosts = hostIds(c);
+  {
+    CollArgs a0 = collArgsFor(spec, 0, n, hosts);
+    if (algo->applies && !algo->applies(a0)) {
+      fail(shoalInvalidArgument, "sim: %s %s does not apply to %d nodes x %d ranks",
+           collName(spec.kind), spec.algorithm.c_str(), c.nodes, c.ranksPerNode);
+    }
+  }
+  auto generate = [&](int r) {
+    ++w.generated;
+    return toTemplate(algo->plan(collArgsFor(spec, r, n, hosts)), r, n);
+  };
+
+  const int m = c.ranksPerNode;
+  if (spec.symmetry > 0 && c.nodes > 2) {
+    for (int l = 0; l < m; ++l) w.templates.push_back(generate(l));
+    bool same = true, sameMessages = true;
+    int checked = 0;
+    for (int node : sampleNodes(c.nodes)) {
+      for (int l = 0; l < m && sameMessages; ++l) {
+        const Template t = generate(node * m + l);
+        const Template& ref = w.templates[static_cast<size_t>(l)];
+        same = same && t == ref;
+        sameMessages = t.sameMessages(ref);
+        ++checked;
+      }
+      if (!sameMessages || (!same && spec.symmetry < 2)) break;
+    }
+    if (same || (sameMessages && spec.symmetry >= 2)) {
+      w.templateOf.resize(static_cast<size_t>(n));
+      for (int r = 0; r < n; ++r) w.templateOf[static_cast<size_t>(r)] = r % m;
+      w.period = m;
+      w.how = same ? "node-translation symmetry, checked on " + std::to_string(checked) +
+                         " ranks of other nodes"
+                   : "APPROXIMATE: node 0's schedules moved to every node; " +
+                         std::to_string(checked) +
+                         " ranks of other nodes checked send the same messages but their "
+                         "dependencies differ";
+      w.exact = same;
+      w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      return w;
+    }
+    w.templates.clear();
+    w.how = sameMessages ? "not node-symmetric (dependencies differ on other nodes; -S 2 "
+                           "would approximate); "
+                         : "not node-symmetric (other nodes send different messages); ";
+  }
+  // Every rank, deduplicated.
+  std::unordered_multimap<uint64_t, int32_t> seen;
+  w.templateOf.resize(static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r) {
+    Template t = generate(r);
+    const uint64_t h = hashOf(t);
+    int32_t id = -1;
+    auto range = seen.equal_range(h);
+    for (auto it = range.first; it != range.second && id < 0; ++it) {
+      if (w.templates[static_cast<size_t>(it->second)] == t) id = it->second;
+    }
+    if (id < 0) {
+      id = static_cast<int32_t>(w.templates.size());
+      w.templates.push_back(std::move(t));
+      seen.emplace(h, id);
+    }
+    w.templateOf[static_cast<size_t>(r)] = id;
+  }
+  w.period = n;
+  w.how += "generated all " + std::to_string(n) + " ranks (" + std::to_string(w.templates.size()) +
+           " distinct)";
+  w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return w;
+}
+
+}  // namespace shoal::sim
