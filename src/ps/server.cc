@@ -177,7 +177,7 @@ void Server::handleRegister(WorkerPeer& w, const RegisterMsg& m) {
     p->count = m.bytes / dtypeSize(dtype);
     p->value = ctx_.allocate(m.bytes);
     memset(p->value->data(), 0, m.bytes);
-    if (cfg_.mode == shoalPsSync) p->accum.resize((m.bytes + 7) / 8);
+    if (cfg_.mode == shoalPsSync) p->accum = ctx_.allocate(m.bytes);
     if (updateHasState(cfg_.rule.kind)) p->state.assign((m.bytes + 7) / 8, 0);
     p->byWorker.assign(workers_.size(), nullptr);
     partById_.push_back(p.get());
@@ -257,7 +257,7 @@ void Server::acceptSync(Slot& s) {
   Part& p = *s.part;
   bool first = true;
   for (Slot* o : p.byWorker) first = first && !(o && o->contributed);
-  char* acc = reinterpret_cast<char*>(p.accum.data());
+  char* acc = static_cast<char*>(p.accum->data());
   const char* in = static_cast<const char*>(s.buf->data());
   const size_t es = dtypeSize(p.dtype);
   if (first) {
@@ -293,12 +293,16 @@ void Server::maybeCompleteRound(Part& p) {
   // The value is the source of pull answers still in flight; it changes only
   // once they are done (onSendDone calls back here).
   if (!any || p.inflight > 0) return;
-  char* value = static_cast<char*>(p.value->data());
-  const char* g = reinterpret_cast<const char*>(p.accum.data());
-  void* state = p.state.empty() ? nullptr : p.state.data();
-  parallel(p.count, [&](size_t b, size_t e) {
-    applyUpdate(cfg_.rule, true, value, g, state, b, e, p.dtype);
-  });
+  if (cfg_.rule.kind == shoalPsUpdateSum) {
+    std::swap(p.value, p.accum);  // the round's sum is the new value
+  } else {
+    char* value = static_cast<char*>(p.value->data());
+    const char* g = static_cast<const char*>(p.accum->data());
+    void* state = p.state.empty() ? nullptr : p.state.data();
+    parallel(p.count, [&](size_t b, size_t e) {
+      applyUpdate(cfg_.rule, true, value, g, state, b, e, p.dtype);
+    });
+  }
   ++p.version;
   ++rounds_;
   for (Slot* s : p.byWorker) {

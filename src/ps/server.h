@@ -77,8 +77,10 @@ class Server {
     shoalDataType_t dtype;
     size_t count;
     std::unique_ptr<transport::Buffer> value;  // registered: the source of pull answers
-    std::vector<uint64_t> accum;               // sync: the round being summed
-    std::vector<uint64_t> state;               // optimizer state (momentum)
+    // sync: the round being summed. Registered like value, so the sum rule
+    // completes a round by swapping the two instead of copying.
+    std::unique_ptr<transport::Buffer> accum;
+    std::vector<uint64_t> state;  // optimizer state (momentum)
     uint64_t version = 0;
     int inflight = 0;  // pull answers still reading value
     std::vector<Slot*> byWorker;
