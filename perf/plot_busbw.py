@@ -9,16 +9,80 @@ for repeated rounds, of which each size keeps its fastest (lowest time). For eac
 a Markdown table (time and busbw per implementation, and the first
 implementation's speed relative to each other one, as a time ratio) and draws
 busbw against size, one line per implementation: a PNG with matplotlib when it
-is installed, otherwise an SVG written with the standard library alone, so the
-script needs nothing beyond python3.
+is installed, otherwise a PNG (or with --svg an SVG) written with the standard
+library alone, so the script needs nothing beyond python3.
 """
 import argparse
 import math
 import os
 import re
+import struct
 import sys
+import zlib
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf",
+          "#e377c2", "#7f7f7f"]
+
+# 5x7 bitmap glyphs for the PNG writer: 7 rows of 5 pixels per character.
+GLYPHS = {
+    ' ': "00000 00000 00000 00000 00000 00000 00000",
+    '0': "01110 10001 10011 10101 11001 10001 01110",
+    '1': "00100 01100 00100 00100 00100 00100 01110",
+    '2': "01110 10001 00001 00010 00100 01000 11111",
+    '3': "11111 00010 00100 00010 00001 10001 01110",
+    '4': "00010 00110 01010 10010 11111 00010 00010",
+    '5': "11111 10000 11110 00001 00001 10001 01110",
+    '6': "00110 01000 10000 11110 10001 10001 01110",
+    '7': "11111 00001 00010 00100 01000 01000 01000",
+    '8': "01110 10001 10001 01110 10001 10001 01110",
+    '9': "01110 10001 10001 01111 00001 00010 01100",
+    'a': "00000 00000 01110 00001 01111 10001 01111",
+    'b': "10000 10000 10110 11001 10001 10001 11110",
+    'c': "00000 00000 01110 10000 10000 10001 01110",
+    'd': "00001 00001 01101 10011 10001 10001 01111",
+    'e': "00000 00000 01110 10001 11111 10000 01110",
+    'f': "00110 01001 01000 11100 01000 01000 01000",
+    'g': "00000 01111 10001 10001 01111 00001 01110",
+    'h': "10000 10000 10110 11001 10001 10001 10001",
+    'i': "00100 00000 01100 00100 00100 00100 01110",
+    'j': "00010 00000 00110 00010 00010 10010 01100",
+    'k': "10000 10000 10010 10100 11000 10100 10010",
+    'l': "01100 00100 00100 00100 00100 00100 01110",
+    'm': "00000 00000 11010 10101 10101 10001 10001",
+    'n': "00000 00000 10110 11001 10001 10001 10001",
+    'o': "00000 00000 01110 10001 10001 10001 01110",
+    'p': "00000 00000 11110 10001 11110 10000 10000",
+    'q': "00000 00000 01101 10011 01111 00001 00001",
+    'r': "00000 00000 10110 11001 10000 10000 10000",
+    's': "00000 00000 01110 10000 01110 00001 11110",
+    't': "01000 01000 11100 01000 01000 01001 00110",
+    'u': "00000 00000 10001 10001 10001 10011 01101",
+    'v': "00000 00000 10001 10001 10001 01010 00100",
+    'w': "00000 00000 10001 10001 10101 10101 01010",
+    'x': "00000 00000 10001 01010 00100 01010 10001",
+    'y': "00000 00000 10001 10001 01111 00001 01110",
+    'z': "00000 00000 11111 00010 00100 01000 11111",
+    'A': "01110 10001 10001 11111 10001 10001 10001",
+    'B': "11110 10001 10001 11110 10001 10001 11110",
+    'G': "01110 10001 10000 10111 10001 10001 01111",
+    'I': "01110 00100 00100 00100 00100 00100 01110",
+    'K': "10001 10010 10100 11000 10100 10010 10001",
+    'M': "10001 11011 10101 10101 10001 10001 10001",
+    'N': "10001 10001 11001 10101 10011 10001 10001",
+    'O': "01110 10001 10001 10001 10001 10001 01110",
+    'P': "11110 10001 10001 11110 10000 10000 10000",
+    'S': "01111 10000 10000 01110 00001 00001 11110",
+    '.': "00000 00000 00000 00000 00000 01100 01100",
+    ',': "00000 00000 00000 00000 01100 00100 01000",
+    '_': "00000 00000 00000 00000 00000 00000 11111",
+    '-': "00000 00000 00000 11111 00000 00000 00000",
+    '+': "00000 00100 00100 11111 00100 00100 00000",
+    '/': "00000 00001 00010 00100 01000 10000 00000",
+    '(': "00010 00100 01000 01000 01000 00100 00010",
+    ')': "01000 00100 00010 00010 00010 00100 01000",
+    ':': "00000 01100 01100 00000 01100 01100 00000",
+    '=': "00000 00000 11111 00000 11111 00000 00000",
+}
 
 
 def parse(path):
@@ -129,6 +193,128 @@ def plot_matplotlib(path, n, impls):
     fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
+class Canvas:
+    """RGB raster with the few primitives a line plot needs, written as PNG
+    with zlib alone, so plots need nothing beyond python3."""
+
+    def __init__(self, w, h):
+        self.w, self.h = w, h
+        self.px = bytearray(b"\xff" * (w * h * 3))
+
+    def dot(self, x, y, rgb):
+        x, y = int(round(x)), int(round(y))
+        if 0 <= x < self.w and 0 <= y < self.h:
+            i = (y * self.w + x) * 3
+            self.px[i:i + 3] = rgb
+
+    def rect(self, x0, y0, x1, y1, rgb):
+        for y in range(int(y0), int(y1) + 1):
+            for x in range(int(x0), int(x1) + 1):
+                self.dot(x, y, rgb)
+
+    def line(self, x0, y0, x1, y1, rgb, width=1):
+        steps = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+        r = (width - 1) / 2
+        for k in range(steps + 1):
+            t = k / steps
+            x, y = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+            if width == 1:
+                self.dot(x, y, rgb)
+            else:
+                self.rect(x - r, y - r, x + r, y + r, rgb)
+
+    def disc(self, cx, cy, radius, rgb):
+        for dy in range(-radius, radius + 1):
+            for dx in range(-radius, radius + 1):
+                if dx * dx + dy * dy <= radius * radius:
+                    self.dot(cx + dx, cy + dy, rgb)
+
+    def text(self, x, y, s, rgb=(0, 0, 0), scale=1, anchor="start"):
+        """Draws s with its top at y; anchor start, middle or end at x."""
+        width = len(s) * 6 * scale
+        if anchor == "middle":
+            x -= width / 2
+        elif anchor == "end":
+            x -= width
+        for ch in s:
+            rows = GLYPHS.get(ch, GLYPHS.get(ch.lower(), GLYPHS[" "])).split()
+            for ry, row in enumerate(rows):
+                for rx, bit in enumerate(row):
+                    if bit == "1":
+                        self.rect(x + rx * scale, y + ry * scale,
+                                  x + rx * scale + scale - 1, y + ry * scale + scale - 1, rgb)
+            x += 6 * scale
+
+    def png(self, path):
+        raw = b"".join(b"\x00" + bytes(self.px[y * self.w * 3:(y + 1) * self.w * 3])
+                       for y in range(self.h))
+
+        def chunk(kind, data):
+            body = kind + data
+            return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n")
+            f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", self.w, self.h, 8, 2, 0, 0, 0)))
+            f.write(chunk(b"IDAT", zlib.compress(raw, 9)))
+            f.write(chunk(b"IEND", b""))
+
+
+def rgb(color):
+    return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def plot_png(path, n, impls, title=None):
+    """busbw against size, log2 x axis, one line per implementation."""
+    w, h, left, right, top, bottom = 900, 540, 70, 190, 50, 60
+    pw, ph = w - left - right, h - top - bottom
+    c = Canvas(w, h)
+    sizes = [r[0] for rows in impls.values() for r in rows if r[0] > 0]
+    lo, hi = math.log2(min(sizes)), math.log2(max(sizes))
+    hi = hi if hi > lo else lo + 1
+    ymax = max([r[2] for rows in impls.values() for r in rows] + [0.01])
+    step = 10 ** math.floor(math.log10(ymax / 5 if ymax > 0 else 1))
+    step *= next(m for m in (1, 2, 5, 10) if ymax / (step * m) <= 6)
+    ytop = step * math.ceil(ymax / step)
+
+    def x(size):
+        return left + pw * (math.log2(max(size, 1)) - lo) / (hi - lo)
+
+    def y(v):
+        return top + ph * (1 - v / ytop)
+
+    grid, black = (221, 221, 221), (0, 0, 0)
+    v = 0.0
+    while v <= ytop + 1e-9:
+        c.line(left, y(v), left + pw, y(v), grid)
+        c.text(left - 6, y(v) - 3, f"{v:g}", anchor="end")
+        v += step
+    e = math.ceil(lo)
+    while e <= hi:
+        c.line(x(2 ** e), top, x(2 ** e), top + ph, (238, 238, 238))
+        if (e - math.ceil(lo)) % 2 == 0:
+            c.text(x(2 ** e), top + ph + 8, human(2 ** e), anchor="middle")
+        e += 1
+    c.line(left, top, left + pw, top, black)
+    c.line(left, top + ph, left + pw, top + ph, black)
+    c.line(left, top, left, top + ph, black)
+    c.line(left + pw, top, left + pw, top + ph, black)
+    c.text(left + pw / 2, 14, title or f"all_reduce busbw, {n} ranks", scale=2, anchor="middle")
+    c.text(left + pw / 2, h - 24, "size (bytes)", anchor="middle")
+    c.text(left, top - 14, "busbw (GB/s)")
+    for k, (name, rows) in enumerate(impls.items()):
+        color = rgb(COLORS[k % len(COLORS)])
+        pts = [(x(s), y(b)) for s, _, b in rows if s > 0]
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            c.line(x0, y0, x1, y1, color, width=2)
+        for px, py in pts:
+            c.disc(px, py, 3, color)
+        ly = top + 18 * k + 10
+        c.line(left + pw + 12, ly, left + pw + 36, ly, color, width=2)
+        c.text(left + pw + 42, ly - 3, name)
+    c.png(path)
+
+
 def plot_svg(path, n, impls):
     w, h, left, right, top, bottom = 800, 500, 70, 170, 40, 60
     pw, ph = w - left - right, h - top - bottom
@@ -188,6 +374,8 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--placement", choices=["out", "in"], default="out")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--svg", action="store_true",
+                    help="without matplotlib, write SVG instead of the built-in PNG writer's output")
     a = ap.parse_args()
     groups, rounds = load(a.results, a.placement)
     if not groups:
@@ -196,7 +384,7 @@ def main():
         import matplotlib  # noqa: F401
         plot, ext = plot_matplotlib, "png"
     except ImportError:
-        plot, ext = plot_svg, "svg"
+        plot, ext = (plot_svg, "svg") if a.svg else (plot_png, "png")
     tables = []
     for n in sorted(groups):
         tables.append(table(n, groups[n], rounds))

@@ -5,7 +5,7 @@
 #
 #   perf/run_compare.sh [-B build_dir] [-o results_dir] [-r "2 4"] [-f 4]
 #                       [-b 8] [-e 128M] [-n 20] [-w 5] [-c 0] [-A "ring"] [-R 1]
-#                       [-L 2M -N 5 -W 1] [-s "rd"] [-p -20]
+#                       [-L 2M -N 5 -W 1] [-s "rd"] [-p -20] [-K 0]
 #
 # -L splits the sweep: sizes from -L up run as a second command with -N timed
 # and -W warm-up iterations (large sizes need few iterations to be measured
@@ -15,6 +15,8 @@
 # -p runs every implementation under nice -n <value>, so that builds other
 # people run on a shared machine take less of the CPU from the measured
 # processes (all implementations alike; negative values need root).
+# -K numbers this invocation's rounds from K+1, so several invocations (with
+# and without -p, say) can add rounds to one results directory.
 # -R repeats the whole comparison that many rounds, each round running every
 # implementation once in turn (files <impl>_n<ranks>.r<k>.txt), so that load
 # from other processes on a shared machine hits all of them alike;
@@ -41,7 +43,8 @@ bigIters=5
 bigWarmup=1
 smallOnly=""
 niceness=""
-while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:h" opt; do
+roundOffset=0
+while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:K:h" opt; do
   case $opt in
     B) build=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -59,7 +62,8 @@ while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:h" opt; do
     W) bigWarmup=$OPTARG ;;
     s) smallOnly=$OPTARG ;;
     p) niceness=$OPTARG ;;
-    *) sed -n '2,28p' "$0"; exit 2 ;;
+    K) roundOffset=$OPTARG ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
   esac
 done
 build=$(cd "$build" && pwd)
@@ -86,6 +90,7 @@ else
 fi
 
 {
+  echo "== $0 $*"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -n) $(uname -srm)"
   grep -m1 'model name' /proc/cpuinfo | sed 's/^/cpu: /'
@@ -106,8 +111,8 @@ fi
   [ -n "$mpirun" ] && echo "mpi: $($mpirun --version 2>&1 | head -1)"
   echo "gloo: $(dpkg-query -W -f='${Version}' libgloo-dev 2>/dev/null || echo unknown)"
   echo "compiler: $(c++ --version | head -1)"
-} > "$out/machine.txt"
-: > "$out/commands.txt"
+} >> "$out/machine.txt"
+touch "$out/commands.txt"
 
 # Runs one implementation (twice with -L: the small sweep, then the large
 # one, into the same file); the launcher's per-rank prefix ("[0] ") is removed
@@ -143,10 +148,10 @@ for algo in $algos; do impls+=("shoal:$algo"); done
 impls+=(mpi gloo)
 for round in $(seq 1 "$rounds"); do
   sfx=""
-  [ "$rounds" -gt 1 ] && sfx=".r$round"
+  [ "$rounds" -gt 1 ] || [ "$roundOffset" -gt 0 ] && sfx=".r$((round + roundOffset))"
   for n in $ranks; do
     for k in $(seq 0 $((${#impls[@]} - 1))); do
-      impl=${impls[$(((k + round - 1) % ${#impls[@]}))]}
+      impl=${impls[$(((k + round + roundOffset - 1) % ${#impls[@]}))]}
       case $impl in
         shoal:*)
           algo=${impl#shoal:}
