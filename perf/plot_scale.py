@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Tables and plots of shoal-sim predictions (tools/shoal-sim -o DIR).
 
-    perf/plot_scale.py DIR [--size BYTES ...] [--no-plot]
+    perf/plot_scale.py DIR [--size BYTES ...] [--measured RESULTS_DIR] [--no-plot]
 
 DIR holds <algo>_n<ranks>.txt (nccl-tests format) and picks_n<ranks>.txt.
 Writes, into DIR: busbw against size per rank count (busbw_n<ranks>_out.svg
 or .png, drawn by plot_busbw.py's functions), busbw against rank count for
 each --size (scale_<size>.svg/png), and scale.md: for each rank count, the
 fastest algorithm per size next to the tuner's choices, and the busbw of
-each algorithm at the --size points. Standard library only; matplotlib is
-used when installed.
+each algorithm at the --size points. --measured takes a run_compare.sh
+results directory (shoal_<algo>_n<ranks>[.r<k>].txt, fastest round per size)
+and adds, per algorithm and rank count present in both, predicted against
+measured time and the error. Standard library only; matplotlib is used when
+installed.
 """
 import argparse
 import os
@@ -68,11 +71,41 @@ def scale_rows(groups, size):
     return out
 
 
+def compare(groups, measured):
+    """Markdown tables of predicted against measured time, and the errors."""
+    parts = []
+    for n in sorted(groups):
+        for algo, rows in groups[n].items():
+            meas = measured.get(n, {}).get(f"shoal_{algo}")
+            if not meas:
+                continue
+            m = {s: t for s, t, _ in meas}
+            lines = [f"**{algo}, {n} ranks: predicted against measured**", "",
+                     "| size | measured us | predicted us | predicted / measured |",
+                     "|---|---|---|---|"]
+            errs = []
+            for s, t, _ in rows:
+                if s not in m or m[s] <= 0:
+                    continue
+                ratio = t / m[s]
+                errs.append(abs(ratio - 1))
+                lines.append(f"| {plot_busbw.human(s)} | {plot_busbw.us(m[s])} | "
+                             f"{plot_busbw.us(t)} | {ratio:.2f} |")
+            if errs:
+                errs.sort()
+                med = errs[len(errs) // 2]
+                lines += ["", f"median |error| {100 * med:.0f}%, largest {100 * errs[-1]:.0f}% "
+                          f"over {len(errs)} sizes"]
+            parts.append("\n".join(lines))
+    return parts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results")
     ap.add_argument("--size", type=int, action="append", default=[],
                     help="bytes; adds a busbw-against-ranks plot and table (repeatable)")
+    ap.add_argument("--measured", help="run_compare.sh results directory to compare with")
     ap.add_argument("--no-plot", action="store_true")
     a = ap.parse_args()
     groups, _ = plot_busbw.load(a.results, "out")
@@ -113,6 +146,9 @@ def main():
             plot(path, f"all sizes {plot_busbw.human(size)}; x axis = ranks",
                  {k: [(r, t, b) for r, t, b in v] for k, v in rows.items()})
             print(f"wrote {path}", file=sys.stderr)
+    if a.measured:
+        measured, _ = plot_busbw.load(a.measured, "out")
+        parts += compare(groups, measured)
     text = "\n\n".join(parts) + "\n"
     with open(os.path.join(a.results, "scale.md"), "w", encoding="utf-8") as f:
         f.write(text)

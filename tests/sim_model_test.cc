@@ -104,11 +104,18 @@ TEST(SimModel, SymmetryAndFoldingGiveTheSameTimeAsEveryRank) {
     SCOPED_TRACE(algo);
     const size_t count = 1 << 16;
     Workload sym = buildWorkload(c, allreduce(algo, count, 1));
-    Workload all = buildWorkload(c, allreduce(algo, count, 0));
+    WorkloadSpec threeThreads = allreduce(algo, count, 0);
+    threeThreads.threads = 3;
+    Workload all = buildWorkload(c, threeThreads);
+    WorkloadSpec oneThread = allreduce(algo, count, 0);
+    oneThread.threads = 1;
+    Workload serial = buildWorkload(c, oneThread);
     ASSERT_EQ(sym.period, c.ranksPerNode) << sym.how;
     ASSERT_EQ(all.period, c.ranks());
     for (int r = 0; r < c.ranks(); ++r) {
       EXPECT_TRUE(sym.templates[sym.templateOf[r]] == all.templates[all.templateOf[r]])
+          << "rank " << r;
+      EXPECT_TRUE(serial.templates[serial.templateOf[r]] == all.templates[all.templateOf[r]])
           << "rank " << r;
     }
     const RunResult folded = simulate(sym, prof, engineOptions(true));

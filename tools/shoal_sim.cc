@@ -39,6 +39,8 @@ void usage() {
           "               symmetry where it holds exactly (default); 2: also where only\n"
           "               dependencies differ (approximate, named in the output)\n"
           "  -o DIR       also write <algo>_n<ranks>.txt and picks_n<ranks>.txt into DIR\n"
+          "  -j N         threads generating schedules when every rank is needed (default: cores)\n"
+          "  -L SECONDS   stop an algorithm's sweep once one size took longer (default: no limit)\n"
           "  -v           timing of each prediction on stderr\n"
           "Chunk and slots come from SHOAL_CHUNK_SIZE and SHOAL_SLOTS, as in a communicator.\n");
 }
@@ -132,11 +134,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> sets;
   int ppn = 8;
   size_t minB = 8, maxB = size_t{4} << 30;
-  double factor = 2;
+  double factor = 2, limit = 0;
   bool inPlace = false, verbose = false;
-  int symmetry = 1;
+  int symmetry = 1, threads = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "p:s:N:g:b:e:f:A:i:S:o:vh")) != -1) {
+  while ((opt = getopt(argc, argv, "p:s:N:g:b:e:f:A:i:S:o:L:j:vh")) != -1) {
     switch (opt) {
       case 'p':
         profileName = optarg;
@@ -170,6 +172,12 @@ int main(int argc, char** argv) {
         break;
       case 'o':
         outDir = optarg;
+        break;
+      case 'j':
+        threads = atoi(optarg);
+        break;
+      case 'L':
+        limit = atof(optarg);
         break;
       case 'v':
         verbose = true;
@@ -235,11 +243,13 @@ int main(int argc, char** argv) {
             "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)"
             "            (us)  (GB/s)  (GB/s)\n");
         double busSum = 0, wallTotal = 0;
+        size_t done = 0;
         for (size_t bytes : sizes) {
           WorkloadSpec spec;
           spec.algorithm = algo;
           spec.count = bytes / es;
           spec.symmetry = symmetry;
+          spec.threads = threads;
           const auto t0 = std::chrono::steady_clock::now();
           Prediction pr = predict(c, spec, prof, eo);
           Prediction ip = pr;
@@ -262,10 +272,16 @@ int main(int argc, char** argv) {
                    resultCols(pr).c_str(), resultCols(ip).c_str());
           if (!pr.exact) out.line("#   ^ %s\n", pr.how.c_str());
           busSum += pr.busBw;
+          ++done;
           all[bytes][algo] = pr;
+          if (limit > 0 && wall > limit && bytes != sizes.back()) {
+            out.line("# larger sizes skipped: this one took %.1f s to simulate (-L %g)\n", wall,
+                     limit);
+            break;
+          }
         }
         out.line("# Out of bounds values : 0 OK\n");
-        out.line("# Avg bus bandwidth    : %g\n", sizes.empty() ? 0.0 : busSum / sizes.size());
+        out.line("# Avg bus bandwidth    : %g\n", done ? busSum / static_cast<double>(done) : 0.0);
         out.line("# simulation wall time : %.2f s\n#\n", wallTotal);
         if (out.file) fclose(out.file);
       }

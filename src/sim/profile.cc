@@ -68,15 +68,15 @@ Profile namedProfile(const std::string& name) {
     // spend engine time per byte, and ranks beyond the cores share them.
     p.transport = "shm";
     p.intraGBps = 1000;  // not a limit: the engines are
-    p.intraLatUs = 1.0;
+    p.intraLatUs = 1.75;
     p.nicGBps = 1000;
-    p.nicLatUs = 1.0;
+    p.nicLatUs = 1.75;
     p.nicsPerNode = 0;
-    p.stepUs = 2.0;
+    p.stepUs = 2.5;
     p.localStepUs = 0.2;
-    p.reduceGBps = 1.2;
-    p.copyGBps = 1.6;
-    p.senderCopyGBps = 1.6;
+    p.reduceGBps = 0.9;
+    p.copyGBps = 0.9;
+    p.senderCopyGBps = 0.9;
     p.coresPerNode = 2;
   } else {
     std::string known;

@@ -1,7 +1,10 @@
 #include "sim/workload.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <thread>
 #include <unordered_map>
 
 #include "algorithms/algorithm.h"
@@ -159,9 +162,17 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
            collName(spec.kind), spec.algorithm.c_str(), c.nodes, c.ranksPerNode);
     }
   }
+  // Built once: reading the configuration per rank would cost, and the
+  // threads below must not touch it.
+  const CollArgs base = collArgsFor(spec, 0, n, hosts);
+  auto plan = [&](int r) {
+    CollArgs a = base;
+    a.rank = r;
+    return toTemplate(algo->plan(a), r, n);
+  };
   auto generate = [&](int r) {
     ++w.generated;
-    return toTemplate(algo->plan(collArgsFor(spec, r, n, hosts)), r, n);
+    return plan(r);
   };
 
   const int m = c.ranksPerNode;
@@ -198,27 +209,61 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
                            "would approximate); "
                          : "not node-symmetric (other nodes send different messages); ";
   }
-  // Every rank, deduplicated.
-  std::unordered_multimap<uint64_t, int32_t> seen;
-  w.templateOf.resize(static_cast<size_t>(n));
-  for (int r = 0; r < n; ++r) {
-    Template t = generate(r);
+  // Every rank, deduplicated. The algorithms are pure functions of their
+  // arguments, so ranks are generated in parallel blocks, each deduplicated
+  // on its own, then merged.
+  struct Part {
+    std::vector<Template> templates;
+    std::vector<int32_t> of;  // per rank of the block, index into templates
+    std::exception_ptr error;
+  };
+  auto dedupe = [](std::vector<Template>& into, std::unordered_multimap<uint64_t, int32_t>& seen,
+                   Template&& t) {
     const uint64_t h = hashOf(t);
-    int32_t id = -1;
     auto range = seen.equal_range(h);
-    for (auto it = range.first; it != range.second && id < 0; ++it) {
-      if (w.templates[static_cast<size_t>(it->second)] == t) id = it->second;
+    for (auto it = range.first; it != range.second; ++it) {
+      if (into[static_cast<size_t>(it->second)] == t) return it->second;
     }
-    if (id < 0) {
-      id = static_cast<int32_t>(w.templates.size());
-      w.templates.push_back(std::move(t));
-      seen.emplace(h, id);
+    const int32_t id = static_cast<int32_t>(into.size());
+    into.push_back(std::move(t));
+    seen.emplace(h, id);
+    return id;
+  };
+  const int threads =
+      spec.threads > 0 ? std::min(spec.threads, n)
+                       : std::max(1, std::min(static_cast<int>(std::thread::hardware_concurrency()),
+                                              n / 64 + 1));
+  std::vector<Part> parts(static_cast<size_t>(threads));
+  auto work = [&](int t) {
+    Part& part = parts[static_cast<size_t>(t)];
+    try {
+      std::unordered_multimap<uint64_t, int32_t> seen;
+      const int lo = static_cast<int>(static_cast<long long>(n) * t / threads);
+      const int hi = static_cast<int>(static_cast<long long>(n) * (t + 1) / threads);
+      for (int r = lo; r < hi; ++r) part.of.push_back(dedupe(part.templates, seen, plan(r)));
+    } catch (...) {
+      part.error = std::current_exception();
     }
-    w.templateOf[static_cast<size_t>(r)] = id;
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (const Part& part : parts) {
+    if (part.error) std::rethrow_exception(part.error);
+  }
+  w.generated += n;
+  std::unordered_multimap<uint64_t, int32_t> seen;
+  w.templateOf.clear();
+  w.templateOf.reserve(static_cast<size_t>(n));
+  for (Part& part : parts) {
+    std::vector<int32_t> global;
+    for (Template& t : part.templates) global.push_back(dedupe(w.templates, seen, std::move(t)));
+    for (int32_t id : part.of) w.templateOf.push_back(global[static_cast<size_t>(id)]);
   }
   w.period = n;
   w.how += "generated all " + std::to_string(n) + " ranks (" + std::to_string(w.templates.size()) +
-           " distinct)";
+           " distinct, " + std::to_string(threads) + " threads)";
   w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return w;
 }

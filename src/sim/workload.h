@@ -66,6 +66,7 @@ struct WorkloadSpec {
   // starts its cross-node ring on a different slice); node 0's dependencies
   // are used everywhere, an approximation the output names.
   int symmetry = 1;
+  int threads = 0;  // generating every rank: threads to use (0: one per core)
 };
 
 struct Workload {
