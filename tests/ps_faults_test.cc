@@ -226,6 +226,61 @@ TEST_P(PsFaults, ServerDiesWorkersGetAnErrorNamingIt) {
   expectKilled(results, 3);
 }
 
+// A server that stops answering without dying (SIGSTOP): the worker's
+// operation fails with shoalTimeout naming it once the deadline passes.
+TEST(PsFaultsHang, StoppedServerTimesOutNamingIt) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  shoal::test::MultiProcessOptions mp;
+  mp.env["SHOAL_TRANSPORT"] = "shm";
+  mp.timeoutSeconds = 60;
+  const double timeout = 2;
+  auto results = runRanks(
+      2,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions o = options(shoalPsSync);
+        o.timeoutSeconds = timeout;
+        shoalPs_t ps = nullptr;
+        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
+                                  rank == 0 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
+                  shoalSuccess)
+            << shoalPsGetLastError(nullptr);
+        if (rank == 1) {
+          waitStats(ps, 0, 1);
+          pid_t me = getpid();
+          ASSERT_EQ(write(fds[1], &me, sizeof(me)), static_cast<ssize_t>(sizeof(me)));
+          raise(SIGSTOP);
+          ADD_FAILURE() << "the stopped server was resumed";
+          return;
+        }
+        std::vector<float> g(100, 1.0f), out(100);
+        shoalPsHandle_t h;
+        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), g.size(), shoalFloat32, &h),
+                  shoalSuccess);
+        ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        pid_t server = 0;
+        ASSERT_EQ(read(fds[0], &server, sizeof(server)), static_cast<ssize_t>(sizeof(server)));
+        // Give the server time to stop before the next round.
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        auto start = std::chrono::steady_clock::now();
+        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), g.size(), shoalFloat32, &h),
+                  shoalSuccess);
+        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalTimeout);
+        double waited =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::string err = shoalPsGetLastError(ps);
+        EXPECT_NE(err.find("server ranks {1}"), std::string::npos) << err;
+        EXPECT_GE(waited, timeout * 0.9);
+        EXPECT_LT(waited, timeout + 3);
+        kill(server, SIGKILL);  // nothing else would end it
+        ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+      },
+      mp);
+  close(fds[0]);
+  close(fds[1]);
+  expectKilled(results, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, PsFaults, testing::Values("shm", "ucx"),
                          [](const testing::TestParamInfo<std::string>& info) {
                            return info.param;
