@@ -32,7 +32,7 @@ OUT=$BUILD/rxe-results/$MODE
 rm -rf "$OUT"
 mkdir -p "$OUT"
 case $MODE in
-    single) PARTS="transport allreduce perf" ;;
+    single) PARTS="transport allreduce ps perf" ;;
     ucx)
         [ -x "$BUILD/tests/ucx_transport_test" ] || skip "$BUILD has no UCX transport"
         PARTS="ucx"

@@ -271,3 +271,10 @@ suite_profile() {
     grep -E '^ *[0-9]+ ' /tmp/prof-arp.log | sed 's/^/    /'
     return 0
 }
+
+# The parameter server over verbs: exact sums, 2 workers x 2 servers, sizes that
+# span partitions (the 64 MiB case moves too much for an emulated CPU).
+suite_ps() {
+    step "parameter server over verbs"
+    gtest 600 ps_verbs "$BUILD/tests/ps_sync_test" "--gtest_filter=${FILTER_PS:-Verbs/PsSync.*}"
+}
