@@ -118,7 +118,7 @@ int run(const train::TrainOptions& o) {
   const size_t total = o.steps ? std::min(o.steps, o.epochs * perEpoch) : o.epochs * perEpoch;
 
   std::unique_ptr<train::LossLog> log;
-  std::unique_ptr<train::ReferenceRun> reference;
+  std::unique_ptr<train::ReferenceCheck> reference;
   if (rank == 0) {
     log = std::make_unique<train::LossLog>(o.csv, perEpoch, o.logEvery);
     const size_t lowShard = o.batch / static_cast<size_t>(ranks);
@@ -134,13 +134,14 @@ int run(const train::TrainOptions& o) {
         static_cast<unsigned long long>(o.seed), o.check ? ", --check" : "");
     fflush(stdout);
     if (o.check && o.checkSteps > 0) {
-      reference = std::make_unique<train::ReferenceRun>(shape, params.data(), o.lr, o.momentum);
+      reference = std::make_unique<train::ReferenceCheck>(shape, params.data(), o.lr, o.momentum,
+                                                          o.checkSteps, o.checkTol, kProgram);
     }
   }
 
   const auto start = std::chrono::steady_clock::now();
-  double comm_s = 0, check_s = 0, worstDeviation = 0, lastDeviation = 0;
-  size_t worstStep = 0, samples = 0;
+  double comm_s = 0, check_s = 0;
+  size_t samples = 0;
   for (size_t g = 0; g < total; ++g) {
     const size_t epoch = g / perEpoch;
     const std::vector<uint32_t> batch = schedule.globalBatch(epoch, g % perEpoch);
@@ -175,25 +176,8 @@ int run(const train::TrainOptions& o) {
 
     if (o.check) {
       const auto c0 = std::chrono::steady_clock::now();
-      uint64_t refFailed = 0;
-      if (reference && g < o.checkSteps) {
-        reference->step(trainSet, batch, lr);
-        const train::ReferenceRun::Deviation d = reference->compare(params.data());
-        lastDeviation = d.ratio;
-        if (d.ratio > worstDeviation) {
-          worstDeviation = d.ratio;
-          worstStep = g + 1;
-        }
-        if (!(d.ratio <= o.checkTol)) {
-          refFailed = 1;
-          fprintf(stderr,
-                  "%s: check failed at step %zu: rank 0's parameters deviate from the "
-                  "single-process reference by %.3g of the reference's displacement "
-                  "(tolerance %.3g): %s\n",
-                  kProgram, g + 1, d.ratio, o.checkTol, d.where.c_str());
-        }
-        if (g + 1 == o.checkSteps) reference.reset();
-      }
+      const uint64_t refFailed =
+          reference && !reference->afterStep(trainSet, batch, lr, params.data(), g) ? 1 : 0;
       // max(hash) == min(hash) iff every rank holds the same hash; the second
       // max element carries rank 0's reference verdict to everyone.
       const uint64_t h = train::hashParameters(params.data(), P);
@@ -247,8 +231,9 @@ int run(const train::TrainOptions& o) {
           "steps; largest deviation from the single-process reference over the first %zu "
           "steps: %.3g of its displacement (step %zu; %.3g after the last; tolerance %.3g); "
           "checking took %.2f s\n",
-          ranks, ranks == 1 ? "" : "s", total, std::min(o.checkSteps, total), worstDeviation,
-          worstStep, lastDeviation, o.checkTol, check_s);
+          ranks, ranks == 1 ? "" : "s", total, std::min(o.checkSteps, total),
+          reference ? reference->worst() : 0.0, reference ? reference->worstStep() : 0,
+          reference ? reference->last() : 0.0, o.checkTol, check_s);
     }
   }
   return 0;

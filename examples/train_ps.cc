@@ -193,7 +193,7 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
   const bool sync = po.mode == shoalPsSync;
 
   std::unique_ptr<train::LossLog> log;
-  std::unique_ptr<train::ReferenceRun> reference;
+  std::unique_ptr<train::ReferenceCheck> reference;
   if (rank == 0) {
     log = std::make_unique<train::LossLog>(o.csv, perEpoch, o.logEvery);
     printf(
@@ -207,7 +207,8 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
         static_cast<unsigned long long>(o.seed), o.check ? ", --check" : "");
     fflush(stdout);
     if (o.check && sync && o.checkSteps > 0) {
-      reference = std::make_unique<train::ReferenceRun>(shape, theta0.data(), o.lr, o.momentum);
+      reference = std::make_unique<train::ReferenceCheck>(shape, theta0.data(), o.lr, o.momentum,
+                                                          o.checkSteps, o.checkTol, kProgram);
     }
   }
 
@@ -217,8 +218,8 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
     ps.registerBuffer(u.data(), u.size() * sizeof(float));
   }
   const auto start = std::chrono::steady_clock::now();
-  double ps_s = 0, check_s = 0, worstDeviation = 0, lastDeviation = 0;
-  size_t worstStep = 0, samples = 0;
+  double ps_s = 0, check_s = 0;
+  size_t samples = 0;
   uint64_t version = 0;
   for (size_t g = 0; g < total; ++g) {
     double stats[2] = {0, 0};  // the batch's summed loss and correct count
@@ -253,25 +254,8 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
       comm.allReduce(stats, 2, shoalDouble, shoalSum, "shoalAllReduce(batch statistics)");
       if (o.check) {
         const auto c0 = std::chrono::steady_clock::now();
-        uint64_t refFailed = 0;
-        if (reference && g < o.checkSteps) {
-          reference->step(trainSet, batch, o.lr);
-          const train::ReferenceRun::Deviation d = reference->compare(params.data());
-          lastDeviation = d.ratio;
-          if (d.ratio > worstDeviation) {
-            worstDeviation = d.ratio;
-            worstStep = g + 1;
-          }
-          if (!(d.ratio <= o.checkTol)) {
-            refFailed = 1;
-            fprintf(stderr,
-                    "%s: check failed at step %zu: rank 0's parameters deviate from the "
-                    "single-process reference by %.3g of the reference's displacement "
-                    "(tolerance %.3g): %s\n",
-                    kProgram, g + 1, d.ratio, o.checkTol, d.where.c_str());
-          }
-          if (g + 1 == o.checkSteps) reference.reset();
-        }
+        uint64_t refFailed =
+            reference && !reference->afterStep(trainSet, batch, o.lr, params.data(), g) ? 1 : 0;
         comm.allReduce(&refFailed, 1, shoalUint64, shoalMax, "shoalAllReduce(check: verdict)");
         const uint64_t h = isWorker ? train::hashParameters(params.data(), P) : 0;
         if (!sameOnHolders(comm, isWorker ? &h : nullptr, "shoalAllReduce(check: hashes)")) {
@@ -352,7 +336,8 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
           "first %zu steps: %.3g of its displacement (step %zu; %.3g after the last; tolerance "
           "%.3g); checking took %.2f s\n",
           workers, total, static_cast<unsigned long long>(finalVersion),
-          std::min(o.checkSteps, total), worstDeviation, worstStep, lastDeviation, o.checkTol,
+          std::min(o.checkSteps, total), reference ? reference->worst() : 0.0,
+          reference ? reference->worstStep() : 0, reference ? reference->last() : 0.0, o.checkTol,
           check_s);
     } else if (o.check) {
       printf(

@@ -55,6 +55,31 @@ ReferenceRun::Deviation ReferenceRun::compare(const float* params) const {
   return worst;
 }
 
+ReferenceCheck::ReferenceCheck(const MlpShape& shape, const float* initialParams, float lr,
+                               float momentum, size_t steps, double tolerance, const char* program)
+    : run_(shape, initialParams, lr, momentum),
+      steps_(steps),
+      tolerance_(tolerance),
+      program_(program) {}
+
+bool ReferenceCheck::afterStep(const Dataset& data, const std::vector<uint32_t>& batch, float lr,
+                               const float* params, size_t step) {
+  if (step >= steps_) return true;
+  run_.step(data, batch, lr);
+  const ReferenceRun::Deviation d = run_.compare(params);
+  last_ = d.ratio;
+  if (d.ratio > worst_) {
+    worst_ = d.ratio;
+    worstStep_ = step + 1;
+  }
+  if (d.ratio <= tolerance_) return true;  // also false for NaN
+  fprintf(stderr,
+          "%s: check failed at step %zu: rank 0's parameters deviate from the single-process "
+          "reference by %.3g of the reference's displacement (tolerance %.3g): %s\n",
+          program_, step + 1, d.ratio, tolerance_, d.where.c_str());
+  return false;
+}
+
 uint64_t hashParameters(const float* params, size_t count) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(params);
   const size_t n = count * sizeof(float);

@@ -37,6 +37,31 @@ class ReferenceRun {
   SgdMomentum opt_;
 };
 
+// The reference run beside a distributed one for its first `steps` steps:
+// steps it on the same batches, compares, and keeps the largest deviation.
+class ReferenceCheck {
+ public:
+  ReferenceCheck(const MlpShape& shape, const float* initialParams, float lr, float momentum,
+                 size_t steps, double tolerance, const char* program);
+  // After the distributed run's step `step` (0-based) on `batch` with `lr`:
+  // false, said on stderr, when its params deviate beyond the tolerance.
+  // Nothing to do (true) once the reference's steps are over.
+  bool afterStep(const Dataset& data, const std::vector<uint32_t>& batch, float lr,
+                 const float* params, size_t step);
+
+  double worst() const { return worst_; }
+  size_t worstStep() const { return worstStep_; }  // 1-based
+  double last() const { return last_; }
+
+ private:
+  ReferenceRun run_;
+  size_t steps_;
+  double tolerance_;
+  const char* program_;
+  double worst_ = 0, last_ = 0;
+  size_t worstStep_ = 0;
+};
+
 // A 64-bit hash of the parameters' bytes (FNV-1a over 8-byte words): equal
 // hashes on all ranks mean bitwise identical parameters, barring collisions.
 uint64_t hashParameters(const float* params, size_t count);
