@@ -143,8 +143,13 @@ def main():
         if not a.no_plot:
             # Reuse the size-axis plot with ranks on the x axis.
             path = os.path.join(a.results, f"scale_{plot_busbw.human(size)}.{ext}")
-            plot(path, f"all sizes {plot_busbw.human(size)}; x axis = ranks",
+            plot(path, f"{plot_busbw.human(size)} messages, by number of",
                  {k: [(r, t, b) for r, t, b in v] for k, v in rows.items()})
+            if ext == "svg":  # plot_busbw labels its x axis with sizes
+                with open(path, encoding="utf-8") as f:
+                    svg = f.read().replace(">size (bytes)<", ">ranks<")
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(svg)
             print(f"wrote {path}", file=sys.stderr)
     if a.measured:
         measured, _ = plot_busbw.load(a.measured, "out")
