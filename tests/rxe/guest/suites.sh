@@ -260,15 +260,18 @@ suite_profile() {
     SHOAL_TRANSPORT=verbs "$BUILD/tools/shoalrun" -n 2 --timeout 300 "$BUILD/perf/all_reduce_perf" \
         -b 4M -e 4M -n ${BENCH_ITERS:-6} -w 1 -c 0 > /tmp/prof-arp.log 2>&1 &
     local job=$!
-    sleep ${PROFILE_DELAY:-8}
-    timeout 120 perf record -a -F 499 -o /tmp/perf.data -- sleep ${PROFILE_SECONDS:-15} > /tmp/perf-rec.log 2>&1
+    sleep 3  # past process start and connection setup
+    perf record -a -F 499 -o /tmp/perf.data -- sleep 300 > /tmp/perf-rec.log 2>&1 &
+    local rec=$!
     wait $job
+    kill -INT $rec 2> /dev/null
+    wait $rec
     perf report -i /tmp/perf.data --no-children --sort comm,dso,sym --stdio 2>/dev/null |
         grep -v '^#' | grep -v '^$' | head -45 > "$RW/$GUEST_NAME-profile.txt"
     perf report -i /tmp/perf.data --no-children --sort comm --stdio 2>/dev/null |
         grep -v '^#' | grep -v '^$' | head -12 >> "$RW/$GUEST_NAME-profile.txt"
     cat "$RW/$GUEST_NAME-profile.txt" | cut -c1-150
-    grep -E '^ *[0-9]+ ' /tmp/prof-arp.log | sed 's/^/    /'
+    grep -E '^(\[0\])? *[0-9]+ ' /tmp/prof-arp.log | sed 's/^/    /'
     return 0
 }
 
