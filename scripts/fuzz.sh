@@ -11,11 +11,12 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$HERE/build-fuzz}
 SECS=${2:-30}
 JOBS=${SHOAL_JOBS:-$(nproc)}
+mkdir -p "$BUILD"
 CC=${CC_FUZZ:-clang} CXX=${CXX_FUZZ:-clang++} cmake -S "$HERE" -B "$BUILD" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_BUILD_FUZZERS=ON -DSHOAL_BUILD_TESTS=OFF \
   -DSHOAL_BUILD_PERF=OFF -DSHOAL_BUILD_EXAMPLES=OFF -DSHOAL_WITH_VERBS=OFF -DSHOAL_WITH_UCX=OFF \
-  -DSHOAL_WITH_HWLOC=OFF -DSHOAL_WITH_CUDA=OFF > "$BUILD.configure.log" 2>&1 ||
-  { cat "$BUILD.configure.log"; exit 1; }
+  -DSHOAL_WITH_HWLOC=OFF -DSHOAL_WITH_CUDA=OFF > "$BUILD/configure.log" 2>&1 ||
+  { cat "$BUILD/configure.log"; exit 1; }
 targets=$(cd "$HERE/fuzz" && ls *_fuzz.cc | sed 's/_fuzz\.cc$//')
 if [ ! -e "$HERE/src/ps/wire.h" ]; then targets=$(echo "$targets" | grep -v '^ps_wire$' || true); fi
 ninja -C "$BUILD" -j "$JOBS" $(for t in $targets; do echo "fuzz_$t"; done)

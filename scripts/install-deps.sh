@@ -13,7 +13,8 @@ pkgs=(cmake ninja-build g++ pkg-config git
       libibverbs-dev librdmacm-dev ibverbs-providers libucx-dev libhwloc-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       openmpi-bin libopenmpi-dev libgloo-dev
-      zlib1g-dev dataset-fashion-mnist)
+      zlib1g-dev dataset-fashion-mnist
+      clang)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -101,8 +101,19 @@ shoalResult_t retire(shoalComm_t comm, const char* what) {
 // Argument checks shared by every collective, then the core. Buffer sizes
 // follow NCCL: reducescatter sends n*count and receives count, allgather the
 // reverse; broadcast/reduce buffers matter only where the root says so.
+// The value a caller stored in an enum argument, read without loading it as
+// the enum type: any int may arrive through the C ABI, and loading one that
+// names no enumerator is undefined behaviour (UBSan reports it).
+template <class E>
+int rawEnum(const E& e) {
+  static_assert(sizeof(E) == sizeof(int));
+  int v;
+  memcpy(&v, &e, sizeof(v));
+  return v;
+}
+
 shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvbuff, size_t count,
-                         shoalDataType_t datatype, shoalRedOp_t op, int root, shoalComm_t comm,
+                         int rawDatatype, int rawOp, int root, shoalComm_t comm,
                          shoalStream_t stream) {
   const char* name = shoal::collName(kind);
   if (!comm)
@@ -110,16 +121,16 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
   if (!isLive(comm)) return notLive(name);
   const int rank = comm->rank;
   const int n = comm->size;
-  if (!shoal::validDtype(datatype)) {
+  if (!shoal::validDtype(rawDatatype)) {
     return invalid(comm, shoalInvalidArgument,
-                   shoal::strprintf("rank %d: %s: invalid datatype %d", rank, name,
-                                    static_cast<int>(datatype)));
+                   shoal::strprintf("rank %d: %s: invalid datatype %d", rank, name, rawDatatype));
   }
-  if (!shoal::validOp(op)) {
-    return invalid(
-        comm, shoalInvalidArgument,
-        shoal::strprintf("rank %d: %s: invalid reduction op %d", rank, name, static_cast<int>(op)));
+  if (!shoal::validOp(rawOp)) {
+    return invalid(comm, shoalInvalidArgument,
+                   shoal::strprintf("rank %d: %s: invalid reduction op %d", rank, name, rawOp));
   }
+  const auto datatype = static_cast<shoalDataType_t>(rawDatatype);
+  const auto op = static_cast<shoalRedOp_t>(rawOp);
   if ((kind == shoal::CollKind::kBroadcast || kind == shoal::CollKind::kReduce) &&
       (root < 0 || root >= n)) {
     return invalid(
@@ -310,35 +321,35 @@ shoalResult_t shoalCommUserRank(const shoalComm_t comm, int* rank) {
 shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,
                              shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
                              shoalStream_t stream) {
-  return collective(shoal::CollKind::kAllReduce, sendbuff, recvbuff, count, datatype, op, 0, comm,
-                    stream);
+  return collective(shoal::CollKind::kAllReduce, sendbuff, recvbuff, count, rawEnum(datatype),
+                    rawEnum(op), 0, comm, stream);
 }
 
 shoalResult_t shoalReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount,
                                  shoalDataType_t datatype, shoalRedOp_t op, shoalComm_t comm,
                                  shoalStream_t stream) {
-  return collective(shoal::CollKind::kReduceScatter, sendbuff, recvbuff, recvcount, datatype, op, 0,
-                    comm, stream);
+  return collective(shoal::CollKind::kReduceScatter, sendbuff, recvbuff, recvcount,
+                    rawEnum(datatype), rawEnum(op), 0, comm, stream);
 }
 
 shoalResult_t shoalAllGather(const void* sendbuff, void* recvbuff, size_t sendcount,
                              shoalDataType_t datatype, shoalComm_t comm, shoalStream_t stream) {
-  return collective(shoal::CollKind::kAllGather, sendbuff, recvbuff, sendcount, datatype, shoalSum,
-                    0, comm, stream);
+  return collective(shoal::CollKind::kAllGather, sendbuff, recvbuff, sendcount, rawEnum(datatype),
+                    shoalSum, 0, comm, stream);
 }
 
 shoalResult_t shoalBroadcast(const void* sendbuff, void* recvbuff, size_t count,
                              shoalDataType_t datatype, int root, shoalComm_t comm,
                              shoalStream_t stream) {
-  return collective(shoal::CollKind::kBroadcast, sendbuff, recvbuff, count, datatype, shoalSum,
-                    root, comm, stream);
+  return collective(shoal::CollKind::kBroadcast, sendbuff, recvbuff, count, rawEnum(datatype),
+                    shoalSum, root, comm, stream);
 }
 
 shoalResult_t shoalReduce(const void* sendbuff, void* recvbuff, size_t count,
                           shoalDataType_t datatype, shoalRedOp_t op, int root, shoalComm_t comm,
                           shoalStream_t stream) {
-  return collective(shoal::CollKind::kReduce, sendbuff, recvbuff, count, datatype, op, root, comm,
-                    stream);
+  return collective(shoal::CollKind::kReduce, sendbuff, recvbuff, count, rawEnum(datatype),
+                    rawEnum(op), root, comm, stream);
 }
 
 shoalResult_t shoalBarrier(shoalComm_t comm, shoalStream_t stream) {

@@ -403,7 +403,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       const Step& s = sch.steps[idx];
       char* dst = resolve(bufs, s.dst);
       if (s.kind == StepKind::kCopy) {
-        memmove(dst, resolve(bufs, s.src), s.bytes);
+        // Zero-byte copies come with the NULL buffers a zero count allows.
+        if (s.bytes != 0) memmove(dst, resolve(bufs, s.src), s.bytes);
       } else if (s.kind == StepKind::kAvg) {
         finalizeAvg(dst, s.bytes / es, dtype, n);
       }
@@ -486,7 +487,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     // Nothing moved: back off (ranks may outnumber cores) and watch for the
     // deadline, an abort, or a peer that went away.
     if (++idle == 1) idleSince = Clock::now();
-    if (idle > 64) {
+    if (idle > static_cast<uint64_t>(ctx_.idleSpins())) {
       // Spin, then yield, then block longer the longer nothing happens
       // (woken by an arrival where the transport can), so waiting ranks
       // leave the cores to ranks that compute when ranks outnumber cores,
