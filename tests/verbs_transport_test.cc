@@ -374,6 +374,49 @@ TEST(VerbsTransport, RegistrationCacheSurvivesFreeAndReuse) {
   shoal::test::expectAllRanksPassed(results);
 }
 
+// Waiting ranks sleep on the completion channel (SHOAL_IB_SLEEP_AFTER_US; the
+// default on Soft-RoCE): writes and control messages that come while the peer is
+// asleep, after pauses far longer than a sleep slice, still wake it, each with its
+// data in place, and the event order is kept across the sleeps.
+TEST(VerbsTransport, SleepingPeerWakesForEveryWrite) {
+  SKIP_UNLESS_VERBS();
+  constexpr int kRounds = 6;
+  constexpr size_t kLen = 256 * 1024 + 7;
+  shoal::test::MultiProcessOptions opts;
+  opts.env["SHOAL_IB_SLEEP_AFTER_US"] = "1";
+  auto results = shoal::test::runRanks(
+      2,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        Rank r(rank, n, id);
+        const int peer = 1 - rank;
+        auto region = r.ctx->allocate(kLen);
+        auto keys = r.exchange(region->key());
+        std::vector<uint8_t> src(kLen);
+        for (uint32_t k = 1; k <= kRounds; ++k) {
+          // ranks take turns: the writer pauses first, so the reader is asleep
+          if (static_cast<int>(k % 2) == rank) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
+            fill(src.data(), kLen, rank, k);
+            r.write(peer, src.data(), kLen, keys[peer], 0, k, k);
+            uint8_t note = static_cast<uint8_t>(k);
+            // one write and one message in flight: the send queue cannot be full
+            ASSERT_TRUE(r.ctx->pair(peer).sendCtrl(&note, 1));
+            r.waitSendDone(k);
+          } else {
+            r.waitWrite(peer, k);
+            ASSERT_EQ(check(region->data(), kLen, peer, k), "") << "round " << k;
+            Event c = r.waitFor([](const Event& e) { return e.kind == Event::kCtrl; });
+            ASSERT_EQ(c.peer, peer);
+            ASSERT_EQ(c.len, 1u);
+            ASSERT_EQ(c.payload[0], k) << "control message of round " << k;
+          }
+          r.barrier();
+        }
+      },
+      opts);
+  shoal::test::expectAllRanksPassed(results);
+}
+
 // A write with a corrupted rkey fails remotely: the writer gets a kError naming the
 // peer, the verbs status and the hint, and the pair refuses further work.
 TEST(VerbsTransport, WrongRkeyBecomesErrorNamingPeer) {
