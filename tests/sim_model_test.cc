@@ -162,6 +162,54 @@ TEST(SimModel, SmallRingIsTheSumOfItsLatencies) {
   EXPECT_LT(tree.seconds * 5, ring.seconds);
 }
 
+// Eight ranks behind one NIC queue on it: hier's eight cross-node rings then
+// share one link, while a flat ring only ever has one flow per NIC.
+TEST(SimModel, SharedNicSerializesTheNodesTraffic) {
+  Profile own = namedProfile("ndr400");
+  Profile shared = own;
+  setProfileField(&shared, "nicsPerNode=1");
+  const Cluster c{4, 8};
+  const size_t count = size_t{64} << 20;  // 256 MiB
+  const double hierOwn = predict(c, allreduce("hier", count), own, engineOptions()).seconds;
+  const double hierShared = predict(c, allreduce("hier", count), shared, engineOptions()).seconds;
+  const double ringOwn = predict(c, allreduce("ring", count), own, engineOptions()).seconds;
+  const double ringShared = predict(c, allreduce("ring", count), shared, engineOptions()).seconds;
+  EXPECT_GT(hierShared, 3 * hierOwn);
+  EXPECT_NEAR(ringShared, ringOwn, 1e-9 * ringOwn);
+}
+
+// An oversubscribed spine slows what crosses leaves: with 2 nodes x 2 ranks
+// per leaf and 4:1 uplinks (one NIC's worth), hier's two cross-node rings
+// share an uplink, the flat ring's single flow does not notice. Folding must
+// still give the all-ranks answer when the period is a leaf, not a node.
+TEST(SimModel, OversubscribedSpineSlowsAndFoldsByLeaf) {
+  Profile flat = namedProfile("ndr400");
+  Profile spine = flat;
+  setProfileField(&spine, "leafNodes=2");
+  setProfileField(&spine, "oversub=4");
+  const Cluster c{8, 2};
+  const size_t big = size_t{16} << 20;  // 64 MiB
+  const auto opts = engineOptions(false);
+  const double hierFlat = predict(c, allreduce("hier", big, 0), flat, opts).seconds;
+  const double hierSpine = predict(c, allreduce("hier", big, 0), spine, opts).seconds;
+  const double ringFlat = predict(c, allreduce("ring", big, 0), flat, opts).seconds;
+  const double ringSpine = predict(c, allreduce("ring", big, 0), spine, opts).seconds;
+  EXPECT_GT(hierSpine, 1.5 * hierFlat);
+  EXPECT_NEAR(ringSpine, ringFlat, 1e-9 * ringFlat);
+  // Sizes at which both are exactly node-symmetric.
+  for (const auto& [algo, count] : {std::pair<const char*, size_t>{"ring", big},
+                                    std::pair<const char*, size_t>{"hier", size_t{1} << 16}}) {
+    SCOPED_TRACE(algo);
+    Workload sym = buildWorkload(c, allreduce(algo, count, 1));
+    Workload all = buildWorkload(c, allreduce(algo, count, 0));
+    ASSERT_EQ(sym.period, c.ranksPerNode) << sym.how;
+    const RunResult folded = simulate(sym, spine, engineOptions(true));
+    const RunResult full = simulate(all, spine, engineOptions(false));
+    EXPECT_EQ(folded.simulatedRanks, 4);  // one leaf: 2 nodes x 2 ranks
+    EXPECT_NEAR(folded.seconds, full.seconds, 1e-12 * full.seconds);
+  }
+}
+
 // A schedule whose receive is never sent must be reported, not hang or
 // produce a time.
 TEST(SimModel, ReportsADeadlock) {
