@@ -163,7 +163,6 @@ class Engine {
         ch.remote = static_cast<uint16_t>(rc);
         ch.credits = o_.slots;
         ch.inter = i / m != actual / m;
-        Rank& peer = ranks_[static_cast<size_t>(ch.peer)];
         if (ch.inter) {
           ch.lat = p_.nicLatUs * kUs;
           ch.bw = p_.nicGBps * kGB;
@@ -179,7 +178,6 @@ class Engine {
           ch.tx = &rk.intraTx;
           ch.rx = &rk.intraRx;
         }
-        (void)peer;
       }
     }
   }
