@@ -64,6 +64,9 @@ class Context {
   // waitForEvents: short where an arrival wakes the waiter, long where
   // blocking costs latency.
   virtual double blockAfterSeconds() const { return 2e-3; }
+  // Empty polls before a waiting rank starts yielding the CPU: none where
+  // the peers it waits for may need this very core.
+  virtual int idleSpins() const { return 64; }
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
 
   // Stops taking remote operations into this rank's memory, with a bounded
