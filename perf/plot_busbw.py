@@ -2,7 +2,7 @@
 """Tables and plots of nccl-tests-format outputs (all_reduce_perf and the
 baselines), as written by run_compare.sh.
 
-    perf/plot_busbw.py RESULTS_DIR [--placement out|in] [--no-plot]
+    perf/plot_busbw.py RESULTS_DIR [--placement out|in|best] [--no-plot] [--svg]
 
 Files are named <implementation>_n<ranks>.txt, or <implementation>_n<ranks>.r<k>.txt
 for repeated rounds, of which each size keeps its fastest (lowest time). For each rank count this prints
@@ -87,7 +87,7 @@ GLYPHS = {
 
 def parse(path):
     """Rows of (bytes, time_us, busbw) for one placement, from a results file."""
-    rows = {"out": [], "in": []}
+    rows = {"out": [], "in": [], "best": []}
     for line in open(path, encoding="utf-8", errors="replace"):
         line = re.sub(r"^\[\d+\] ", "", line)  # a launcher's rank prefix
         if line.startswith("#") or not line.strip():
@@ -99,6 +99,7 @@ def parse(path):
             size = int(f[0])
             rows["out"].append((size, float(f[5]), float(f[7])))
             rows["in"].append((size, float(f[9]), float(f[11])))
+            rows["best"].append(min(rows["out"][-1], rows["in"][-1], key=lambda r: r[1]))
         except ValueError:
             continue
     return rows
@@ -174,6 +175,35 @@ def table(n, impls, rounds):
             other = by_size[o].get(s)
             cells.append(f"{other[0] / base[0]:.2f}" if base and other and base[0] > 0 else "-")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdict(n, impls, auto="shoal_auto", peer="mpi", slack=1.10):
+    """Per size: the automatic choice against the fastest single shoal
+    algorithm and against a peer, as time ratios (>1: auto is slower)."""
+    algos = [i for i in impls if i.startswith("shoal_") and i != auto]
+    if auto not in impls or not algos:
+        return ""
+    by = {i: {s: t for s, t, _ in rows} for i, rows in impls.items()}
+    lines = [f"**{n} ranks: automatic choice** (time ratios; auto/best <= {slack:.2f} and "
+             f"auto/{peer} < 1 are the goals)", "",
+             f"| size | auto us | best algorithm | best us | auto/best | {peer} us | auto/{peer} | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in sorted(by[auto]):
+        cands = [(by[a][s], a[len("shoal_"):]) for a in algos if s in by[a]]
+        if not cands:
+            continue
+        bt, bname = min(cands)
+        at = by[auto][s]
+        pt = by.get(peer, {}).get(s)
+        ok_best = at <= slack * bt
+        ok_peer = pt is not None and at < pt
+        v = "met" if ok_best and ok_peer else ", ".join(
+            w for w, bad in ((f"> {slack:.2f} x best", not ok_best),
+                             (f"behind {peer}", pt is not None and not ok_peer)) if bad)
+        lines.append(f"| {human(s)} | {us(at)} | {bname} | {us(bt)} | {at / bt:.2f} | "
+                     f"{us(pt) if pt else '-'} | {at / pt:.2f} | {v} |" if pt else
+                     f"| {human(s)} | {us(at)} | {bname} | {us(bt)} | {at / bt:.2f} | - | - | {v} |")
     return "\n".join(lines)
 
 
@@ -372,7 +402,8 @@ def plot_svg(path, n, impls):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results")
-    ap.add_argument("--placement", choices=["out", "in"], default="out")
+    ap.add_argument("--placement", choices=["out", "in", "best"], default="out",
+                    help="out-of-place, in-place, or per size the faster of the two")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--svg", action="store_true",
                     help="without matplotlib, write SVG instead of the built-in PNG writer's output")
@@ -388,6 +419,9 @@ def main():
     tables = []
     for n in sorted(groups):
         tables.append(table(n, groups[n], rounds))
+        v = verdict(n, groups[n])
+        if v:
+            tables.append(v)
         if not a.no_plot:
             path = os.path.join(a.results, f"busbw_n{n}_{a.placement}.{ext}")
             plot(path, n, groups[n])

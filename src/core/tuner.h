@@ -43,6 +43,9 @@ struct TuningParams {
   LinkCost inter;                       // between hosts
   double gamma = 0;                     // seconds per byte reduced
   std::map<std::string, double> scale;  // "allreduce:tree" -> factor
+  // Multiplies the double tree's allreduce prediction when each half is at
+  // most two messages and there are more than two ranks (see defaultTuning).
+  double treeShort = 1.0;
 };
 
 // Defaults for a transport ("shm", "ucx", "verbs"; others get network-like ones).

@@ -1,6 +1,7 @@
 #include "transports/shm/context.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,6 +24,9 @@ ShmContext::ShmContext(int rank, int size)
       doorbells_(size, nullptr),
       peerPids_(size, 0) {
   cma_ = config::getBool("SHOAL_SHM_CMA");
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) oversubscribed_ = size > CPU_COUNT(&cpus);
 }
 
 ShmContext::~ShmContext() {

@@ -30,6 +30,9 @@ class ShmContext : public Context {
   // Blocking costs nothing in latency here (an arrival wakes the waiter), so
   // a rank stops competing for the CPU soon when ranks outnumber cores.
   double blockAfterSeconds() const override { return 50e-6; }
+  // More ranks than usable cores: a peer being waited for may be queued on
+  // this core, so yield at once instead of spinning it out of its turn.
+  int idleSpins() const override { return oversubscribed_ ? 0 : 64; }
 
   // Used by pairs.
   MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
@@ -52,6 +55,7 @@ class ShmContext : public Context {
   std::deque<Event> local_;                                         // completions of my own writes
   int pollStart_ = 0;
   bool cma_ = true;
+  bool oversubscribed_ = false;
 };
 
 }  // namespace shoal::transport::shm
