@@ -5,6 +5,11 @@
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb
+# The guest has an RDMA device, so every UCX context (shoal's transport probe in each
+# forked rank included) opens the IB memory domain, whose registration cache installs
+# UCM memory hooks: seen deadlocking ucp_init in forked ranks (ucm_event_enter_exclusive).
+# Direct registration keeps UCM out of it.
+export UCX_IB_REG_METHODS=direct
 karg() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p" /proc/cmdline; }
 GUEST_NAME=$(karg shoal_name) GUEST_IP=$(karg shoal_ip) RW=$(karg shoal_rw)
 now() { date +%s%N; }
