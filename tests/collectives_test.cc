@@ -460,6 +460,7 @@ TEST(AutomaticChoice, SameOnEveryRankAndLoggedOnce) {
     }
     unlink((d + "/log").c_str());
     unlink((d + "/tuning").c_str());
+    for (int r = 1; r < 4; ++r) unlink((d + "/tuning" + std::to_string(r)).c_str());
     rmdir(dir);
     return;
   }
@@ -476,12 +477,16 @@ TEST(AutomaticChoice, SameOnEveryRankAndLoggedOnce) {
   auto results = runRanks(
       n,
       [&](int rank, int nranks, const shoalUniqueId& id) {
-        // Rank 0 alone believes the tree is nearly free.
-        if (rank == 0) {
-          const std::string file = d + "/tuning";
+        // Rank 0 alone believes the tree is nearly free; the others that it is
+        // dear (so the shm defaults, under which the tree wins some sizes, do
+        // not decide what this test sees).
+        {
+          const std::string file = d + (rank == 0 ? "/tuning" : "/tuning" + std::to_string(rank));
           FILE* f = fopen(file.c_str(), "w");
           ASSERT_NE(f, nullptr);
-          fputs("scale allreduce:tree 0.000001\nlink shm intra 1 1000\n", f);
+          fputs(rank == 0 ? "scale allreduce:tree 0.000001\nlink shm intra 1 1000\n"
+                          : "scale allreduce:tree 1000\n",
+                f);
           fclose(f);
           setenv("SHOAL_TUNING_FILE", file.c_str(), 1);
         }
