@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/args.h"
 #include "shoal/ps.h"
 #include "shoal/shoal.h"
 
@@ -42,28 +43,6 @@ struct Args {
   int check = 1;
   double timeout = 600;
 };
-
-size_t parseSize(const char* s) {
-  char* end = nullptr;
-  double v = strtod(s, &end);
-  switch (end && *end ? *end : ' ') {
-    case 'K':
-    case 'k':
-      v *= 1024;
-      break;
-    case 'M':
-    case 'm':
-      v *= 1024 * 1024;
-      break;
-    case 'G':
-    case 'g':
-      v *= 1024.0 * 1024 * 1024;
-      break;
-    default:
-      break;
-  }
-  return static_cast<size_t>(v);
-}
 
 void usage() {
   fprintf(stderr,
@@ -84,10 +63,12 @@ bool parse(int argc, char** argv, Args* a) {
         a->servers = atoi(optarg);
         break;
       case 'b':
-        a->minBytes = parseSize(optarg);
-        break;
       case 'e':
-        a->maxBytes = parseSize(optarg);
+        if (!perf::parseSize(optarg, c == 'b' ? &a->minBytes : &a->maxBytes)) {
+          fprintf(stderr, "ps_perf: -%c wants a size such as 4096, 64K or 16M, not '%s'\n", c,
+                  optarg);
+          return false;
+        }
         break;
       case 'f':
         a->factor = atof(optarg);
