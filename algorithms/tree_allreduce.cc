@@ -25,21 +25,38 @@ struct TreeLinks {
   std::vector<int> children;
 };
 
-int lowBit(int x) { return x & -x; }
-
-// Builds the in-order tree over positions [lo, hi]; returns its root.
-int buildInOrder(int lo, int hi, int parent, std::vector<TreeLinks>& byPos) {
-  if (lo > hi) return -1;
-  int root = lo;
-  for (int x = lo; x <= hi; ++x) {
-    if (lowBit(x) > lowBit(root)) root = x;
+// The root of the in-order tree over positions [lo, hi]: the one position
+// there with the most trailing zero bits, the largest multiple of the largest
+// power of two that fits (hi with its low bits cleared).
+int rangeRoot(int lo, int hi) {
+  for (int k = 30; k >= 0; --k) {
+    const int x = hi & ~((1 << k) - 1);
+    if (x >= lo) return x;
   }
-  byPos[root].parent = parent;
-  int l = buildInOrder(lo, root - 1, root, byPos);
-  int r = buildInOrder(root + 1, hi, root, byPos);
-  if (l > 0) byPos[root].children.push_back(l);
-  if (r > 0) byPos[root].children.push_back(r);
-  return root;
+  return lo;
+}
+
+// The links of position `pos` in the in-order tree over 1..n, as positions
+// (parent 0: the root). Walks down from the root, O(log n): the simulator
+// plans every rank of clusters of thousands, so no rank may build the tree.
+TreeLinks linksAt(int n, int pos) {
+  TreeLinks out;
+  int lo = 1, hi = n, parent = 0;
+  for (;;) {
+    const int root = rangeRoot(lo, hi);
+    if (root == pos) {
+      out.parent = parent;
+      if (lo <= pos - 1) out.children.push_back(rangeRoot(lo, pos - 1));
+      if (pos + 1 <= hi) out.children.push_back(rangeRoot(pos + 1, hi));
+      return out;
+    }
+    parent = root;
+    if (pos < root) {
+      hi = root - 1;
+    } else {
+      lo = root + 1;
+    }
+  }
 }
 
 // The links of `rank` in tree `which` (0 or 1), as ranks.
@@ -54,9 +71,7 @@ TreeLinks treeLinks(int n, int rank, int which) {
     if (n % 2 == 0) return n - pos;
     return pos == n ? 0 : pos;
   };
-  std::vector<TreeLinks> byPos(static_cast<size_t>(n) + 1);
-  buildInOrder(1, n, 0, byPos);
-  const TreeLinks& p = byPos[static_cast<size_t>(posOf(rank))];
+  const TreeLinks p = linksAt(n, posOf(rank));
   TreeLinks out;
   out.parent = p.parent > 0 ? rankOf(p.parent) : -1;
   for (int c : p.children) out.children.push_back(rankOf(c));
