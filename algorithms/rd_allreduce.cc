@@ -28,11 +28,7 @@ Schedule rdAllReduce(const CollArgs& a) {
   const size_t ce = b.chunkElems();
   const int n = a.nranks;
   const int r = a.rank;
-  if (a.count == 0) return s;
-  if (n == 1) {
-    b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
-    return s;
-  }
+  if (planWithoutPeers(b, a)) return s;
   int p = 1;
   while (p * 2 <= n) p *= 2;
   const int rem = n - p;

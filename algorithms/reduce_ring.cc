@@ -18,11 +18,7 @@ Schedule ringReduce(const CollArgs& a) {
   const size_t ce = b.chunkElems();
   const int n = a.nranks;
   const int me = relativeRank(a.rank, a.root, n);
-  if (a.count == 0) return s;
-  if (n == 1) {
-    b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
-    return s;
-  }
+  if (planWithoutPeers(b, a)) return s;
   constexpr size_t kSlots = 4;
   const size_t chunks = (a.count + ce - 1) / ce;
   const size_t slots = std::min(kSlots, chunks);

@@ -205,4 +205,11 @@ int32_t ScheduleBuilder::avg(BufRef dst, size_t bytes) {
   return idx;
 }
 
+bool planWithoutPeers(ScheduleBuilder& b, const CollArgs& a) {
+  if (a.count == 0) return true;
+  if (a.nranks != 1) return false;
+  b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * b.elemSize());
+  return true;
+}
+
 }  // namespace shoal::algorithms

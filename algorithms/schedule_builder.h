@@ -20,6 +20,13 @@
 
 namespace shoal::algorithms {
 
+class ScheduleBuilder;
+
+// The cases with nothing to exchange, alike for every allreduce-shaped
+// algorithm: no elements (nothing to do) or one rank (its input is the
+// result). True when b's schedule is already complete.
+bool planWithoutPeers(ScheduleBuilder& b, const CollArgs& a);
+
 class ScheduleBuilder {
  public:
   ScheduleBuilder(Schedule& s, const CollArgs& args);

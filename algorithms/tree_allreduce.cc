@@ -90,11 +90,7 @@ Schedule treeAllReduce(const CollArgs& a) {
   Schedule s;
   ScheduleBuilder b(s, a);
   const size_t es = b.elemSize();
-  if (a.count == 0) return s;
-  if (a.nranks == 1) {
-    b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
-    return s;
-  }
+  if (planWithoutPeers(b, a)) return s;
   const size_t ce = b.chunkElems();
   struct Half {
     TreeLinks links;
