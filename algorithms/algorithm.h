@@ -22,6 +22,21 @@ std::vector<Segment> splitEven(size_t count, int n);
 // messages of at most chunkBytes; helpers shared by the algorithms.
 size_t chunksFor(size_t bytes, size_t chunkBytes);
 
+// The ranks of a recursive exchange (doubling or halving-doubling), which
+// needs a power of two: p is the largest power of two <= n and rem = n - p.
+// The first 2*rem ranks pair up; the even one of each pair hands its data to
+// the odd one and sits the exchange out; the other p ranks take part under a
+// virtual rank in [0, p).
+struct PowerOfTwoFold {
+  int p;
+  int rem;
+  explicit PowerOfTwoFold(int n);
+  bool folded(int r) const { return r < 2 * rem; }  // one of a pair
+  bool sitsOut(int r) const { return folded(r) && r % 2 == 0; }
+  int virtualRank(int r) const { return folded(r) ? r / 2 : r - rem; }
+  int realRank(int v) const { return v < rem ? 2 * v + 1 : v + rem; }
+};
+
 Schedule ringAllReduce(const CollArgs& args);
 Schedule treeAllReduce(const CollArgs& args);
 Schedule rhdAllReduce(const CollArgs& args);

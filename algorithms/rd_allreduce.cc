@@ -29,9 +29,7 @@ Schedule rdAllReduce(const CollArgs& a) {
   const int n = a.nranks;
   const int r = a.rank;
   if (planWithoutPeers(b, a)) return s;
-  int p = 1;
-  while (p * 2 <= n) p *= 2;
-  const int rem = n - p;
+  const PowerOfTwoFold fold(n);
 
   auto sendAll = [&](int peer, BufId buf) {
     forEachChunk(0, a.count, ce, [&](size_t o, size_t c) { b.send(peer, {buf, o * es}, c * es); });
@@ -42,7 +40,7 @@ Schedule rdAllReduce(const CollArgs& a) {
     });
   };
 
-  if (r < 2 * rem && r % 2 == 0) {
+  if (fold.sitsOut(r)) {
     sendAll(r + 1, BufId::kSend);
     forEachChunk(0, a.count, ce, [&](size_t o, size_t c) {
       b.recv(r + 1, {BufId::kRecv, o * es}, c * es);
@@ -50,14 +48,13 @@ Schedule rdAllReduce(const CollArgs& a) {
     return s;
   }
   BufId cur = BufId::kSend;
-  if (r < 2 * rem) {
+  if (fold.folded(r)) {
     reduceAll(r - 1, BufId::kSend);
     cur = BufId::kRecv;
   }
-  const int me = r < 2 * rem ? r / 2 : r - rem;
-  auto real = [&](int v) { return v < rem ? 2 * v + 1 : v + rem; };
-  for (int mask = 1; mask < p; mask *= 2) {
-    const int peer = real(me ^ mask);
+  const int me = fold.virtualRank(r);
+  for (int mask = 1; mask < fold.p; mask *= 2) {
+    const int peer = fold.realRank(me ^ mask);
     sendAll(peer, cur);
     reduceAll(peer, cur);
     cur = BufId::kRecv;
@@ -67,7 +64,7 @@ Schedule rdAllReduce(const CollArgs& a) {
       b.avg({BufId::kRecv, o * es}, c * es);
     });
   }
-  if (r < 2 * rem) sendAll(r - 1, BufId::kRecv);
+  if (fold.folded(r)) sendAll(r - 1, BufId::kRecv);
   return s;
 }
 

@@ -26,9 +26,7 @@ Schedule rhdAllReduce(const CollArgs& a) {
   const int n = a.nranks;
   const int r = a.rank;
   if (planWithoutPeers(b, a)) return s;
-  int p = 1;
-  while (p * 2 <= n) p *= 2;
-  const int rem = n - p;
+  const PowerOfTwoFold fold(n);
 
   // Sends or receives a range in message-sized pieces; both partners cut the
   // same ranges the same way, so the pieces match.
@@ -46,19 +44,18 @@ Schedule rhdAllReduce(const CollArgs& a) {
     });
   };
 
-  if (r < 2 * rem && r % 2 == 0) {
+  if (fold.sitsOut(r)) {
     // Fix-up rank: contributes through r+1 and gets the result back.
     sendRange(r + 1, BufId::kSend, 0, a.count);
     recvRange(r + 1, 0, a.count);
     return s;
   }
   BufId cur = BufId::kSend;  // where this rank's running data lives
-  if (r < 2 * rem) {
+  if (fold.folded(r)) {
     reduceRange(r - 1, BufId::kSend, 0, a.count);
     cur = BufId::kRecv;
   }
-  const int me = r < 2 * rem ? r / 2 : r - rem;
-  auto real = [&](int v) { return v < rem ? 2 * v + 1 : v + rem; };
+  const int me = fold.virtualRank(r);
 
   struct Level {
     int peer;
@@ -66,10 +63,10 @@ Schedule rhdAllReduce(const CollArgs& a) {
   };
   std::vector<Level> levels;
   size_t lo = 0, hi = a.count;
-  for (int mask = p / 2; mask >= 1; mask /= 2) {
+  for (int mask = fold.p / 2; mask >= 1; mask /= 2) {
     const size_t mid = lo + (hi - lo) / 2;
     Level l;
-    l.peer = real(me ^ mask);
+    l.peer = fold.realRank(me ^ mask);
     if (me & mask) {
       l = {l.peer, mid, hi - mid, lo, mid - lo};
       lo = mid;
@@ -91,7 +88,7 @@ Schedule rhdAllReduce(const CollArgs& a) {
     sendRange(it->peer, BufId::kRecv, it->keepOff, it->keepCnt);
     recvRange(it->peer, it->giveOff, it->giveCnt);
   }
-  if (r < 2 * rem) sendRange(r - 1, BufId::kRecv, 0, a.count);
+  if (fold.folded(r)) sendRange(r - 1, BufId::kRecv, 0, a.count);
   return s;
 }
 

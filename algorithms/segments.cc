@@ -19,4 +19,9 @@ size_t chunksFor(size_t bytes, size_t chunkBytes) {
   return bytes == 0 ? 0 : (bytes + chunkBytes - 1) / chunkBytes;
 }
 
+PowerOfTwoFold::PowerOfTwoFold(int n) : p(1), rem(0) {
+  while (p * 2 <= n) p *= 2;
+  rem = n - p;
+}
+
 }  // namespace shoal::algorithms
