@@ -15,23 +15,14 @@
 
 #include "shoal/ps.h"
 #include "util/multiprocess.h"
+#include "util/ps_values.h"
 
 namespace {
 
 using shoal::test::runRanks;
 
-#define SKIP_UNLESS_USABLE(transport)                                        \
-  do {                                                                       \
-    std::string why_;                                                        \
-    if (!shoal::test::transportUsable(transport, &why_))                     \
-      GTEST_SKIP() << (transport) << " transport not usable here: " << why_; \
-  } while (0)
-
-float gradient(int w, int r, size_t i) {
-  return static_cast<float>(
-      static_cast<int>((i * 7 + static_cast<size_t>(w) * 13 + static_cast<size_t>(r) * 5) % 101) -
-      50);
-}
+// Key 0's values: what a worker pushes in round r.
+float gradient(int w, int r, size_t i) { return shoal::test::psGradient(w, r, 0, i); }
 
 constexpr double kTimeout = 20;
 
@@ -81,7 +72,7 @@ class PsFaults : public testing::TestWithParam<std::string> {
 
 // Sync: workers 0, 1, 2 and server 3; worker 2 dies after round 1.
 TEST_P(PsFaults, WorkerDiesSyncOthersGetAnError) {
-  SKIP_UNLESS_USABLE(GetParam());
+  SHOAL_SKIP_UNLESS_USABLE(GetParam());
   const size_t count = 1000;
   auto results = runRanks(
       4,
@@ -130,7 +121,7 @@ TEST_P(PsFaults, WorkerDiesSyncOthersGetAnError) {
 // Async: worker 2 dies after one push; workers 0 and 1 push five more times
 // each, and the value holds exactly the 13 accepted pushes.
 TEST_P(PsFaults, WorkerDiesAsyncOthersProceed) {
-  SKIP_UNLESS_USABLE(GetParam());
+  SHOAL_SKIP_UNLESS_USABLE(GetParam());
   const size_t count = 20000;  // two partitions
   auto results = runRanks(
       4,
@@ -182,7 +173,7 @@ TEST_P(PsFaults, WorkerDiesAsyncOthersProceed) {
 // Workers 0, 1; servers 2, 3 share the key's four partitions. Server 3 dies
 // after round 1; round 2 fails on both workers naming it.
 TEST_P(PsFaults, ServerDiesWorkersGetAnErrorNamingIt) {
-  SKIP_UNLESS_USABLE(GetParam());
+  SHOAL_SKIP_UNLESS_USABLE(GetParam());
   const size_t count = 50021;
   auto results = runRanks(
       4,

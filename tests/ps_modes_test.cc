@@ -16,17 +16,13 @@
 
 #include "shoal/ps.h"
 #include "util/multiprocess.h"
+#include "util/ps_values.h"
 
 namespace {
 
 using shoal::test::runRanks;
 
-float gradient(int w, int r, uint64_t k, size_t i) {
-  return static_cast<float>(
-      static_cast<int>((i * 7 + k * 3 + static_cast<size_t>(w) * 13 + static_cast<size_t>(r) * 5) %
-                       101) -
-      50);
-}
+using shoal::test::psGradient;
 
 shoalPsOptions options(shoalPsMode_t mode, shoalPsUpdate_t update) {
   shoalPsOptions o{};
@@ -92,7 +88,7 @@ TEST(PsAsync, EveryPushLandsExactlyOnce) {
     if (rank < workers) {
       std::vector<float> g(count);
       for (int r = 1; r <= rounds; ++r) {
-        for (size_t i = 0; i < count; ++i) g[i] = gradient(rank, r, 5, i);
+        for (size_t i = 0; i < count; ++i) g[i] = psGradient(rank, r, 5, i);
         shoalPsHandle_t h;
         ASSERT_EQ(shoalPsPush(ps, 5, g.data(), count, shoalFloat32, &h), shoalSuccess);
         ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
@@ -101,7 +97,7 @@ TEST(PsAsync, EveryPushLandsExactlyOnce) {
       for (size_t i = 0; i < count; ++i) {
         float want = 0;
         for (int r = 1; r <= rounds; ++r) {
-          for (int w = 0; w < workers; ++w) want += gradient(w, r, 5, i);
+          for (int w = 0; w < workers; ++w) want += psGradient(w, r, 5, i);
         }
         ASSERT_EQ(out[i], want) << "element " << i;
       }
@@ -123,7 +119,7 @@ TEST(PsBoundedStaleness, LeadNeverExceedsTheBound) {
     if (rank < workers) {
       std::vector<float> g(count);
       for (int r = 1; r <= rounds; ++r) {
-        for (size_t i = 0; i < count; ++i) g[i] = gradient(rank, r, 8, i);
+        for (size_t i = 0; i < count; ++i) g[i] = psGradient(rank, r, 8, i);
         shoalPsHandle_t h;
         ASSERT_EQ(shoalPsPush(ps, 8, g.data(), count, shoalFloat32, &h), shoalSuccess);
         uint64_t version = 0;
@@ -136,7 +132,7 @@ TEST(PsBoundedStaleness, LeadNeverExceedsTheBound) {
       for (size_t i = 0; i < count; ++i) {
         float want = 0;
         for (int r = 1; r <= rounds; ++r) {
-          for (int w = 0; w < workers; ++w) want += gradient(w, r, 8, i);
+          for (int w = 0; w < workers; ++w) want += psGradient(w, r, 8, i);
         }
         ASSERT_EQ(out[i], want) << "element " << i;
       }
@@ -167,7 +163,7 @@ TEST_P(PsUpdate, MatchesReference) {
       std::vector<float> g(count), out(count), value(count, 0.0f), m(count, 0.0f);
       const float lr = static_cast<float>(o.learningRate), mu = static_cast<float>(o.momentum);
       for (int r = 1; r <= rounds; ++r) {
-        for (size_t i = 0; i < count; ++i) g[i] = gradient(rank, r, 3, i);
+        for (size_t i = 0; i < count; ++i) g[i] = psGradient(rank, r, 3, i);
         shoalPsHandle_t h;
         ASSERT_EQ(shoalPsPushPull(ps, 3, g.data(), out.data(), count, shoalFloat32, &h),
                   shoalSuccess);
@@ -176,7 +172,7 @@ TEST_P(PsUpdate, MatchesReference) {
         EXPECT_EQ(version, static_cast<uint64_t>(r));
         for (size_t i = 0; i < count; ++i) {
           float sum = 0;
-          for (int w = 0; w < workers; ++w) sum += gradient(w, r, 3, i);
+          for (int w = 0; w < workers; ++w) sum += psGradient(w, r, 3, i);
           if (update == shoalPsUpdateSgd) {
             value[i] -= lr * sum;
           } else {

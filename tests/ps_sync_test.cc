@@ -14,23 +14,17 @@
 
 #include "shoal/ps.h"
 #include "util/multiprocess.h"
+#include "util/ps_values.h"
 
 namespace {
 
 using shoal::test::runRanks;
 
-// What worker w pushes for key k in round r: small integers, so float sums are
-// exact in any order of arrival.
-float gradient(int w, int r, uint64_t k, size_t i) {
-  return static_cast<float>(
-      static_cast<int>((i * 7 + k * 3 + static_cast<size_t>(w) * 13 + static_cast<size_t>(r) * 5) %
-                       101) -
-      50);
-}
+using shoal::test::psGradient;
 
 float roundSum(int workers, int r, uint64_t k, size_t i) {
   float s = 0;
-  for (int w = 0; w < workers; ++w) s += gradient(w, r, k, i);
+  for (int w = 0; w < workers; ++w) s += psGradient(w, r, k, i);
   return s;
 }
 
@@ -58,14 +52,6 @@ std::string checkRound(const std::vector<float>& out, int workers, int r, uint64
   }
   return "";
 }
-
-// GTEST_SKIP returns from the function it is in, so this is a macro.
-#define SKIP_UNLESS_USABLE(transport)                                        \
-  do {                                                                       \
-    std::string why_;                                                        \
-    if (!shoal::test::transportUsable(transport, &why_))                     \
-      GTEST_SKIP() << (transport) << " transport not usable here: " << why_; \
-  } while (0)
 
 // Ranks 0..W-1 are workers, W..W+S-1 servers. Each worker: a pull before any
 // push (zeros, version 0), then rounds alternating push + pull and push_pull.
@@ -110,7 +96,7 @@ void runSync(const std::string& transport, int workers, int servers,
           for (int r = 1; r <= rounds; ++r) {
             // All keys in flight at once, as a training step would.
             for (size_t k = 0; k < counts.size(); ++k) {
-              for (size_t i = 0; i < counts[k]; ++i) grads[k][i] = gradient(rank, r, k + 1, i);
+              for (size_t i = 0; i < counts[k]; ++i) grads[k][i] = psGradient(rank, r, k + 1, i);
               std::fill(outs[k].begin(), outs[k].end(), -1.0f);
             }
             std::vector<shoalPsHandle_t> push(counts.size()), pull(counts.size());
@@ -160,7 +146,7 @@ class PsSync : public testing::TestWithParam<Shape> {};
 
 TEST_P(PsSync, EveryRoundIsTheExactSum) {
   auto [transport, workers, servers] = GetParam();
-  SKIP_UNLESS_USABLE(transport);
+  SHOAL_SKIP_UNLESS_USABLE(transport);
   runSync(transport, workers, servers, kSmallCounts, kTestPartition, 3);
 }
 
@@ -187,7 +173,7 @@ class PsSyncLarge : public testing::TestWithParam<Shape> {};
 
 TEST_P(PsSyncLarge, SixtyFourMiB) {
   auto [transport, workers, servers] = GetParam();
-  SKIP_UNLESS_USABLE(transport);
+  SHOAL_SKIP_UNLESS_USABLE(transport);
   runSync(transport, workers, servers, {3, (64u << 20) / sizeof(float)}, 4u << 20, 2);
 }
 
@@ -198,7 +184,7 @@ INSTANTIATE_TEST_SUITE_P(Verbs, PsSyncLarge, testing::Values(Shape{"verbs", 2, 2
 
 // A rank that is worker and server at once: every rank both.
 TEST(PsSyncBoth, EveryRankWorkerAndServer) {
-  SKIP_UNLESS_USABLE("shm");
+  SHOAL_SKIP_UNLESS_USABLE("shm");
   shoal::test::MultiProcessOptions mp;
   mp.env["SHOAL_TRANSPORT"] = "shm";
   const int n = 3;
@@ -212,7 +198,7 @@ TEST(PsSyncBoth, EveryRankWorkerAndServer) {
             << shoalPsGetLastError(nullptr);
         std::vector<float> grad(count), out(count);
         for (int r = 1; r <= 3; ++r) {
-          for (size_t i = 0; i < count; ++i) grad[i] = gradient(rank, r, 9, i);
+          for (size_t i = 0; i < count; ++i) grad[i] = psGradient(rank, r, 9, i);
           shoalPsHandle_t h;
           ASSERT_EQ(shoalPsPushPull(ps, 9, grad.data(), out.data(), count, shoalFloat32, &h),
                     shoalSuccess);

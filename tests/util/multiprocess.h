@@ -40,3 +40,12 @@ bool transportUsable(const std::string& name, std::string* why);
 std::vector<std::string> usableTransports();
 
 }  // namespace shoal::test
+
+// Skips the calling test, saying why, unless the transport is usable here
+// (a macro: GTEST_SKIP returns from the function it is written in).
+#define SHOAL_SKIP_UNLESS_USABLE(transport)                                  \
+  do {                                                                       \
+    std::string why_;                                                        \
+    if (!shoal::test::transportUsable(transport, &why_))                     \
+      GTEST_SKIP() << (transport) << " transport not usable here: " << why_; \
+  } while (0)
