@@ -69,6 +69,11 @@ class Context {
   virtual int idleSpins() const { return 64; }
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
 
+  // Whether write() may read GPU memory of CUDA device `cudaDevice` directly
+  // and registerMemory() may take it (GPUDirect RDMA on verbs). When false the
+  // caller stages device memory through pinned host buffers.
+  virtual bool writesFromDevice(int cudaDevice) const { return false; }
+
   // Stops taking remote operations into this rank's memory, with a bounded
   // wait for what is in flight. Called at destroy before registered buffers
   // are released: a transport whose target side copies incoming data (UCX

@@ -1,0 +1,55 @@
+// cuda_api.h for builds without CUDA: queries answer "host memory, no GPU";
+// anything that would touch a GPU fails naming the build option. Each CUDA
+// source file that other code calls has its section here.
+#include "core/error.h"
+#include "cuda/cuda_api.h"
+#include "cuda/reduce_kernels.h"
+
+namespace shoal::cuda {
+namespace {
+[[noreturn]] void noCuda(const char* what) {
+  fail(shoalInvalidUsage,
+       "%s: this shoal was built without CUDA (configure with SHOAL_WITH_CUDA=ON and a CUDA "
+       "toolkit)",
+       what);
+}
+}  // namespace
+
+// ---- runtime.cc
+bool available(std::string* why) {
+  if (why) *why = "shoal was built without CUDA (SHOAL_WITH_CUDA=OFF or no toolkit found)";
+  return false;
+}
+int deviceCount() { return 0; }
+MemoryKind pointerKind(const void*, int* device) {
+  if (device) *device = -1;
+  return MemoryKind::kHost;
+}
+int currentDevice() { noCuda("cudaGetDevice"); }
+void setDevice(int) { noCuda("cudaSetDevice"); }
+std::string pciBusId(int) { noCuda("cudaDeviceGetPCIBusId"); }
+void* deviceAlloc(size_t) { noCuda("cudaMalloc"); }
+void deviceFree(void*) noexcept {}
+void* pinnedAlloc(size_t) { noCuda("cudaHostAlloc"); }
+void pinnedFree(void*) noexcept {}
+void hostRegister(void*, size_t) { noCuda("cudaHostRegister"); }
+void hostUnregister(void*) noexcept {}
+Stream createStream() { noCuda("cudaStreamCreate"); }
+void destroyStream(Stream) noexcept {}
+void copyAsync(void*, const void*, size_t, Stream) { noCuda("cudaMemcpyAsync"); }
+void memsetAsync(void*, int, size_t, Stream) { noCuda("cudaMemsetAsync"); }
+void streamSync(Stream, Deadline, const char* what) { noCuda(what); }
+void copy(void*, const void*, size_t) { noCuda("cudaMemcpy"); }
+Event createEvent() { noCuda("cudaEventCreate"); }
+void destroyEvent(Event) noexcept {}
+void recordEvent(Event, Stream) { noCuda("cudaEventRecord"); }
+bool eventDone(Event) { noCuda("cudaEventQuery"); }
+void streamWaitEvent(Stream, Event) { noCuda("cudaStreamWaitEvent"); }
+
+// ---- reduce_kernels.cu
+void reduceAsync(void*, const void*, const void*, size_t, shoalDataType_t, shoalRedOp_t, Stream) {
+  noCuda("GPU reduction");
+}
+void divideAsync(void*, size_t, shoalDataType_t, int, Stream) { noCuda("GPU average"); }
+
+}  // namespace shoal::cuda
