@@ -65,7 +65,16 @@ typedef struct {
   char internal[SHOAL_UNIQUE_ID_BYTES];
 } shoalUniqueId;
 
-/* Stream type: a cudaStream_t for device buffers, NULL for host buffers. */
+/* Stream type: a cudaStream_t.
+ * Buffers may be host memory or GPU memory (cudaMalloc, or managed); send and
+ * recv must be on the same side. With NULL stream and host buffers a call is
+ * synchronous: it returns when the result is in recvbuff. With a stream, or
+ * with GPU buffers (NULL then means the legacy default stream), a call is
+ * stream-ordered as in NCCL: it returns once enqueued, starts when the work
+ * queued before it on the stream is done, and work queued after it waits for
+ * it. The reduction then runs on the GPU (CUDA kernels). Failures of such a
+ * call are reported by shoalCommGetAsyncError and by the next call on comm;
+ * the stream never waits forever (at most twice the communicator's timeout). */
 typedef void* shoalStream_t;
 
 /* Errors. Every call checks its arguments before any communication and
@@ -82,7 +91,10 @@ typedef void* shoalStream_t;
  *                         form for reducescatter/allgather); nranks < 1 or
  *                         rank outside [0, nranks) at init; a unique id that
  *                         shoalGetUniqueId did not produce.
- *   shoalInvalidUsage     a stream on a build without CUDA; a comm that is not
+ *   shoalInvalidUsage     a stream or GPU buffers where CUDA cannot be used
+ *                         (a build without CUDA, no driver, no GPU); send
+ *                         and recv buffers on different sides (one on the
+ *                         GPU, one on the host) or different GPUs; a comm that is not
  *                         live: already destroyed or aborted (detected unless
  *                         a newer communicator was given the same address),
  *                         or never returned by an init; a second thread
@@ -123,6 +135,9 @@ shoalResult_t shoalCommAbort(shoalComm_t comm);
  * naming the operation, its sequence number, the algorithm and the ranks it
  * was still waiting for. shoalInvalidArgument unless 0 < seconds < inf. */
 shoalResult_t shoalCommSetTimeout(shoalComm_t comm, double seconds);
+/* The first failure of a stream-ordered call on comm (shoalSuccess if none;
+ * the message is in shoalGetLastError(comm)). Does not wait for queued calls. */
+shoalResult_t shoalCommGetAsyncError(shoalComm_t comm, shoalResult_t* asyncError);
 shoalResult_t shoalCommCount(const shoalComm_t comm, int* count);
 shoalResult_t shoalCommUserRank(const shoalComm_t comm, int* rank);
 

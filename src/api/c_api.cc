@@ -13,6 +13,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/reduce.h"
+#include "core/stream_proxy.h"
+#include "cuda/cuda_api.h"
 #include "shoal/shoal.h"
 
 namespace {
@@ -175,17 +177,49 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
                            rank, name));
     }
   }
-  if (stream) {
-    return invalid(
-        comm, shoalInvalidUsage,
-        shoal::strprintf("rank %d: %s: a stream was given but this build has no CUDA support; "
-                         "pass NULL for host buffers",
-                         rank, name));
+  // Where the buffers live decides how the call runs; both of a rank's
+  // buffers must be on the same side.
+  int sendDev = -1, recvDev = -1;
+  if (count > 0 && needSend && sendbuff) shoal::cuda::pointerKind(sendbuff, &sendDev);
+  if (count > 0 && needRecv && recvbuff) shoal::cuda::pointerKind(recvbuff, &recvDev);
+  if (count > 0 && needSend && needRecv && sendDev != recvDev) {
+    auto side = [](int d) {
+      return d < 0 ? std::string("host memory") : shoal::strprintf("memory of GPU %d", d);
+    };
+    return invalid(comm, shoalInvalidUsage,
+                   shoal::strprintf("rank %d: %s: sendbuff is %s but recvbuff is %s; both must "
+                                    "be in the same place",
+                                    rank, name, side(sendDev).c_str(), side(recvDev).c_str()));
+  }
+  const int device = sendDev >= 0 ? sendDev : recvDev;
+  if (stream || device >= 0) {
+    std::string why;
+    if (!shoal::cuda::available(&why)) {
+      return invalid(comm, shoalInvalidUsage,
+                     shoal::strprintf("rank %d: %s: a CUDA stream was given but CUDA cannot be "
+                                      "used here: %s",
+                                      rank, name, why.c_str()));
+    }
   }
   shoalResult_t claimed = claim(comm, name);
   if (claimed != shoalSuccess) return claimed;
   std::unique_lock<std::timed_mutex> hold(comm->callMutex, std::adopt_lock);
+  if (stream || device >= 0) {
+    return guarded(comm, [&] {
+      if (!comm->streams) comm->streams = std::make_unique<shoal::StreamProxy>(comm);
+      std::string earlier;
+      shoalResult_t r = comm->streams->asyncError(&earlier);
+      if (r != shoalSuccess) {
+        shoal::fail(r, "rank %d: %s: refused: an earlier stream-ordered call failed: %s", rank,
+                    name, earlier.c_str());
+      }
+      comm->streams->enqueue(
+          shoal::StreamCall{kind, sendbuff, recvbuff, count, datatype, op, root, device}, stream);
+    });
+  }
   return guarded(comm, [&] {
+    // Host calls keep the program order behind stream-ordered ones.
+    if (comm->streams) comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
     shoal::commCollective(comm, kind, sendbuff, recvbuff, count, datatype, op, root);
   });
 }
@@ -299,6 +333,20 @@ shoalResult_t shoalCommSetTimeout(shoalComm_t comm, double seconds) {
   if (claimed != shoalSuccess) return claimed;
   comm->timeoutSeconds = seconds;
   comm->callMutex.unlock();
+  return shoalSuccess;
+}
+
+shoalResult_t shoalCommGetAsyncError(shoalComm_t comm, shoalResult_t* asyncError) {
+  if (!comm || !asyncError) {
+    return invalid(nullptr, shoalInvalidArgument,
+                   "shoalCommGetAsyncError: comm or asyncError is NULL");
+  }
+  if (!isLive(comm)) return notLive("shoalCommGetAsyncError");
+  *asyncError = shoalSuccess;
+  if (!comm->streams) return shoalSuccess;
+  std::string text;
+  *asyncError = comm->streams->asyncError(&text);
+  if (*asyncError != shoalSuccess) comm->lastError = text;
   return shoalSuccess;
 }
 

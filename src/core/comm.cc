@@ -9,7 +9,9 @@
 #include "core/fault_hooks.h"
 #include "core/log.h"
 #include "core/reduce.h"
+#include "core/stream_proxy.h"
 #include "core/tuner.h"
+#include "cuda/cuda_api.h"
 #include "topo/binding.h"
 #include "transports/device.h"
 
@@ -147,6 +149,18 @@ const Schedule& plan(shoalComm* comm, const CollArgs& args) {
   return comm->plans.emplace(key, std::move(sch)).first->second;
 }
 
+void* deviceScratch(shoalComm* comm, int device, size_t bytes) {
+  if (comm->deviceScratchBytes < bytes || comm->deviceScratchDevice != device) {
+    cuda::deviceFree(comm->deviceScratch);
+    comm->deviceScratch = nullptr;
+    comm->deviceScratchBytes = 0;
+    comm->deviceScratch = cuda::deviceAlloc(bytes);
+    comm->deviceScratchBytes = bytes;
+    comm->deviceScratchDevice = device;
+  }
+  return comm->deviceScratch;
+}
+
 }  // namespace
 
 std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int rank) {
@@ -180,7 +194,7 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
 }
 
 void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
-                    shoalDataType_t dtype, shoalRedOp_t op, int root) {
+                    shoalDataType_t dtype, shoalRedOp_t op, int root, int device) {
   const char* name = collName(kind);
   if (!comm->brokenReason.empty()) {
     fail(shoalInvalidUsage,
@@ -205,10 +219,12 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
   comm->lastAlgorithm = sch.algorithm;
   // Schedules address the send buffer of reducescatter/allgather as the whole
   // n*count array even in place, so the executor sees NCCL's layout as is.
-  ExecBuffers bufs{send, recv, nullptr};
+  ExecBuffers bufs{send, recv, nullptr, device};
   if (kind == CollKind::kAllGather && inPlace) bufs.send = recv;
   std::vector<char> scratch;
-  if (sch.scratchBytes) {
+  if (sch.scratchBytes && device >= 0) {
+    bufs.scratch = deviceScratch(comm, device, sch.scratchBytes);
+  } else if (sch.scratchBytes) {
     scratch.resize(sch.scratchBytes);
     bufs.scratch = scratch.data();
   }
@@ -230,7 +246,21 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
   }
 }
 
+}  // namespace shoal
+
+shoalComm::shoalComm() = default;
+
+shoalComm::~shoalComm() {
+  streams.reset();
+  shoal::cuda::deviceFree(deviceScratch);
+}
+
+namespace shoal {
+
 void commDestroy(shoalComm* comm) {
+  // Stream-ordered calls still queued run (or fail at once when the
+  // communicator is aborted or broken) before the connections go.
+  comm->streams.reset();
   // A short barrier first, so no peer is still waiting for a transport-level
   // acknowledgement from this rank when its connections go away. Best effort:
   // a dead peer must not turn destroy into an error or a hang.

@@ -18,7 +18,8 @@
 
 namespace shoal {
 struct TunerState;
-}
+class StreamProxy;
+}  // namespace shoal
 
 struct shoalComm {
   int rank = -1;
@@ -37,13 +38,23 @@ struct shoalComm {
   std::string lastAlgorithm = "none";
   uint64_t sequence = 0;
   double timeoutSeconds = 300;
-  std::vector<std::string> hosts;  // host identity per rank
+  std::vector<std::string> hosts;            // host identity per rank
   std::shared_ptr<shoal::TunerState> tuner;  // automatic algorithm choice (core/tuner.cc)
 
   // Recently used schedules, keyed by everything that shapes them.
   using PlanKey = std::tuple<int, size_t, int, int, int, bool, std::string>;
   std::map<PlanKey, shoal::Schedule> plans;
   std::list<PlanKey> planOrder;
+
+  // Stream-ordered calls (core/stream_proxy.h), made by the first one.
+  std::unique_ptr<shoal::StreamProxy> streams;
+  // Scratch for schedules on GPU buffers, grown as needed.
+  void* deviceScratch = nullptr;
+  size_t deviceScratchBytes = 0;
+  int deviceScratchDevice = -1;
+
+  shoalComm();
+  ~shoalComm();
 };
 
 namespace shoal {
@@ -52,8 +63,9 @@ namespace shoal {
 std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int rank);
 // Plans and runs one collective (NCCL's buffer conventions). Throws; marks
 // the communicator broken on errors that leave peers mid-protocol.
+// device: the CUDA device of send/recv, -1 for host memory.
 void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
-                    shoalDataType_t dtype, shoalRedOp_t op, int root);
+                    shoalDataType_t dtype, shoalRedOp_t op, int root, int device = -1);
 void commDestroy(shoalComm* comm);
 
 }  // namespace shoal

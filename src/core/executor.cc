@@ -9,11 +9,13 @@
 #include <set>
 
 #include "core/bootstrap.h"
+#include "core/device_staging.h"
 #include "core/error.h"
 #include "core/exec_wire.h"
 #include "core/log.h"
 #include "core/reduce.h"
 #include "core/watchdog.h"
+#include "cuda/reduce_kernels.h"
 
 namespace shoal {
 
@@ -68,7 +70,22 @@ Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotByt
   slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
 }
 
-Executor::~Executor() = default;
+Executor::~Executor() {
+  // The receive slots are unpinned before the transport frees them.
+  device_.reset();
+}
+
+DeviceStaging& Executor::deviceStaging(int device) {
+  if (device_ && device_->device() == device) return *device_;
+  device_.reset();
+  std::vector<void*> recv(channels_.size(), nullptr);
+  for (size_t p = 0; p < channels_.size(); ++p) {
+    if (channels_[p]->staging) recv[p] = channels_[p]->staging->data();
+  }
+  device_ = std::make_unique<DeviceStaging>(device, slotBytes_, slots_, recv,
+                                            slotBytes_ * static_cast<size_t>(slots_));
+  return *device_;
+}
 
 void Executor::connect(Deadline deadline) {
   const int n = ctx_.size();
@@ -391,6 +408,11 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   }
 
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
+  DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
+  const bool gpuDirect = gpu && ctx_.writesFromDevice(bufs.device);
+  // Receive slots whose chunk a queued GPU copy or kernel still reads: freed
+  // (and their credits returned) once the stream has passed them.
+  std::vector<std::pair<int, size_t>> slotsInUse;
 
   uint64_t idle = 0;
   auto idleSince = Clock::now();
@@ -404,9 +426,18 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       char* dst = resolve(bufs, s.dst);
       if (s.kind == StepKind::kCopy) {
         // Zero-byte copies come with the NULL buffers a zero count allows.
-        if (s.bytes != 0) memmove(dst, resolve(bufs, s.src), s.bytes);
+        if (s.bytes == 0) {
+        } else if (gpu) {
+          cuda::copyAsync(dst, resolve(bufs, s.src), s.bytes, gpu->stream());
+        } else {
+          memmove(dst, resolve(bufs, s.src), s.bytes);
+        }
       } else if (s.kind == StepKind::kAvg) {
-        finalizeAvg(dst, s.bytes / es, dtype, n);
+        if (gpu) {
+          cuda::divideAsync(dst, s.bytes / es, dtype, n, gpu->stream());
+        } else {
+          finalizeAvg(dst, s.bytes / es, dtype, n);
+        }
       }
       complete(idx);
       progress = true;
@@ -428,7 +459,19 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         const Step& s = sch.steps[q[h]];
         size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
         uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & kSeqMask;
-        if (!ctx_.pair(p).write(resolve(bufs, s.src), s.bytes, ch.remote, slot * slotBytes_, imm,
+        const void* src = resolve(bufs, s.src);
+        if (gpu) {
+          // The chunk may still be in the making on the stream (a reduction
+          // or copy queued by an earlier step): wait for it, staging it to
+          // host memory on the way unless the transport reads the GPU.
+          if (!gpuDirect) {
+            char* staged = gpu->sendSlot(p, ch.sendSeq);
+            cuda::copyAsync(staged, src, s.bytes, gpu->stream());
+            src = staged;
+          }
+          cuda::streamSync(gpu->stream(), deadline, label.operation);
+        }
+        if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm,
                                 static_cast<uint64_t>(q[h]) + 1)) {
           break;
         }
@@ -458,24 +501,47 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         const Step& s = sch.steps[q[h]];
         const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;
         char* dst = resolve(bufs, s.dst);
-        if (s.kind == StepKind::kRecv) {
-          memcpy(dst, data, s.bytes);
+        if (gpu) {
+          const void* in = gpu->readable(data, s.bytes);
+          if (s.kind == StepKind::kRecv) {
+            cuda::copyAsync(dst, in, s.bytes, gpu->stream());
+          } else {
+            cuda::reduceAsync(dst, resolve(bufs, s.src), in, s.bytes / es, dtype, op,
+                              gpu->stream());
+          }
+          slotsInUse.emplace_back(p, slot);
         } else {
-          reduce(dst, resolve(bufs, s.src), data, s.bytes / es, dtype, op);
+          if (s.kind == StepKind::kRecv) {
+            memcpy(dst, data, s.bytes);
+          } else {
+            reduce(dst, resolve(bufs, s.src), data, s.bytes / es, dtype, op);
+          }
+          ch.arrived[slot] = 0;
+          ++ch.creditsOwed;
         }
-        ch.arrived[slot] = 0;
         ++ch.recvSeq;
-        ++ch.creditsOwed;
         complete(q[h]);
         ++h;
         progress = true;
       }
       returnCredit(p);
     }
+    if (!slotsInUse.empty()) {
+      // Device steps completed in stream order; the slots they read return
+      // to their senders once the GPU is past them.
+      cuda::streamSync(gpu->stream(), deadline, label.operation);
+      for (auto [peer, slot] : slotsInUse) {
+        channels_[peer]->arrived[slot] = 0;
+        ++channels_[peer]->creditsOwed;
+      }
+      for (auto [peer, slot] : slotsInUse) returnCredit(peer);
+      slotsInUse.clear();
+    }
     if (st.completed == total) {
       bool owed = false;
       for (int p : st.peers) owed = owed || channels_[p]->creditsOwed != 0;
       if (!owed) {
+        if (gpu) cuda::streamSync(gpu->stream(), deadline, label.operation);
         if (hooks_.any()) faultPoint(st, -1);
         return;
       }

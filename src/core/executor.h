@@ -18,12 +18,17 @@
 namespace shoal {
 
 class Bootstrap;
+class DeviceStaging;
 struct AbortNotice;
 
 struct ExecBuffers {
   const void* send;
   void* recv;
   void* scratch;
+  // CUDA device of send/recv/scratch, or -1 for host memory. With a device
+  // the local steps run as copies and kernels on the executor's stream and
+  // chunks go through pinned staging unless the transport reads GPU memory.
+  int device = -1;
 };
 
 // What a rank called, as its peers see it: sent ahead of the data on every
@@ -87,6 +92,7 @@ class Executor {
   // progress appended to *detail.
   std::string waitingFor(RunState& st, std::string* detail) const;
   void faultPoint(RunState& st, int32_t idx);
+  DeviceStaging& deviceStaging(int device);
 
   transport::Context& ctx_;
   Bootstrap& bootstrap_;
@@ -96,7 +102,8 @@ class Executor {
   std::vector<transport::Event> events_;
   int origin_ = -1;  // rank blamed for the current failure
   faults::Hooks hooks_;
-  Watchdog watchdog_;  // SHOAL_WATCHDOG, read when the communicator is built
+  Watchdog watchdog_;                      // SHOAL_WATCHDOG, read when the communicator is built
+  std::unique_ptr<DeviceStaging> device_;  // made by the first call on GPU buffers
 };
 
 }  // namespace shoal

@@ -122,8 +122,7 @@ void pinnedFree(void* p) noexcept {
 }
 
 void hostRegister(void* p, size_t bytes) {
-  cudaError_t e =
-      cudaHostRegister(p, bytes, cudaHostRegisterMapped | cudaHostRegisterPortable);
+  cudaError_t e = cudaHostRegister(p, bytes, cudaHostRegisterMapped | cudaHostRegisterPortable);
   if (e != cudaSuccess) {
     fail(shoalUnhandledCudaError, "cudaHostRegister(%p, %zu bytes) failed: %s", p, bytes,
          cudaGetErrorString(e));
@@ -163,8 +162,8 @@ void streamSync(Stream s, Deadline deadline, const char* what) {
     if (e != cudaErrorNotReady) failCuda(what, e);
     if ((i & 63) == 63) {
       if (deadline.expired()) {
-        fail(shoalTimeout, "%s: the GPU did not finish its work before the deadline (SHOAL_TIMEOUT)",
-             what);
+        fail(shoalTimeout,
+             "%s: the GPU did not finish its work before the deadline (SHOAL_TIMEOUT)", what);
       }
       sched_yield();
     }

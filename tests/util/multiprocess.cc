@@ -11,6 +11,7 @@
 #include <exception>
 #include <thread>
 
+#include "cuda/cuda_api.h"
 #include "transports/device.h"
 
 namespace shoal::test {
@@ -99,15 +100,7 @@ void expectAllRanksPassed(const std::vector<RankResult>& results) {
   }
 }
 
-bool transportUsable(const std::string& name, std::string* why) {
-  transport::Device* dev = transport::findDevice(name);
-  if (!dev) {
-    if (why) *why = "not built into this shoal";
-    return false;
-  }
-  // Probed in a child: a transport library initialised in the test process
-  // (UCX installs memory hooks and threads) can leave locks held across the
-  // fork of the rank processes, which then hang in their own init.
+bool probeInChild(const std::function<bool(std::string*)>& probe, std::string* why) {
   int fds[2];
   if (pipe(fds) != 0) return false;
   fflush(stdout);
@@ -116,7 +109,7 @@ bool transportUsable(const std::string& name, std::string* why) {
   if (pid == 0) {
     close(fds[0]);
     std::string reason;
-    bool ok = dev->usable(&reason);
+    bool ok = probe(&reason);
     ssize_t ignored = write(fds[1], reason.data(), reason.size());
     (void)ignored;
     _exit(ok ? 0 : 1);
@@ -131,6 +124,23 @@ bool transportUsable(const std::string& name, std::string* why) {
   if (pid < 0 || waitpid(pid, &status, 0) != pid) return false;
   if (why) *why = reason;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool transportUsable(const std::string& name, std::string* why) {
+  transport::Device* dev = transport::findDevice(name);
+  if (!dev) {
+    if (why) *why = "not built into this shoal";
+    return false;
+  }
+  // Probed in a child: a transport library initialised in the test process
+  // (UCX installs memory hooks and threads) can leave locks held across the
+  // fork of the rank processes, which then hang in their own init.
+  return probeInChild([dev](std::string* reason) { return dev->usable(reason); }, why);
+}
+
+bool cudaUsable(std::string* why) {
+  // In a child: CUDA initialised before a fork is unusable in the children.
+  return probeInChild([](std::string* reason) { return cuda::available(reason); }, why);
 }
 
 std::vector<std::string> usableTransports() {

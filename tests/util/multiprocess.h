@@ -36,6 +36,15 @@ void expectAllRanksPassed(const std::vector<RankResult>& results);
 // so the test process never initialises a transport library before forking.
 bool transportUsable(const std::string& name, std::string* why);
 
+// Runs probe in a forked child and returns its answer and reason, so the test
+// process itself never initialises the library probed (see cudaUsable).
+bool probeInChild(const std::function<bool(std::string*)>& probe, std::string* why);
+
+// Whether CUDA works here (built in, driver, a GPU). Probed in a child: a
+// process that initialised CUDA before forking leaves its children unable to
+// use the GPU, so multi-rank CUDA tests must not touch CUDA in the parent.
+bool cudaUsable(std::string* why);
+
 // Transports usable in this build on this machine (by name), for matrix tests.
 std::vector<std::string> usableTransports();
 
@@ -48,4 +57,12 @@ std::vector<std::string> usableTransports();
     std::string why_;                                                        \
     if (!shoal::test::transportUsable(transport, &why_))                     \
       GTEST_SKIP() << (transport) << " transport not usable here: " << why_; \
+  } while (0)
+
+// Skips the calling test unless CUDA works here (probed in a child).
+#define SHOAL_SKIP_UNLESS_CUDA()                                    \
+  do {                                                              \
+    std::string why_;                                               \
+    if (!shoal::test::cudaUsable(&why_))                            \
+      GTEST_SKIP() << "CUDA tests skipped (no GPU here): " << why_; \
   } while (0)

@@ -1,0 +1,46 @@
+// What the executor needs to run a schedule on GPU buffers when the transport
+// moves host memory: a stream for the copies and kernels, pinned send slots
+// (device chunks are copied there before the one-sided write), and the
+// receive slots pinned and mapped so the reduction kernel reads them in place.
+// Every device-side step goes onto the one stream, so stream order alone
+// keeps dependent steps in order; the host waits only where it hands memory
+// back: before a staged chunk is written out and before a slot's credit.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "cuda/cuda_api.h"
+
+namespace shoal {
+
+class DeviceStaging {
+ public:
+  // peers x slots send slots of slotBytes each; recvSlots are the executor's
+  // receive regions (null for this rank), registered for the GPU here.
+  DeviceStaging(int device, size_t slotBytes, int slots, const std::vector<void*>& recvSlots,
+                size_t recvBytes);
+  ~DeviceStaging();
+  DeviceStaging(const DeviceStaging&) = delete;
+  DeviceStaging& operator=(const DeviceStaging&) = delete;
+
+  int device() const { return device_; }
+  cuda::Stream stream() const { return stream_; }
+  char* sendSlot(int peer, uint64_t seq) const;
+  // Where a kernel can read a received chunk: the slot itself when it is
+  // mapped, else a device copy of it (enqueued on the stream).
+  const void* readable(const void* slot, size_t bytes);
+
+ private:
+  void release() noexcept;
+
+  int device_;
+  size_t slotBytes_;
+  int slots_;
+  cuda::Stream stream_ = nullptr;
+  std::vector<char*> send_;        // per peer: slots x slotBytes, pinned
+  std::vector<void*> registered_;  // receive regions pinned for the GPU
+  void* bounce_ = nullptr;         // device copy of a slot, when not mapped
+};
+
+}  // namespace shoal
