@@ -24,6 +24,26 @@
  * value -= lr * m); g is the round's sum in sync mode, one push otherwise.
  * Values start at zero. sgd and momentum need float32 or float64.
  *
+ * GPU memory (CUDA builds): every worker call takes device pointers (and
+ * managed memory) for data, out and grad, alone or mixed with host memory.
+ * No transport reads or writes GPU memory directly yet, so they are staged
+ * through pinned host buffers the worker keeps and reuses: a push copies its
+ * partitions out on the worker's own CUDA stream, each one sent as soon as it
+ * is copied; a pull lands in pinned memory and each partition is copied into
+ * the device buffer as it arrives. The calls take no stream and stay
+ * synchronous with respect to the caller's GPU work: the device data must be
+ * complete when the call is made (synchronize the stream that produced it
+ * first), and shoalPsWait returns only once the pulled values are in the
+ * device buffer, so work enqueued afterwards on any stream sees them.
+ * shoalPsRegisterBuffer/DeregisterBuffer accept device pointers and do
+ * nothing with them. Servers keep their partitions in host memory unless
+ * SHOAL_PS_SERVER_DEVICE=cuda: then values, round sums and optimizer state
+ * live in the memory of GPU (local rank % GPU count), the update kernels read
+ * pushes straight from the pinned receive slots, and pulls are answered from
+ * a pinned copy of the value; results are bit-for-bit those of a CPU server
+ * (sum for every type; sgd and momentum evaluate the same expressions with
+ * no fused multiply-add).
+ *
  * Example (each process; error checks left out):
  *
  *   shoalPs_t ps;

@@ -2,7 +2,9 @@
 //
 // Errors become shoal::Exception; a ParameterServer is a move-only RAII handle
 // whose destructor finalizes; element types map to shoalDataType_t at compile
-// time. Buffers are used in place until the handle is waited for.
+// time. Buffers are used in place until the handle is waited for. Spans may
+// view GPU memory (std::span<float>(devicePtr, n)); see shoal/ps.h for how it
+// is staged and when its data must be ready.
 //
 //   shoal::ps::ParameterServer ps(id, nranks, rank, shoal::ps::Role::Worker);
 //   std::vector<float> grad(n), weights(n);

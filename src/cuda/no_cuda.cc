@@ -3,6 +3,7 @@
 // source file that other code calls has its section here.
 #include "core/error.h"
 #include "cuda/cuda_api.h"
+#include "cuda/ps_optimizer_kernels.h"
 #include "cuda/reduce_kernels.h"
 
 namespace shoal::cuda {
@@ -52,4 +53,12 @@ void reduceAsync(void*, const void*, const void*, size_t, shoalDataType_t, shoal
 }
 void divideAsync(void*, size_t, shoalDataType_t, int, Stream) { noCuda("GPU average"); }
 
+}  // namespace shoal::cuda
+
+// ---- ps_optimizer_kernels.cu
+namespace shoal::cuda {
+void psUpdateAsync(shoalPsUpdate_t, bool, void*, const void*, void*, size_t, shoalDataType_t,
+                   double, double, Stream) {
+  noCuda("GPU parameter-server update");
+}
 }  // namespace shoal::cuda

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "cuda/cuda_api.h"
 #include "ps/links.h"
 #include "ps/server.h"
 
@@ -80,6 +81,28 @@ std::vector<int> ranksWith(const std::vector<int32_t>& roles, int bit) {
   return out;
 }
 
+// SHOAL_PS_SERVER_DEVICE: -1 for host memory, else the GPU of this server
+// (its rank among the ranks of its host, modulo the GPUs it sees).
+int serverDevice(shoalPs* ps) {
+  std::string where = config::getString("SHOAL_PS_SERVER_DEVICE");
+  if (where == "cpu") return -1;
+  if (where != "cuda") {
+    fail(shoalInvalidArgument, "rank %d: ps init: SHOAL_PS_SERVER_DEVICE=%s; use cpu or cuda",
+         ps->rank, where.c_str());
+  }
+  std::string why;
+  if (!cuda::available(&why)) {
+    fail(shoalInvalidUsage, "rank %d: ps init: SHOAL_PS_SERVER_DEVICE=cuda, but %s", ps->rank,
+         why.c_str());
+  }
+  const auto& hosts = ps->comm->hosts;
+  int local = 0;
+  for (int r = 0; r < ps->rank && static_cast<size_t>(r) < hosts.size(); ++r) {
+    if (hosts[static_cast<size_t>(r)] == hosts[static_cast<size_t>(ps->rank)]) ++local;
+  }
+  return local % cuda::deviceCount();
+}
+
 void complete(shoalPs* ps, OpState& st, shoalResult_t code, const std::string& error,
               uint64_t version) {
   std::lock_guard<std::mutex> g(ps->mu);
@@ -111,6 +134,8 @@ void setUp(shoalPs* ps, const UniqueIdData& id) {
     sc.staleness = ps->options.staleness;
     sc.rule = {ps->options.update, ps->options.learningRate, ps->options.momentum};
     sc.threads = static_cast<int>(config::getInt("SHOAL_PS_SERVER_THREADS"));
+    sc.cudaDevice = serverDevice(ps);
+    sc.timeoutSeconds = ps->options.timeoutSeconds;
     ps->server = std::make_unique<Server>(ctx, *ps->links, ranksWith(roles, shoalPsRoleWorker), sc);
   }
   if (ps->roles & shoalPsRoleWorker) {
@@ -218,6 +243,7 @@ void serve(shoalPs* ps) {
       for (auto& r : batch) ps->worker->submit(r);
       progress = true;
     }
+    if (ps->worker) progress = ps->worker->progressDevice() || progress;
     progress = ps->links->flush() || progress;
     size_t n = ctx.poll(events.data(), events.size());
     for (size_t i = 0; i < n; ++i) handleEvent(ps, events[i]);

@@ -20,6 +20,9 @@ constexpr size_t kMinPieceBytes = 256 * 1024;
 Server::Server(transport::Context& ctx, Links& links, std::vector<int> workerRanks,
                const ServerConfig& config)
     : ctx_(ctx), links_(links), cfg_(config), pool_(std::max(1, config.threads)) {
+  if (cfg_.cudaDevice >= 0) {
+    gpu_ = std::make_unique<GpuStore>(ctx_.rank(), cfg_.cudaDevice, cfg_.timeoutSeconds);
+  }
   for (int r : workerRanks) {
     WorkerPeer w;
     w.rank = r;
@@ -175,10 +178,14 @@ void Server::handleRegister(WorkerPeer& w, const RegisterMsg& m) {
     p->tensorBytes = m.tensorBytes;
     p->dtype = dtype;
     p->count = m.bytes / dtypeSize(dtype);
-    p->value = ctx_.allocate(m.bytes);
-    memset(p->value->data(), 0, m.bytes);
-    if (cfg_.mode == shoalPsSync) p->accum = ctx_.allocate(m.bytes);
-    if (updateHasState(cfg_.rule.kind)) p->state.assign((m.bytes + 7) / 8, 0);
+    if (gpu_) {
+      p->gpu = gpu_->createPart(m.bytes, cfg_.mode == shoalPsSync, updateHasState(cfg_.rule.kind));
+    } else {
+      p->value = ctx_.allocate(m.bytes);
+      memset(p->value->data(), 0, m.bytes);
+      if (cfg_.mode == shoalPsSync) p->accum = ctx_.allocate(m.bytes);
+      if (updateHasState(cfg_.rule.kind)) p->state.assign((m.bytes + 7) / 8, 0);
+    }
     p->byWorker.assign(workers_.size(), nullptr);
     partById_.push_back(p.get());
     slot = std::move(p);
@@ -209,6 +216,7 @@ void Server::handleRegister(WorkerPeer& w, const RegisterMsg& m) {
   s->id = static_cast<uint32_t>(w.slots.size());
   s->workerSlot = m.workerSlot;
   s->buf = ctx_.allocate(m.bytes);
+  if (gpu_) s->mapped = gpu_->map(s->buf->data(), m.bytes);
   p.byWorker[static_cast<size_t>(wi)] = s.get();
   KeyFragMsg frags[4];
   int n = keyFragments(s->buf->key(), kKeyToWorker, m.workerSlot, frags);
@@ -257,15 +265,22 @@ void Server::acceptSync(Slot& s) {
   Part& p = *s.part;
   bool first = true;
   for (Slot* o : p.byWorker) first = first && !(o && o->contributed);
-  char* acc = static_cast<char*>(p.accum->data());
-  const char* in = static_cast<const char*>(s.buf->data());
-  const size_t es = dtypeSize(p.dtype);
-  if (first) {
-    parallel(p.count, [&](size_t b, size_t e) { memcpy(acc + b * es, in + b * es, (e - b) * es); });
+  if (p.gpu) {
+    // The first push of a round is copied into the sum, the others added.
+    gpu_->update(UpdateRule{shoalPsUpdateSum, 0, 0}, first, p.gpu->accum, s.buf->data(), nullptr,
+                 p.count, p.dtype, "summing a push");
   } else {
-    parallel(p.count, [&](size_t b, size_t e) {
-      reduce(acc + b * es, acc + b * es, in + b * es, e - b, p.dtype, shoalSum);
-    });
+    char* acc = static_cast<char*>(p.accum->data());
+    const char* in = static_cast<const char*>(s.buf->data());
+    const size_t es = dtypeSize(p.dtype);
+    if (first) {
+      parallel(p.count,
+               [&](size_t b, size_t e) { memcpy(acc + b * es, in + b * es, (e - b) * es); });
+    } else {
+      parallel(p.count, [&](size_t b, size_t e) {
+        reduce(acc + b * es, acc + b * es, in + b * es, e - b, p.dtype, shoalSum);
+      });
+    }
   }
   s.pending = false;
   s.contributed = true;
@@ -293,7 +308,14 @@ void Server::maybeCompleteRound(Part& p) {
   // The value is the source of pull answers still in flight; it changes only
   // once they are done (onSendDone calls back here).
   if (!any || p.inflight > 0) return;
-  if (cfg_.rule.kind == shoalPsUpdateSum) {
+  if (p.gpu) {
+    if (cfg_.rule.kind == shoalPsUpdateSum) {
+      std::swap(p.gpu->value, p.gpu->accum);
+    } else {
+      gpu_->update(cfg_.rule, true, p.gpu->value, p.gpu->accum, p.gpu->state, p.count, p.dtype,
+                   "applying a round");
+    }
+  } else if (cfg_.rule.kind == shoalPsUpdateSum) {
     std::swap(p.value, p.accum);  // the round's sum is the new value
   } else {
     char* value = static_cast<char*>(p.value->data());
@@ -330,12 +352,17 @@ bool Server::acceptAsync(Slot& s) {
   if (cfg_.mode == shoalPsBoundedStaleness && lead > static_cast<uint64_t>(cfg_.staleness)) {
     return false;  // held until the slowest catches up (retryPending)
   }
-  char* value = static_cast<char*>(p.value->data());
-  const char* g = static_cast<const char*>(s.buf->data());
-  void* state = p.state.empty() ? nullptr : p.state.data();
-  parallel(p.count, [&](size_t b, size_t e) {
-    applyUpdate(cfg_.rule, false, value, g, state, b, e, p.dtype);
-  });
+  if (p.gpu) {
+    gpu_->update(cfg_.rule, false, p.gpu->value, s.buf->data(), p.gpu->state, p.count, p.dtype,
+                 "applying a push");
+  } else {
+    char* value = static_cast<char*>(p.value->data());
+    const char* g = static_cast<const char*>(s.buf->data());
+    void* state = p.state.empty() ? nullptr : p.state.data();
+    parallel(p.count, [&](size_t b, size_t e) {
+      applyUpdate(cfg_.rule, false, value, g, state, b, e, p.dtype);
+    });
+  }
   s.pending = false;
   ++s.clock;
   ++p.version;
@@ -410,7 +437,8 @@ void Server::answerPull(Part& p, const ParkedPull& q) {
   WorkerPeer& w = workers_[static_cast<size_t>(q.worker)];
   auto it = w.buffers.find(q.bufferId);
   if (it == w.buffers.end()) return;  // forgotten meanwhile: nothing to write into
-  links_.write(w.rank, p.value->data(), p.bytes, it->second, q.offset, kPullImmBit | q.request,
+  const void* src = p.gpu ? gpu_->forPull(*p.gpu, p.version) : p.value->data();
+  links_.write(w.rank, src, p.bytes, it->second, q.offset, kPullImmBit | q.request,
                uint64_t{p.id} + 1);
   ++p.inflight;
   PullReplyMsg r{};

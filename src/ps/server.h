@@ -17,6 +17,7 @@
 
 #include "ps/links.h"
 #include "ps/optimizer.h"
+#include "ps/server_gpu.h"
 #include "ps/thread_pool.h"
 #include "ps/wire.h"
 #include "shoal/ps.h"
@@ -29,6 +30,9 @@ struct ServerConfig {
   int staleness = 2;
   UpdateRule rule;
   int threads = 2;
+  // -1: partitions in host memory; else the CUDA device that holds them.
+  int cudaDevice = -1;
+  double timeoutSeconds = 300;  // of each wait for the GPU
 };
 
 class Server {
@@ -58,6 +62,9 @@ class Server {
     uint32_t id;
     uint32_t workerSlot;
     std::unique_ptr<transport::Buffer> buf;
+    // GPU server: buf pinned and mapped so kernels read pushes in place
+    // (declared after buf: undone before buf is freed).
+    std::unique_ptr<GpuStore::Mapping> mapped;
     bool pending = false;      // a push landed and is not accepted yet
     bool contributed = false;  // sync: accepted into the current round
     uint64_t clock = 0;        // pushes accepted
@@ -80,7 +87,8 @@ class Server {
     // sync: the round being summed. Registered like value, so the sum rule
     // completes a round by swapping the two instead of copying.
     std::unique_ptr<transport::Buffer> accum;
-    std::vector<uint64_t> state;  // optimizer state (momentum)
+    std::vector<uint64_t> state;          // optimizer state (momentum)
+    std::unique_ptr<GpuStore::Part> gpu;  // GPU server: value, accum and state live here
     uint64_t version = 0;
     int inflight = 0;  // pull answers still reading value
     std::vector<Slot*> byWorker;
@@ -116,6 +124,8 @@ class Server {
   transport::Context& ctx_;
   Links& links_;
   ServerConfig cfg_;
+  // Before the partitions and slots, so it outlives their GPU memory.
+  std::unique_ptr<GpuStore> gpu_;
   std::vector<WorkerPeer> workers_;
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<Part>> parts_;
   std::vector<Part*> partById_;

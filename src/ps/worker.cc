@@ -37,6 +37,20 @@ struct Worker::Pending {
   Deadline deadline;
   std::map<int, int> owing;  // server rank -> partitions not answered yet
   bool finished = false;
+  // Device buffers (see DeviceStaging): pushes read pushStage, pulls land in
+  // pullStage and are copied to deviceOut on pullDevice.
+  DeviceStaging::Buffer* pushStage = nullptr;
+  DeviceStaging::Buffer* pullStage = nullptr;
+  int pushDevice = -1, pullDevice = -1;
+  char* deviceOut = nullptr;
+  std::vector<cuda::Event> events;
+
+  Pending() = default;
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+  ~Pending() {
+    for (cuda::Event e : events) cuda::destroyEvent(e);
+  }
 };
 
 Worker::Worker(transport::Context& ctx, Links& links, std::vector<int> serverRanks,
@@ -50,7 +64,12 @@ Worker::Worker(transport::Context& ctx, Links& links, std::vector<int> serverRan
       timeout_(timeoutSeconds),
       complete_(std::move(complete)) {}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  // Registrations go before the pinned buffers they cover.
+  regs_.clear();
+  retired_.clear();
+  staging_.reset();
+}
 
 int Worker::serverIndex(int rank) const {
   for (size_t i = 0; i < servers_.size(); ++i) {
@@ -93,6 +112,12 @@ void Worker::submit(const Request& r) {
   op->key = r.key;
   op->deadline = Deadline::after(timeout_);
   if (r.kind == OpKind::kRegister || r.kind == OpKind::kDeregister) {
+    // Device memory is never registered: pulls into it land in pinned
+    // buffers the worker registers itself.
+    if (cuda::onDevice(r.dst)) {
+      complete_(*r.state, shoalSuccess, "", 0);
+      return;
+    }
     if (r.kind == OpKind::kRegister) {
       registrationFor(r.dst, r.count);
       complete_(*r.state, shoalSuccess, "", 0);
@@ -150,17 +175,27 @@ void Worker::submit(const Request& r) {
   }
   const bool push = r.kind != OpKind::kPull;
   const bool pull = r.kind != OpKind::kPush;
-  Registration* reg = pull ? &registrationFor(r.dst, bytes) : nullptr;
-  for (uint32_t id : k->second.slots) {
-    Slot& s = *slots_[id];
+  if (!stageDevice(r, *op, bytes, k->second.slots)) return;
+  const char* src = op->pushStage ? op->pushStage->data : static_cast<const char*>(r.src);
+  Registration* reg = nullptr;
+  char* dst = static_cast<char*>(r.dst);
+  if (pull && op->pullStage) {
+    dst = op->pullStage->data;
+    reg = &registrationFor(dst, op->pullStage->bytes);
+  } else if (pull) {
+    reg = &registrationFor(dst, bytes);
+  }
+  for (size_t i = 0; i < k->second.slots.size(); ++i) {
+    Slot& s = *slots_[k->second.slots[i]];
     if (push) {
-      s.queue.push_back({op, true, static_cast<const char*>(r.src) + s.offset, 0, 0});
+      cuda::Event staged = op->pushStage ? op->events[i] : nullptr;
+      s.queue.push_back({op, true, src + s.offset, 0, 0, staged});
       ++op->remaining;
       ++op->owing[s.server];
     }
     if (pull) {
-      uint64_t off = reinterpret_cast<uintptr_t>(r.dst) + s.offset - reg->base;
-      s.queue.push_back({op, false, nullptr, reg->id, off});
+      uint64_t off = reinterpret_cast<uintptr_t>(dst) + s.offset - reg->base;
+      s.queue.push_back({op, false, nullptr, reg->id, off, nullptr});
       ++op->remaining;
       ++op->owing[s.server];
     }
@@ -204,6 +239,22 @@ void Worker::pump(Slot& s) {
     if (f.push) {
       // One push in flight per slot: the server's slot holds one.
       if (s.awaitingAck) return;
+      if (f.staged) {
+        bool copied = false;
+        try {
+          copied = cuda::eventDone(f.staged);
+        } catch (const Error& e) {
+          PartOp gone = f;
+          s.queue.pop_front();
+          partFailed(gone.op, s.server, e.code(),
+                     strprintf("copying partition %u out of device memory: %s", s.index, e.what()));
+          continue;
+        }
+        if (!copied) {
+          stalled_.insert(s.id);
+          return;
+        }
+      }
       links_.write(s.server, f.src, s.bytes, s.serverKey, 0, s.serverSlot, 0);
       ++s.pushesSent;
       s.awaitingAck = f.op;
@@ -244,6 +295,11 @@ void Worker::pump(Slot& s) {
 
 void Worker::finish(Pending& op) {
   op.finished = true;
+  // After a success every copy and transfer on the staging buffers is over;
+  // after a failure some may still run, so those buffers are not reused.
+  if (op.pushStage) staging_->release(op.pushStage, op.code == shoalSuccess);
+  if (op.pullStage) staging_->release(op.pullStage, op.code == shoalSuccess);
+  op.pushStage = op.pullStage = nullptr;
   uint64_t v = op.version == UINT64_MAX ? 0 : op.version;
   complete_(*op.state, op.code, op.error, v);
 }
@@ -383,8 +439,9 @@ void Worker::onCtrl(int peer, const uint8_t* msg, size_t len) {
       it->second.version = m.version;
       if (++it->second.events == 2) {
         auto op = it->second.op;
+        uint32_t slot = it->second.slot;
         pulls_.erase(it);
-        partDone(op, peer, m.version);
+        pullArrived(op, slot, peer, m.version);
       }
       return;
     }
@@ -422,8 +479,9 @@ void Worker::onWrite(int peer, uint32_t imm) {
   if (++it->second.events == 2) {
     auto op = it->second.op;
     uint64_t v = it->second.version;
+    uint32_t slot = it->second.slot;
     pulls_.erase(it);
-    partDone(op, peer, v);
+    pullArrived(op, slot, peer, v);
   }
 }
 
@@ -477,6 +535,128 @@ void Worker::sayBye() {
   for (int s : servers_) {
     if (!deadServers_.count(s)) links_.sendCtrl(s, &m, sizeof(m));
   }
+}
+
+// ---- device memory
+
+bool Worker::stageDevice(const Request& r, Pending& op, size_t bytes,
+                         const std::vector<uint32_t>& slots) {
+  int srcDevice = -1, dstDevice = -1;
+  const bool push = r.kind != OpKind::kPull;
+  const bool pull = r.kind != OpKind::kPush;
+  bool srcOnGpu = push && cuda::pointerKind(r.src, &srcDevice) != cuda::MemoryKind::kHost;
+  bool dstOnGpu = pull && cuda::pointerKind(r.dst, &dstDevice) != cuda::MemoryKind::kHost;
+  if (!srcOnGpu && !dstOnGpu) return true;
+  try {
+    if (!staging_) {
+      staging_ = std::make_unique<DeviceStaging>([this](void* p) { dropRegistration(p); });
+    }
+    // Managed memory may report no device; its copies run on the current one.
+    if (srcOnGpu) {
+      op.pushDevice = srcDevice >= 0 ? srcDevice : cuda::currentDevice();
+      op.pushStage = staging_->acquire(bytes);
+    }
+    if (dstOnGpu) {
+      op.pullDevice = dstDevice >= 0 ? dstDevice : cuda::currentDevice();
+      op.pullStage = staging_->acquire(bytes);
+      op.deviceOut = static_cast<char*>(r.dst);
+    }
+    if (srcOnGpu) {
+      // Partition by partition (slot order is tensor order), so the first is
+      // sent while the next ones still copy; op.events[i] marks slot i's.
+      cuda::Stream st = staging_->stream(op.pushDevice);
+      for (uint32_t id : slots) {
+        const Slot& s = *slots_[id];
+        cuda::copyAsync(op.pushStage->data + s.offset, static_cast<const char*>(r.src) + s.offset,
+                        s.bytes, st);
+        op.events.push_back(cuda::createEvent());
+        cuda::recordEvent(op.events.back(), st);
+      }
+    }
+  } catch (const Error& e) {
+    // Copies already enqueued may still run into the push buffer.
+    if (op.pushStage) staging_->release(op.pushStage, op.events.empty());
+    if (op.pullStage) staging_->release(op.pullStage, true);
+    op.pushStage = op.pullStage = nullptr;
+    complete_(*r.state, e.code(),
+              strprintf("rank %d: ps %s key %llu: staging device memory: %s", ctx_.rank(),
+                        opName(r.kind), static_cast<unsigned long long>(r.key), e.what()),
+              0);
+    SHOAL_WARN(PS, "rank %d: ps %s key %llu: staging device memory: %s", ctx_.rank(),
+               opName(r.kind), static_cast<unsigned long long>(r.key), e.what());
+    return false;
+  }
+  return true;
+}
+
+void Worker::dropRegistration(void* base) {
+  auto it = regs_.find(reinterpret_cast<uintptr_t>(base));
+  if (it == regs_.end()) return;
+  ForgetMsg f{};
+  f.type = kForget;
+  f.bufferId = it->second.id;
+  for (int s : it->second.sentTo) {
+    if (!deadServers_.count(s)) links_.sendCtrl(s, &f, sizeof(f));
+  }
+  regs_.erase(it);
+}
+
+void Worker::pullArrived(const std::shared_ptr<Pending>& op, uint32_t slot, int server,
+                         uint64_t version) {
+  if (!op->deviceOut || op->finished) {
+    partDone(op, server, version);
+    return;
+  }
+  const Slot& s = *slots_[slot];
+  try {
+    cuda::Stream st = staging_->stream(op->pullDevice);
+    cuda::copyAsync(op->deviceOut + s.offset, op->pullStage->data + s.offset, s.bytes, st);
+    cuda::Event done = cuda::createEvent();
+    op->events.push_back(done);
+    cuda::recordEvent(done, st);
+    copiesUp_.push_back({op, server, version, done});
+  } catch (const Error& e) {
+    partFailed(
+        op, server, e.code(),
+        strprintf("copying the pulled partition %u into device memory: %s", s.index, e.what()));
+  }
+}
+
+bool Worker::progressDevice() {
+  if (!staging_) return false;
+  bool moved = false;
+  for (auto it = copiesUp_.begin(); it != copiesUp_.end();) {
+    bool done = false;
+    try {
+      done = cuda::eventDone(it->done);
+    } catch (const Error& e) {
+      CopyUp c = *it;
+      it = copiesUp_.erase(it);
+      partFailed(c.op, c.server, e.code(),
+                 strprintf("copying a pulled partition into device memory: %s", e.what()));
+      moved = true;
+      continue;
+    }
+    if (!done) {
+      ++it;
+      continue;
+    }
+    CopyUp c = *it;
+    it = copiesUp_.erase(it);
+    partDone(c.op, c.server, c.version);
+    moved = true;
+  }
+  if (!stalled_.empty()) {
+    std::set<uint32_t> again;
+    again.swap(stalled_);
+    for (uint32_t id : again) {
+      Slot& s = *slots_[id];
+      size_t before = s.queue.size();
+      pump(s);
+      moved = moved || s.queue.size() != before;
+    }
+  }
+  return moved;
 }
 
 }  // namespace shoal::ps

@@ -4,6 +4,12 @@
 // request that names one of its registered buffers, which the server writes
 // into. Runs on the node's progress thread only; operations are handed over
 // by the API and completed through OpState.
+//
+// Device memory (CUDA) is staged: a push from a GPU buffer is copied into a
+// pinned host buffer partition by partition, each partition sent as soon as
+// its copy finished while the next ones still copy; a pull into a GPU buffer
+// lands in a pinned buffer and each partition is copied up as it arrives. The
+// operation completes once the last copy into the device buffer finished.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +23,8 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "cuda/cuda_api.h"
+#include "ps/device_staging.h"
 #include "ps/links.h"
 #include "ps/wire.h"
 #include "shoal/ps.h"
@@ -62,6 +70,9 @@ class Worker {
   bool isServer(int rank) const { return serverIndex(rank) >= 0; }
   // No operation outstanding.
   bool idle() const { return pending_.empty(); }
+  // Sends pushes whose staging copy finished and completes pulls whose copy
+  // into device memory finished. Returns whether anything moved.
+  bool progressDevice();
   void sayBye();
   bool saidBye() const { return bye_; }
   // Servers that still owe this worker an answer (for liveness checks).
@@ -72,9 +83,10 @@ class Worker {
   struct PartOp {
     std::shared_ptr<Pending> op;
     bool push;
-    const char* src;    // push: this partition's bytes
-    uint32_t bufferId;  // pull: registration written into
-    uint64_t offset;    // pull: offset in that registration
+    const char* src;               // push: this partition's bytes
+    uint32_t bufferId;             // pull: registration written into
+    uint64_t offset;               // pull: offset in that registration
+    cuda::Event staged = nullptr;  // push from device memory: its copy to the host
   };
   struct Slot {
     uint32_t id;
@@ -110,11 +122,24 @@ class Worker {
     int events = 0;  // the data write and the PullReply
     uint64_t version = 0;
   };
+  // A pulled partition on its way from the pinned buffer to device memory.
+  struct CopyUp {
+    std::shared_ptr<Pending> op;
+    int server;
+    uint64_t version;
+    cuda::Event done;
+  };
 
   int serverIndex(int rank) const;
   Registration& registrationFor(void* ptr, size_t bytes);
   void pump(Slot& s);
   void partDone(const std::shared_ptr<Pending>& op, int server, uint64_t version);
+  // A partition's pull answer arrived (data and reply).
+  void pullArrived(const std::shared_ptr<Pending>& op, uint32_t slot, int server, uint64_t version);
+  // Device buffers of a request: stages them (false: the request failed and
+  // was completed).
+  bool stageDevice(const Request& r, Pending& op, size_t bytes, const std::vector<uint32_t>& slots);
+  void dropRegistration(void* base);
   void partFailed(const std::shared_ptr<Pending>& op, int server, shoalResult_t code,
                   const std::string& why);
   void failSlot(Slot& s, shoalResult_t code, const std::string& why, bool permanent);
@@ -140,6 +165,10 @@ class Worker {
   std::map<int, std::string> failedServers_;  // refuse work (dead, or gave up on the job)
   KeyAssembler keyParts_;
   bool bye_ = false;
+  // Created at the first device buffer; destroyed after regs_ is emptied.
+  std::unique_ptr<DeviceStaging> staging_;
+  std::set<uint32_t> stalled_;  // slots whose next push waits for its staging copy
+  std::deque<CopyUp> copiesUp_;
 };
 
 }  // namespace shoal::ps

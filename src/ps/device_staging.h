@@ -1,0 +1,49 @@
+// How a worker moves GPU memory: no transport writes from or into device
+// memory yet (Context::writesFromDevice is false everywhere), so pushes from
+// and pulls into device buffers go through pinned host buffers, copied on a
+// stream of the worker's own per device. Buffers are kept and reused across
+// operations (each one used by one operation at a time); one that is too
+// small is freed and replaced by a larger one when it is next free.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "cuda/cuda_api.h"
+
+namespace shoal::ps {
+
+class DeviceStaging {
+ public:
+  // beforeFree(p) runs before a pinned buffer is given back to CUDA (the
+  // worker drops the transport registration of p there).
+  explicit DeviceStaging(std::function<void(void*)> beforeFree);
+  ~DeviceStaging();
+  DeviceStaging(const DeviceStaging&) = delete;
+  DeviceStaging& operator=(const DeviceStaging&) = delete;
+
+  struct Buffer {
+    char* data = nullptr;
+    size_t bytes = 0;
+    bool busy = false;
+  };
+  // A buffer of at least `bytes` for one operation.
+  Buffer* acquire(size_t bytes);
+  // reusable: nothing reads or writes the buffer any more. An operation that
+  // failed may still have a copy or a transfer on it; its buffer is set aside
+  // until the worker ends instead.
+  void release(Buffer* b, bool reusable);
+  // The worker's stream on `device`, which is made current.
+  cuda::Stream stream(int device);
+
+ private:
+  std::function<void(void*)> beforeFree_;
+  std::vector<std::unique_ptr<Buffer>> buffers_;
+  std::vector<std::unique_ptr<Buffer>> abandoned_;
+  std::map<int, cuda::Stream> streams_;
+};
+
+}  // namespace shoal::ps
