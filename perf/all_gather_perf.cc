@@ -1,21 +1,8 @@
-// nccl-tests' all_gather_perf over shoal's public C API.
-#include <memory>
-
-#include "common/args.h"
-#include "common/driver.h"
-#include "common/shoal_runtime.h"
+// nccl-tests' all_gather_perf over shoal's public C API, or over NCCL with
+// --backend nccl (see common/backend.h).
+#include "common/backend.h"
 
 int main(int argc, char** argv) {
-  perf::Options o;
-  const int rc = perf::parseArgs(argc, argv, {"all_gather_perf", true}, &o);
-  if (rc >= 0) return rc;
-  return perf::runMain(
-      "all_gather_perf", o, [&] { return std::make_unique<perf::ShoalRuntime>(o); },
-      [](perf::Runtime& rt) {
-        auto& shoal = static_cast<perf::ShoalRuntime&>(rt);
-        return perf::allGatherCollective([&shoal](const perf::Call& c) {
-          shoal.check(shoalAllGather(c.send, c.recv, c.count, c.type, shoal.comm(), nullptr),
-                      "shoalAllGather");
-        });
-      });
+  return perf::backendMain("all_gather_perf", argc, argv, perf::allGatherCollective,
+                           &perf::Backend::allGather);
 }

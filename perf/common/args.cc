@@ -37,6 +37,18 @@ void usage(const ParseSpec& spec, FILE* f) {
             "  -A, --algorithm <name>    sets SHOAL_ALGO before init: ring, tree, rhd, hier, "
             "...; auto unsets it\n");
   }
+  if (spec.acceptsDevices) {
+    fprintf(
+        f,
+        "  -g, --ngpus <0/1>         GPUs per rank: 0 buffers in host memory (default), 1\n"
+        "                            cudaMalloc'd buffers on GPU (local rank %% GPU count) and a\n"
+        "                            CUDA stream per rank; time = enqueue the iterations, then\n"
+        "                            synchronize the stream\n"
+        "      --backend <shoal|nccl> library to measure (default shoal). nccl loads\n"
+        "                            libnccl.so.2 at run time, implies -g 1 and needs one GPU\n"
+        "                            per rank: NCCL refuses several ranks on one GPU\n"
+        "                            (\"Duplicate GPU detected\")\n");
+  }
   fprintf(f, "  -h, --help\n");
 }
 
@@ -48,6 +60,9 @@ bool parseInt(const char* s, long lo, long hi, long* out) {
   *out = v;
   return true;
 }
+
+// --backend has no short form; getopt_long returns this for it.
+constexpr int kBackendOption = 0x100;
 
 }  // namespace
 
@@ -107,13 +122,16 @@ int parseArgs(int argc, char** argv, const ParseSpec& spec, Options* out) {
                                         {"blocking", required_argument, nullptr, 'z'},
                                         {"average", required_argument, nullptr, 'a'},
                                         {"algorithm", required_argument, nullptr, 'A'},
+                                        {"ngpus", required_argument, nullptr, 'g'},
+                                        {"backend", required_argument, nullptr, kBackendOption},
                                         {"help", no_argument, nullptr, 'h'},
                                         {nullptr, 0, nullptr, 0}};
   Options o;
   long v = 0;
   int c;
+  bool gpusGiven = false;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "b:e:i:f:n:w:m:c:o:d:r:z:a:A:h", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, "b:e:i:f:n:w:m:c:o:d:r:z:a:A:g:h", kLong, nullptr)) != -1) {
     bool ok = true;
     switch (c) {
       case 'b':
@@ -170,12 +188,38 @@ int parseArgs(int argc, char** argv, const ParseSpec& spec, Options* out) {
         ok = spec.acceptsAlgorithm && optarg[0] != '\0';
         o.algorithm = optarg;
         break;
+      case 'g':
+        ok = spec.acceptsDevices && parseInt(optarg, 0, 1, &v);
+        o.gpus = static_cast<int>(v);
+        gpusGiven = true;
+        break;
+      case kBackendOption:
+        ok = spec.acceptsDevices;
+        if (strcmp(optarg, "shoal") == 0) {
+          o.backend = Library::kShoal;
+        } else if (strcmp(optarg, "nccl") == 0) {
+          o.backend = Library::kNccl;
+        } else {
+          ok = false;
+        }
+        break;
       case 'h':
         usage(spec, stdout);
         return 0;
       default:
         usage(spec, stderr);
         return 1;
+    }
+    if ((c == 'g' || c == kBackendOption) && !spec.acceptsDevices) {
+      fprintf(stderr,
+              "%s: -g and --backend are for the shoal benchmarks; this one uses host memory\n",
+              spec.program);
+      return 1;
+    }
+    if (!ok && c == kBackendOption) {
+      fprintf(stderr, "%s: invalid value '%s' for --backend\n", spec.program, optarg);
+      usage(spec, stderr);
+      return 1;
     }
     if (!ok) {
       fprintf(stderr, "%s: invalid value '%s' for -%c\n", spec.program, optarg,
@@ -192,6 +236,19 @@ int parseArgs(int argc, char** argv, const ParseSpec& spec, Options* out) {
   if (o.minBytes > o.maxBytes) {
     fprintf(stderr, "%s: -b %zu is larger than -e %zu\n", spec.program, o.minBytes, o.maxBytes);
     return 1;
+  }
+  if (o.backend == Library::kNccl) {
+    // NCCL works on device memory only.
+    if (gpusGiven && o.gpus == 0) {
+      fprintf(stderr, "%s: --backend nccl needs device buffers (-g 1), not -g 0\n", spec.program);
+      return 1;
+    }
+    o.gpus = 1;
+    if (!o.algorithm.empty()) {
+      fprintf(stderr, "%s: -A picks shoal's algorithm; NCCL reads NCCL_ALGO itself\n",
+              spec.program);
+      return 1;
+    }
   }
   *out = o;
   return -1;

@@ -10,6 +10,10 @@
 
 namespace perf {
 
+// The library behind the shoal benchmarks; NCCL is the reference they are
+// compared against on GPUs.
+enum class Library { kShoal, kNccl };
+
 enum class TimeReduction { kRank0 = 0, kAverage = 1, kMin = 2, kMax = 3 };
 
 struct Options {
@@ -29,11 +33,18 @@ struct Options {
   std::vector<shoalDataType_t> types{shoalFloat};
   std::vector<shoalRedOp_t> ops{shoalSum};
   std::string algorithm;  // -A, only where the binary accepts it
+  // -g: GPUs per rank, 0 (buffers in host memory) or 1 (cudaMalloc'd buffers
+  // and a stream, as nccl-tests measures). Only where the binary accepts it.
+  int gpus = 0;
+  Library backend = Library::kShoal;  // --backend
 };
 
 struct ParseSpec {
   const char* program;
   bool acceptsAlgorithm;  // -A ring|tree|hier|auto
+  // -g 0|1 and --backend shoal|nccl (the shoal binaries; the MPI and Gloo
+  // baselines run on host memory only).
+  bool acceptsDevices = false;
 };
 
 // Parses argv into *out. Returns -1 to go on, otherwise the exit status

@@ -29,6 +29,7 @@ struct Call {
   shoalDataType_t type;
   shoalRedOp_t op;
   int root;
+  void* stream;  // a cudaStream_t with device buffers (-g 1), else nullptr
 };
 
 struct Collective {

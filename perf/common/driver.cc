@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,18 +18,14 @@ namespace {
 
 constexpr size_t kDeviceLineBytes = 256;
 
-struct AlignedFree {
-  void operator()(void* p) const { free(p); }
+struct Release {
+  Memory* memory;
+  void operator()(char* p) const { memory->release(p); }
 };
-using Buffer = std::unique_ptr<char, AlignedFree>;
+using Buffer = std::unique_ptr<char, Release>;
 
-// Page-aligned and touched, so first-use page faults stay out of the timing.
-Buffer allocate(size_t bytes) {
-  const size_t rounded = std::max<size_t>(4096, (bytes + 4095) / 4096 * 4096);
-  char* p = static_cast<char*>(aligned_alloc(4096, rounded));
-  if (p == nullptr) throw RuntimeError("cannot allocate " + std::to_string(rounded) + " bytes");
-  memset(p, 0, rounded);
-  return Buffer(p);
+Buffer allocate(Memory& m, size_t bytes) {
+  return Buffer(static_cast<char*>(m.allocate(bytes)), Release{&m});
 }
 
 // Algorithms seen along the sweep, as contiguous size ranges.
@@ -39,7 +36,8 @@ struct AlgoRange {
 
 class Bench {
  public:
-  Bench(const Options& o, const Collective& c, Runtime& rt) : o_(o), c_(c), rt_(rt) {}
+  Bench(const Options& o, const Collective& c, Runtime& rt, Memory& mem)
+      : o_(o), c_(c), rt_(rt), mem_(mem) {}
 
   int run() {
     const int n = rt_.size();
@@ -93,13 +91,16 @@ class Bench {
   void printDeviceLines() {
     const int n = rt_.size();
     std::vector<unsigned char> all(kDeviceLineBytes * n, 0);
-    const std::string mine = deviceLine(rt_.rank(), rt_.transport());
+    const std::string where = mem_.describe();
+    const std::string mine =
+        deviceLine(rt_.rank(), rt_.transport() + (where.empty() ? "" : ", " + where));
     memcpy(all.data() + kDeviceLineBytes * rt_.rank(), mine.data(),
            std::min(mine.size(), kDeviceLineBytes - 1));
     rt_.sumBytes(all.data(), all.size());
     if (!rank0()) return;
     printHeader(o_);
-    printComment(rt_.library() + ", " + std::to_string(n) + " ranks");
+    printComment(rt_.library() + ", " + std::to_string(n) + " ranks" +
+                 (mem_.onDevice() ? ", buffers on GPU (-g 1)" : ""));
     std::vector<std::string> lines;
     for (int r = 0; r < n; ++r) {
       const char* s = reinterpret_cast<const char*>(all.data() + kDeviceLineBytes * r);
@@ -117,9 +118,27 @@ class Bench {
       sendBytes = std::max(sendBytes, l.sendCount * typeSize(t));
       recvBytes = std::max(recvBytes, std::max(l.recvCount, inplaceEnd) * typeSize(t));
     }
-    send_ = allocate(sendBytes);
-    recv_ = allocate(recvBytes);
-    if (o_.check) expected_ = allocate(recvBytes);
+    send_ = allocate(mem_, sendBytes);
+    recv_ = allocate(mem_, recvBytes);
+    sendBytes_ = sendBytes;
+    recvBytes_ = recvBytes;
+    if (o_.check) {
+      expected_ = allocate(host_, recvBytes);
+      if (mem_.onDevice()) {
+        hostSend_ = allocate(host_, sendBytes);
+        hostRecv_ = allocate(host_, recvBytes);
+      }
+    }
+  }
+
+  // The host copy the checker reads and writes for p, a pointer into send_
+  // or recv_; p itself when the buffers are host memory.
+  char* hostView(const void* p) const {
+    if (!mem_.onDevice()) return static_cast<char*>(const_cast<void*>(p));
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    const auto recv = reinterpret_cast<uintptr_t>(recv_.get());
+    if (at >= recv && at <= recv + recvBytes_) return hostRecv_.get() + (at - recv);
+    return hostSend_.get() + (at - reinterpret_cast<uintptr_t>(send_.get()));
   }
 
   Call makeCall(const Layout& l, shoalDataType_t t, shoalRedOp_t op, bool inPlace) const {
@@ -131,9 +150,10 @@ class Bench {
                   l.callCount,
                   t,
                   op,
-                  o_.root};
+                  o_.root,
+                  mem_.stream()};
     }
-    return Call{send_.get(), recv_.get(), l.callCount, t, op, o_.root};
+    return Call{send_.get(), recv_.get(), l.callCount, t, op, o_.root, mem_.stream()};
   }
 
   // Both ends of the sweep, like nccl-tests; the largest last, so the header
@@ -142,6 +162,7 @@ class Bench {
     for (size_t bytes : {o_.minBytes, o_.maxBytes}) {
       const Call call = makeCall(c_.layout(bytes, typeSize(t), rt_.size()), t, op, false);
       for (int i = 0; i < o_.warmupIters; ++i) c_.run(call);
+      mem_.synchronize();
     }
   }
 
@@ -164,11 +185,13 @@ class Bench {
                  std::string* algo) {
     const Call call = makeCall(l, t, op, inPlace);
     c_.run(call);  // lines the ranks up and builds any per-size state
+    mem_.synchronize();
     rt_.barrier();
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < o_.iters; ++i) {
       for (int a = 0; a < o_.aggIters; ++a) c_.run(call);
     }
+    mem_.synchronize();
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     *algo = rt_.lastAlgorithm();
     const double mine = elapsed.count() / (static_cast<double>(o_.iters) * o_.aggIters);
@@ -186,24 +209,30 @@ class Bench {
   }
 
   // One more operation on fresh data; counts wrong elements over all ranks.
+  // Device buffers get the pattern from host copies and give the result back
+  // the same way, over the extent the call may touch.
   long long check(const Layout& l, const Call& call, bool inPlace) {
     const Pattern p{call.type, call.op, rt_.size(), ++seed_};
     const size_t ts = typeSize(call.type);
-    char* send = const_cast<char*>(static_cast<const char*>(call.send));
-    char* recv = static_cast<char*>(call.recv);
-    if (inPlace) {
-      poison(recv_.get(), std::max(l.recvInplaceOffset * rt_.rank() + l.recvCount,
-                                   l.sendInplaceOffset * rt_.rank() + l.sendCount) *
-                              ts);
-    } else {
-      poison(recv, l.recvCount * ts);
+    const size_t r = static_cast<size_t>(rt_.rank());
+    const size_t sendExtent = inPlace ? 0 : l.sendCount * ts;
+    const size_t recvExtent = inPlace ? std::max(l.recvInplaceOffset * r + l.recvCount,
+                                                 l.sendInplaceOffset * r + l.sendCount) *
+                                            ts
+                                      : l.recvCount * ts;
+    poison(hostView(recv_.get()), recvExtent);
+    c_.fillInput(hostView(call.send), l, p, rt_.rank(), call.root);
+    if (mem_.onDevice()) {
+      mem_.upload(send_.get(), hostSend_.get(), sendExtent);
+      mem_.upload(recv_.get(), hostRecv_.get(), recvExtent);
     }
-    c_.fillInput(send, l, p, rt_.rank(), call.root);
     c_.run(call);
+    mem_.synchronize();
+    if (mem_.onDevice()) mem_.download(hostRecv_.get(), recv_.get(), recvExtent);
     long long wrong = 0;
     if (c_.fillExpected(expected_.get(), l, p, rt_.rank(), call.root)) {
       wrong = static_cast<long long>(
-          countWrong(recv, expected_.get(), l.recvCount, call.type, call.op));
+          countWrong(hostView(call.recv), expected_.get(), l.recvCount, call.type, call.op));
     }
     return rt_.sumOverRanks(wrong);
   }
@@ -255,7 +284,12 @@ class Bench {
   const Options& o_;
   const Collective& c_;
   Runtime& rt_;
-  Buffer send_, recv_, expected_;
+  Memory& mem_;
+  HostMemory host_;  // expected values, and the host copies of device buffers
+  Buffer send_{nullptr, Release{&mem_}}, recv_{nullptr, Release{&mem_}};
+  size_t sendBytes_ = 0, recvBytes_ = 0;
+  Buffer expected_{nullptr, Release{&host_}}, hostSend_{nullptr, Release{&host_}},
+      hostRecv_{nullptr, Release{&host_}};
   unsigned seed_ = 0;
   long long wrongTotal_ = 0;
   double busBwSum_ = 0;
@@ -266,13 +300,35 @@ class Bench {
 
 }  // namespace
 
+int runBenchmark(const Options& o, const Collective& c, Runtime& rt, Memory& mem) {
+  return Bench(o, c, rt, mem).run();
+}
+
 int runBenchmark(const Options& o, const Collective& c, Runtime& rt) {
-  return Bench(o, c, rt).run();
+  HostMemory host;
+  return runBenchmark(o, c, rt, host);
 }
 
 int runMain(const char* program, const Options& o,
             const std::function<std::unique_ptr<Runtime>()>& makeRuntime,
             const std::function<Collective(Runtime&)>& makeCollective) {
+  return runMain(
+      program, o, [] { return std::make_unique<HostMemory>(); }, makeRuntime, makeCollective);
+}
+
+int runMain(const char* program, const Options& o,
+            const std::function<std::unique_ptr<Memory>()>& makeMemory,
+            const std::function<std::unique_ptr<Runtime>()>& makeRuntime,
+            const std::function<Collective(Runtime&)>& makeCollective) {
+  // The buffers first: a rank without a GPU fails at once, before it waits
+  // for the others at the rendezvous.
+  std::unique_ptr<Memory> mem;
+  try {
+    mem = makeMemory();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "%s: %s\n", program, e.what());
+    return 2;
+  }
   std::unique_ptr<Runtime> rt;
   try {
     rt = makeRuntime();
@@ -282,7 +338,7 @@ int runMain(const char* program, const Options& o,
   }
   try {
     const Collective c = makeCollective(*rt);
-    return runBenchmark(o, c, *rt);
+    return runBenchmark(o, c, *rt, *mem);
   } catch (const std::exception& e) {
     fprintf(stderr, "%s: rank %d: %s\n", program, rt->rank(), e.what());
     fflush(stderr);

@@ -98,4 +98,25 @@ void ShoalRuntime::abort() {
   comm_ = nullptr;
 }
 
+void ShoalRuntime::allReduce(const Call& c) {
+  check(shoalAllReduce(c.send, c.recv, c.count, c.type, c.op, comm_, c.stream), "shoalAllReduce");
+}
+
+void ShoalRuntime::reduceScatter(const Call& c) {
+  check(shoalReduceScatter(c.send, c.recv, c.count, c.type, c.op, comm_, c.stream),
+        "shoalReduceScatter");
+}
+
+void ShoalRuntime::allGather(const Call& c) {
+  check(shoalAllGather(c.send, c.recv, c.count, c.type, comm_, c.stream), "shoalAllGather");
+}
+
+void ShoalRuntime::broadcast(const Call& c) {
+  check(shoalBroadcast(c.send, c.recv, c.count, c.type, c.root, comm_, c.stream), "shoalBroadcast");
+}
+
+void ShoalRuntime::reduce(const Call& c) {
+  check(shoalReduce(c.send, c.recv, c.count, c.type, c.op, c.root, comm_, c.stream), "shoalReduce");
+}
+
 }  // namespace perf

@@ -1,17 +1,18 @@
 // Runtime over shoal's public C API only, launched by shoalrun or mpirun
 // (shoalCommInitFromEnv reads the launcher's variables), or started by hand
-// as a single rank.
+// as a single rank. The helper collectives run on host memory; the measured
+// ones get the Call's stream (a cudaStream_t with -g 1).
 #pragma once
 
 #include <string>
 
 #include "common/args.h"
-#include "common/runtime.h"
+#include "common/backend.h"
 #include "shoal/shoal.h"
 
 namespace perf {
 
-class ShoalRuntime : public Runtime {
+class ShoalRuntime : public Backend {
  public:
   // Applies -A (SHOAL_ALGO) before creating the communicator.
   explicit ShoalRuntime(const Options& o);
@@ -33,6 +34,12 @@ class ShoalRuntime : public Runtime {
   void sumBytes(unsigned char* buf, size_t n) override;
   void barrier() override;
   void abort() override;
+
+  void allReduce(const Call& c) override;
+  void reduceScatter(const Call& c) override;
+  void allGather(const Call& c) override;
+  void broadcast(const Call& c) override;
+  void reduce(const Call& c) override;
 
  private:
   shoalComm_t comm_ = nullptr;
