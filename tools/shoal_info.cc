@@ -11,17 +11,22 @@
 #include "topo/report.h"
 #include "topo/topology.h"
 #include "transports/device.h"
+#if SHOAL_WITH_VERBS_ENABLED
+#include "transports/verbs/gdr.h"
+#endif
 
 namespace {
 
 void usage(FILE* to) {
   fprintf(to,
-          "usage: shoal-info [-c] [-v] [--topo]\n"
+          "usage: shoal-info [-c] [-v] [--topo] [--gdr]\n"
           "  (none)  version, build options and the transports usable on this machine\n"
           "  -c      also every SHOAL_* variable with its value, source and meaning\n"
           "  -v      the version only\n"
           "  --topo  also the node's GPUs, NICs, GPU x NIC path classes and each local rank's\n"
-          "          NIC, GPUDirect RDMA and binding (SHOAL_TOPO_FILE reads another node)\n");
+          "          NIC, GPUDirect RDMA and binding (SHOAL_TOPO_FILE reads another node)\n"
+          "  --gdr   also every GPU x NIC pair's GPUDirect RDMA method (dmabuf, peermem or\n"
+          "          staging) and why; part of --topo too\n");
 }
 
 void printVersion() {
@@ -71,16 +76,29 @@ void printConfig() {
   }
 }
 
+// GPUDirect RDMA per GPU x NIC pair (transports/verbs/gdr.h).
+void printGdr(const shoal::topo::Topology& topo) {
+#if SHOAL_WITH_VERBS_ENABLED
+  printf("%s", shoal::transport::verbs::describeGdr(topo).c_str());
+#else
+  (void)topo;
+  printf("\nGPUDirect RDMA (verbs):\n  built without the verbs transport: GPU memory is staged\n");
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool config = false;
   bool topo = false;
+  bool gdr = false;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "-c") == 0) {
       config = true;
     } else if (strcmp(argv[i], "--topo") == 0) {
       topo = true;
+    } else if (strcmp(argv[i], "--gdr") == 0) {
+      gdr = true;
     } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
       printVersion();
       return 0;
@@ -98,5 +116,6 @@ int main(int argc, char** argv) {
   printTransports();
   if (config) printConfig();
   if (topo) printf("%s", shoal::topo::describe(shoal::topo::systemTopology()).c_str());
+  if (topo || gdr) printGdr(shoal::topo::systemTopology());
   return 0;
 }

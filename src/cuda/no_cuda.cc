@@ -3,6 +3,7 @@
 // source file that other code calls has its section here.
 #include "core/error.h"
 #include "cuda/cuda_api.h"
+#include "cuda/gdr.h"
 #include "cuda/ps_optimizer_kernels.h"
 #include "cuda/reduce_kernels.h"
 
@@ -61,4 +62,16 @@ void psUpdateAsync(shoalPsUpdate_t, bool, void*, const void*, void*, size_t, sho
                    double, double, Stream) {
   noCuda("GPU parameter-server update");
 }
+}  // namespace shoal::cuda
+
+// ---- gdr.cc (GPUDirect RDMA queries answer "no" so the verbs transport stages)
+namespace shoal::cuda {
+bool gpuDirectRdmaSupported(int) { return false; }
+bool dmabufSupported(int, std::string* why) {
+  if (why) *why = "shoal was built without CUDA";
+  return false;
+}
+int dmabufFd(const void*, size_t, size_t*) { noCuda("cuMemGetHandleForAddressRange"); }
+void allocationRange(const void*, uintptr_t*, size_t*) { noCuda("cuMemGetAddressRange"); }
+uint64_t allocationId(const void*) { return 0; }
 }  // namespace shoal::cuda

@@ -17,6 +17,7 @@
 #include "topo/nic_choice.h"
 #include "transports/verbs/buffer.h"
 #include "transports/verbs/completion_error.h"
+#include "transports/verbs/device_mr.h"
 #include "transports/verbs/hca_select.h"
 
 namespace shoal::transport::verbs {
@@ -126,6 +127,8 @@ VerbsContext::VerbsContext(int rank, int size) : Context(rank, size) {
   domain_->cache =
       std::make_unique<RegCache>(domain_->pd.get(), config::getSize("SHOAL_IB_REG_CACHE_ENTRIES"),
                                  config::getSize("SHOAL_IB_REG_CACHE_BYTES"));
+  domain_->cache->setDeviceMethod([this](int dev) { return deviceMethod(dev); },
+                                  [this](int dev, const std::string& m) { deviceFailed(dev, m); });
 
   // 4. one completion queue for everything; it can never overflow because it holds
   // at most every queue's depth (send completions are bounded by the send depth).
@@ -190,6 +193,8 @@ VerbsContext::VerbsContext(int rank, int size) : Context(rank, size) {
 }
 
 VerbsContext::~VerbsContext() {
+  // Buffers may outlive the context and share the cache; they only release.
+  domain_->cache->setDeviceMethod(nullptr, nullptr);
   // Destroying a queue pair discards its outstanding work; then drop the
   // registrations that work still referenced.
   for (auto& p : pairs_) {
@@ -406,8 +411,56 @@ std::unique_ptr<Buffer> VerbsContext::registerMemory(void* ptr, size_t bytes) {
   if (ptr == nullptr || bytes == 0) {
     fail(shoalInvalidArgument, "verbs: rank %d: registerMemory(%p, %zu)", rank_, ptr, bytes);
   }
-  RegEntry* entry = domain_->cache->acquire(ptr, bytes, true);
+  RegEntry* entry = nullptr;
+  try {
+    entry = domain_->cache->acquire(ptr, bytes, true);
+  } catch (const Error& e) {
+    fail(e.code(), "verbs: rank %d: registerMemory(%p, %zu bytes) on %s: %s", rank_, ptr, bytes,
+         deviceName_.c_str(), e.what());
+  }
   return std::make_unique<VerbsBuffer>(domain_, entry, ptr, bytes, false);
+}
+
+bool VerbsContext::writesFromDevice(int cudaDevice) const {
+  return deviceMethod(cudaDevice) != GdrMethod::kStaging;
+}
+
+GdrMethod VerbsContext::deviceMethod(int cudaDevice) const {
+  std::lock_guard<std::mutex> lock(gdrMutex_);
+  auto it = gdr_.find(cudaDevice);
+  if (it != gdr_.end()) return it->second;
+  GdrFacts facts = gdrFactsForDevice(topo::systemTopology(), cudaDevice, deviceName_);
+  GdrDecision d = decideGdr(facts);
+  // The kernel has the last word: a provider without dma-buf support (or a
+  // peer-memory module that cannot pin this GPU) refuses the registration.
+  for (int tries = 0; tries < 2 && d.method != GdrMethod::kStaging; ++tries) {
+    std::string err;
+    if (probeDeviceRegistration(domain_->pd.get(), d.method, cudaDevice, &err)) break;
+    SHOAL_WARN(NET, "rank %d: GPU %d on %s: %s registration refused: %s", rank_, cudaDevice,
+               deviceName_.c_str(), gdrMethodName(d.method), err.c_str());
+    if (d.method == GdrMethod::kDmabuf) {
+      facts.dmabufRefused = err;
+      d = decideGdr(facts);
+    } else {
+      d.why = std::string("staging: ") + gdrMethodName(d.method) + " registration refused: " + err;
+      d.method = GdrMethod::kStaging;
+    }
+  }
+  SHOAL_INFO(NET, "rank %d: GPU %d with %s:%d: %s", rank_, cudaDevice, deviceName_.c_str(), port_,
+             d.why.c_str());
+  gdr_[cudaDevice] = d.method;
+  return d.method;
+}
+
+void VerbsContext::deviceFailed(int cudaDevice, const std::string& message) {
+  std::lock_guard<std::mutex> lock(gdrMutex_);
+  auto it = gdr_.find(cudaDevice);
+  if (it == gdr_.end() || it->second == GdrMethod::kStaging) return;
+  SHOAL_WARN(NET,
+             "rank %d: GPU %d with %s: %s registration failed (%s); staging its memory through "
+             "host buffers from now on",
+             rank_, cudaDevice, deviceName_.c_str(), gdrMethodName(it->second), message.c_str());
+  it->second = GdrMethod::kStaging;
 }
 
 void VerbsContext::recordFailure(VerbsPair& pair, shoalResult_t code, const std::string& message) {

@@ -15,18 +15,27 @@
 // at a time, so the caller still sees its deadlines and dead peers promptly). On a software
 // device (Soft-RoCE) the "adapter" is kernel code on the same CPUs: a rank that
 // spins while it waits takes the CPU that would move its data.
+//
+// GPU memory: the first time a CUDA device's memory is asked about
+// (writesFromDevice, or a registration of its memory), the context decides
+// how this HCA reaches it (gdr.h: dmabuf, peermem or staging), proves the
+// method with one real registration, falls back when the kernel refuses it,
+// and logs the outcome with its reason once (INFO, NET).
 #pragma once
 
 #include <infiniband/verbs.h>
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "shoal/shoal.h"
 #include "transports/context.h"
+#include "transports/verbs/gdr.h"
 #include "transports/verbs/handles.h"
 #include "transports/verbs/pair.h"
 
@@ -60,6 +69,7 @@ class VerbsContext : public Context {
   void connect(Bootstrap& bootstrap, Deadline deadline) override;
   Pair& pair(int peer) override;
   size_t poll(Event* events, size_t max) override;
+  bool writesFromDevice(int cudaDevice) const override;
 
   // Used by pairs.
   const Settings& settings() const { return settings_; }
@@ -74,6 +84,8 @@ class VerbsContext : public Context {
   void handle(const ibv_wc& wc);
   int pollCq(ibv_wc* wcs, int max);
   int sleepForCompletion(ibv_wc* wcs, int max);
+  GdrMethod deviceMethod(int cudaDevice) const;
+  void deviceFailed(int cudaDevice, const std::string& message);
 
   Settings settings_{};
   std::string deviceName_;
@@ -96,6 +108,9 @@ class VerbsContext : public Context {
   bool idle_ = false;  // the last poll found nothing; since idleSince_
   std::chrono::steady_clock::time_point idleSince_;
   bool armed_ = false;  // completion channel notification requested
+  // GPUDirect RDMA method per CUDA device, decided on first use.
+  mutable std::mutex gdrMutex_;
+  mutable std::map<int, GdrMethod> gdr_;
 };
 
 }  // namespace shoal::transport::verbs

@@ -9,6 +9,9 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "cuda/cuda_api.h"
+#include "cuda/gdr.h"
+#include "transports/verbs/device_mr.h"
 
 namespace shoal::transport::verbs {
 
@@ -86,7 +89,56 @@ RegEntry* RegCache::find(uintptr_t start, uintptr_t end, bool remoteWrite) {
   return nullptr;
 }
 
-RegEntry* RegCache::registerRange(uintptr_t start, uintptr_t end, bool remoteWrite) {
+ibv_mr* RegCache::registerDevice(uintptr_t start, uintptr_t end, int device) {
+  void* addr = reinterpret_cast<void*>(start);
+  size_t len = end - start;
+  GdrMethod method = deviceMethod_ ? deviceMethod_(device) : GdrMethod::kStaging;
+  if (method == GdrMethod::kStaging) {
+    fail(shoalInvalidUsage,
+         "verbs: GPU %d memory [%p, +%zu) cannot be registered: GPUDirect RDMA is not used "
+         "between this GPU and NIC (shoal-info --gdr says why), so device buffers must be staged "
+         "through host memory",
+         device, addr, len);
+  }
+  std::string err;
+  ibv_mr* mr = registerDeviceMemory(pd_, method, addr, len, kAccessAll, &err);
+  if (mr == nullptr && errno == ENOMEM && !lru_.empty()) {
+    while (!lru_.empty()) destroy(lru_.back());
+    mr = registerDeviceMemory(pd_, method, addr, len, kAccessAll, &err);
+  }
+  if (mr == nullptr) {
+    if (deviceFailed_) deviceFailed_(device, err);
+    fail(shoalSystemError, "verbs: GPU %d (%s): %s", device, gdrMethodName(method), err.c_str());
+  }
+  return mr;
+}
+
+RegEntry* RegCache::registerRange(uintptr_t start, uintptr_t end, bool remoteWrite,
+                                  const void* userAddr) {
+  int device = -1;
+  cuda::MemoryKind kind = cuda::pointerKind(userAddr, &device);
+  if (kind == cuda::MemoryKind::kManaged) {
+    // Neither dma-buf nor peer memory covers pages that migrate.
+    fail(shoalInvalidUsage,
+         "verbs: managed memory %p (GPU %d) cannot be registered with the NIC; stage it through "
+         "host memory",
+         userAddr, device);
+  }
+  if (kind == cuda::MemoryKind::kDevice) {
+    ibv_mr* mr = registerDevice(start, end, device);
+    auto* e = new RegEntry;
+    e->start = start;
+    e->end = end;
+    e->mr = mr;
+    e->device = device;
+    e->allocation = cuda::allocationId(userAddr);
+    byStart_.emplace(start, e);
+    ++stats_.registrations;
+    SHOAL_TRACE(IB, "registered GPU %d memory [%p, +%zu) lkey 0x%x rkey 0x%x", device,
+                reinterpret_cast<void*>(start), static_cast<size_t>(end - start), mr->lkey,
+                mr->rkey);
+    return e;
+  }
   void* addr = reinterpret_cast<void*>(start);
   size_t len = end - start;
   ibv_mr* mr = ibv_reg_mr(pd_, addr, len, kAccessAll);
@@ -119,6 +171,11 @@ RegEntry* RegCache::registerRange(uintptr_t start, uintptr_t end, bool remoteWri
   return e;
 }
 
+bool RegCache::stillValid(const RegEntry* e, const void* addr) {
+  if (e->device >= 0) return e->allocation != 0 && cuda::allocationId(addr) == e->allocation;
+  return e->frames != 0 && fingerprint(e->start, e->end) == e->frames;
+}
+
 RegEntry* RegCache::acquire(const void* addr, size_t len, bool remoteWrite) {
   uintptr_t a = reinterpret_cast<uintptr_t>(addr);
   uintptr_t start = a & ~(pageSize() - 1);
@@ -126,7 +183,7 @@ RegEntry* RegCache::acquire(const void* addr, size_t len, bool remoteWrite) {
   RegEntry* e = find(start, end, remoteWrite);
   if (e != nullptr && e->inLru) {
     // Unused since its last release: its pages may have been freed and replaced.
-    if (e->frames == 0 || fingerprint(e->start, e->end) != e->frames) {
+    if (!stillValid(e, addr)) {
       ++stats_.invalidations;
       SHOAL_INFO(IB, "registration [%p, +%zu) is stale (memory freed and reused); re-registering",
                  reinterpret_cast<void*>(e->start), static_cast<size_t>(e->end - e->start));
@@ -141,7 +198,7 @@ RegEntry* RegCache::acquire(const void* addr, size_t len, bool remoteWrite) {
   if (e != nullptr) {
     ++stats_.hits;
   } else {
-    e = registerRange(start, end, remoteWrite);
+    e = registerRange(start, end, remoteWrite, addr);
   }
   ++e->refs;
   return e;
@@ -160,7 +217,7 @@ RegEntry* RegCache::adopt(ibv_mr* mr) {
 
 void RegCache::release(RegEntry* e) {
   if (--e->refs > 0) return;
-  if (e->owned || e->frames == 0) {
+  if (e->owned || (e->device >= 0 ? e->allocation == 0 : e->frames == 0)) {
     // Transport memory goes with its Buffer; unverifiable registrations cannot be kept.
     destroy(e);
     return;

@@ -22,14 +22,25 @@
 // copies of pinned pages. shoal does not call ibv_fork_init() (it must precede every
 // other verbs call, which a library cannot promise); on older systems set
 // RDMAV_FORK_SAFE=1 or do not fork once a communicator exists.
+//
+// GPU memory: a range CUDA reports as device memory is registered by the
+// GPUDirect RDMA method the owner chose for its GPU (setDeviceMethod; see
+// gdr.h and device_mr.h), never by plain ibv_reg_mr unless that method is
+// peermem; with no method (staging) it is refused. Its pages are not in the
+// CPU's page tables, so instead of frame numbers an unused entry is checked
+// against CUDA's allocation id before reuse.
 #pragma once
 
 #include <infiniband/verbs.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
+#include <string>
+
+#include "transports/verbs/gdr.h"
 
 namespace shoal::transport::verbs {
 
@@ -38,9 +49,11 @@ struct RegEntry {
   uintptr_t end = 0;
   ibv_mr* mr = nullptr;
   int refs = 0;
-  bool owned = false;    // memory allocated by the transport: never evicted or revalidated
-  bool writable = true;  // false: read-only memory, usable as a write source only
-  uint64_t frames = 0;   // fingerprint of the physical frames at registration (0: unknown)
+  bool owned = false;       // memory allocated by the transport: never evicted or revalidated
+  bool writable = true;     // false: read-only memory, usable as a write source only
+  uint64_t frames = 0;      // fingerprint of the physical frames at registration (0: unknown)
+  int device = -1;          // CUDA device of GPU memory; -1 for host memory
+  uint64_t allocation = 0;  // GPU memory: CUDA's id of the allocation registered (0: unknown)
   std::list<RegEntry*>::iterator lru;
   bool inLru = false;
 };
@@ -69,13 +82,25 @@ class RegCache {
   // Takes over an MR of transport-owned memory (Context::allocate); referenced once.
   RegEntry* adopt(ibv_mr* mr);
 
+  // How GPU memory of a CUDA device is registered, asked at each registration
+  // of device memory; failed(device, message) hears of a registration the
+  // kernel refused after the method was chosen. Unset: device memory is refused.
+  using DeviceMethod = std::function<GdrMethod(int cudaDevice)>;
+  using DeviceFailed = std::function<void(int cudaDevice, const std::string& message)>;
+  void setDeviceMethod(DeviceMethod method, DeviceFailed failed) {
+    deviceMethod_ = std::move(method);
+    deviceFailed_ = std::move(failed);
+  }
+
   const RegCacheStats& stats() const { return stats_; }
   size_t entries() const { return byStart_.size(); }
   bool validates() const { return pagemapFd_ >= 0; }
 
  private:
   RegEntry* find(uintptr_t start, uintptr_t end, bool remoteWrite);
-  RegEntry* registerRange(uintptr_t start, uintptr_t end, bool remoteWrite);
+  RegEntry* registerRange(uintptr_t start, uintptr_t end, bool remoteWrite, const void* addr);
+  ibv_mr* registerDevice(uintptr_t start, uintptr_t end, int device);
+  bool stillValid(const RegEntry* e, const void* addr);
   void destroy(RegEntry* entry);
   void trim();
   uint64_t fingerprint(uintptr_t start, uintptr_t end);
@@ -88,6 +113,8 @@ class RegCache {
   std::list<RegEntry*> lru_;  // unused entries, most recently released at the front
   int pagemapFd_ = -1;
   RegCacheStats stats_;
+  DeviceMethod deviceMethod_;
+  DeviceFailed deviceFailed_;
 };
 
 }  // namespace shoal::transport::verbs

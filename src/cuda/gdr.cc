@@ -1,0 +1,207 @@
+// gdr.h over the CUDA driver API, reached through cudaGetDriverEntryPointByVersion
+// (the runtime loads libcuda itself when a driver is installed; linking it
+// would make libshoal unloadable on machines without one).
+#include "cuda/gdr.h"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+#include <unistd.h>
+
+#include <mutex>
+
+#include "core/error.h"
+#include "cuda/cuda_api.h"
+
+namespace shoal::cuda {
+namespace {
+
+struct Driver {
+  bool loaded = false;
+  std::string why;  // when not loaded
+  PFN_cuGetErrorString_v6000 getErrorString = nullptr;
+  PFN_cuDeviceGet_v2000 deviceGet = nullptr;
+  PFN_cuDeviceGetAttribute_v2000 deviceGetAttribute = nullptr;
+  PFN_cuMemGetAddressRange_v3020 memGetAddressRange = nullptr;
+  PFN_cuMemGetHandleForAddressRange_v11070 memGetHandleForAddressRange = nullptr;
+  PFN_cuPointerGetAttribute_v4000 pointerGetAttribute = nullptr;
+};
+
+// Each symbol at the ABI version its PFN type was declared for, so a newer
+// driver keeps handing out the signature compiled against here.
+template <class Fn>
+bool entry(const char* symbol, unsigned version, Fn* out, std::string* why) {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult status = cudaDriverEntryPointSymbolNotFound;
+  cudaError_t e =
+      cudaGetDriverEntryPointByVersion(symbol, &fn, version, cudaEnableDefault, &status);
+  if (e != cudaSuccess || status != cudaDriverEntryPointSuccess || fn == nullptr) {
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      *why = strprintf("cudaGetDriverEntryPointByVersion(%s): %s", symbol, cudaGetErrorString(e));
+    } else {
+      *why = strprintf("the CUDA driver has no %s (version %u): %s", symbol, version,
+                       status == cudaDriverEntryPointVersionNotSufficent ? "driver too old"
+                                                                         : "symbol not found");
+    }
+    return false;
+  }
+  *out = reinterpret_cast<Fn>(fn);
+  return true;
+}
+
+const Driver& driver() {
+  static Driver d;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string why;
+    if (!available(&why)) {
+      d.why = why;
+      return;
+    }
+    d.loaded =
+        entry("cuGetErrorString", 6000, &d.getErrorString, &d.why) &&
+        entry("cuDeviceGet", 2000, &d.deviceGet, &d.why) &&
+        entry("cuDeviceGetAttribute", 2000, &d.deviceGetAttribute, &d.why) &&
+        entry("cuMemGetAddressRange", 3020, &d.memGetAddressRange, &d.why) &&
+        entry("cuMemGetHandleForAddressRange", 11070, &d.memGetHandleForAddressRange, &d.why) &&
+        entry("cuPointerGetAttribute", 4000, &d.pointerGetAttribute, &d.why);
+  });
+  return d;
+}
+
+const Driver& requireDriver(const char* what) {
+  const Driver& d = driver();
+  if (!d.loaded)
+    fail(shoalUnhandledCudaError, "%s: CUDA driver API unavailable: %s", what, d.why.c_str());
+  return d;
+}
+
+std::string message(const Driver& d, CUresult r) {
+  const char* text = nullptr;
+  if (d.getErrorString == nullptr || d.getErrorString(r, &text) != CUDA_SUCCESS || !text)
+    return strprintf("CUDA driver error %d", static_cast<int>(r));
+  return strprintf("%s (%d)", text, static_cast<int>(r));
+}
+
+// -1 with *why set when the attribute cannot be read.
+int deviceAttribute(int device, CUdevice_attribute attr, const char* name, std::string* why) {
+  const Driver& d = driver();
+  if (!d.loaded) {
+    if (why) *why = d.why;
+    return -1;
+  }
+  CUdevice dev = 0;
+  CUresult r = d.deviceGet(&dev, device);
+  int value = 0;
+  if (r == CUDA_SUCCESS) r = d.deviceGetAttribute(&value, attr, dev);
+  if (r != CUDA_SUCCESS) {
+    if (why) *why = strprintf("GPU %d: reading %s failed: %s", device, name, message(d, r).c_str());
+    return -1;
+  }
+  return value;
+}
+
+// Driver calls on a pointer want the owning GPU's primary context current on
+// this thread; the caller's current device is restored afterwards.
+class OnDeviceOf {
+ public:
+  explicit OnDeviceOf(const void* p, const char* what) {
+    int dev = -1;
+    if (pointerKind(p, &dev) != MemoryKind::kDevice || dev < 0)
+      fail(shoalInvalidArgument, "%s: %p is not device memory", what, p);
+    saved_ = currentDevice();
+    setDevice(dev);
+  }
+  ~OnDeviceOf() { (void)cudaSetDevice(saved_); }
+  OnDeviceOf(const OnDeviceOf&) = delete;
+  OnDeviceOf& operator=(const OnDeviceOf&) = delete;
+
+ private:
+  int saved_ = 0;
+};
+
+uintptr_t hostPage() {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+}  // namespace
+
+bool gpuDirectRdmaSupported(int device) {
+  return deviceAttribute(device, CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED,
+                         "CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED", nullptr) > 0;
+}
+
+bool dmabufSupported(int device, std::string* why) {
+  int v = deviceAttribute(device, CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED,
+                          "CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED", why);
+  if (v == 0 && why) {
+    *why = strprintf(
+        "GPU %d reports no dma-buf export (CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED = 0: needs the "
+        "open GPU kernel modules and Linux >= 5.12)",
+        device);
+  }
+  return v > 0;
+}
+
+void allocationRange(const void* p, uintptr_t* base, size_t* size) {
+  const Driver& d = requireDriver("cuMemGetAddressRange");
+  OnDeviceOf on(p, "cuMemGetAddressRange");
+  CUdeviceptr b = 0;
+  size_t s = 0;
+  CUresult r = d.memGetAddressRange(&b, &s, reinterpret_cast<CUdeviceptr>(p));
+  if (r != CUDA_SUCCESS)
+    fail(shoalUnhandledCudaError, "cuMemGetAddressRange(%p) failed: %s", p, message(d, r).c_str());
+  *base = static_cast<uintptr_t>(b);
+  *size = s;
+}
+
+int dmabufFd(const void* devPtr, size_t bytes, size_t* offsetInFd) {
+  const Driver& d = requireDriver("cuMemGetHandleForAddressRange");
+  OnDeviceOf on(devPtr, "cuMemGetHandleForAddressRange");
+  CUdeviceptr b = 0;
+  size_t s = 0;
+  CUresult r = d.memGetAddressRange(&b, &s, reinterpret_cast<CUdeviceptr>(devPtr));
+  if (r != CUDA_SUCCESS) {
+    fail(shoalUnhandledCudaError, "cuMemGetAddressRange(%p) failed: %s", devPtr,
+         message(d, r).c_str());
+  }
+  const uintptr_t p = reinterpret_cast<uintptr_t>(devPtr);
+  const uintptr_t base = static_cast<uintptr_t>(b);
+  if (bytes == 0) bytes = 1;
+  if (p + bytes > base + s) {
+    fail(shoalInvalidArgument,
+         "dma-buf export of [%p, +%zu): the range runs past its allocation [0x%zx, +%zu)", devPtr,
+         bytes, static_cast<size_t>(base), s);
+  }
+  // Page-aligned as the driver requires. A page-aligned allocation (every
+  // cudaMalloc of a page or more) contains the rounded-down start; a smaller,
+  // sub-allocated one may not, and then the driver decides whether the pages
+  // around it (the same physical block) can be exported.
+  uintptr_t start = p & ~(hostPage() - 1);
+  uintptr_t end = (p + bytes + hostPage() - 1) & ~(hostPage() - 1);
+  int fd = -1;
+  r = d.memGetHandleForAddressRange(&fd, static_cast<CUdeviceptr>(start), end - start,
+                                    CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0);
+  if (r != CUDA_SUCCESS || fd < 0) {
+    fail(shoalUnhandledCudaError,
+         "cuMemGetHandleForAddressRange(dma-buf, [0x%zx, +%zu) for [%p, +%zu) in allocation "
+         "[0x%zx, +%zu)) failed: %s",
+         static_cast<size_t>(start), static_cast<size_t>(end - start), devPtr, bytes,
+         static_cast<size_t>(base), s, message(d, r).c_str());
+  }
+  *offsetInFd = static_cast<size_t>(p - start);
+  return fd;
+}
+
+uint64_t allocationId(const void* p) {
+  const Driver& d = driver();
+  if (!d.loaded || p == nullptr) return 0;
+  unsigned long long id = 0;
+  CUresult r =
+      d.pointerGetAttribute(&id, CU_POINTER_ATTRIBUTE_BUFFER_ID, reinterpret_cast<CUdeviceptr>(p));
+  return r == CUDA_SUCCESS ? static_cast<uint64_t>(id) : 0;
+}
+
+}  // namespace shoal::cuda
