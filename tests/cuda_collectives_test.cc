@@ -43,7 +43,7 @@ shoal::test::MultiProcessOptions shmOptions() {
   shoal::test::MultiProcessOptions o;
   o.timeoutSeconds = 240;
   o.env["SHOAL_TRANSPORT"] = "shm";
-  o.env["SHOAL_TIMEOUT"] = "60";
+  o.env["SHOAL_TIMEOUT"] = "30";  // shorter than the test's own waits, so shoal names a stall first
   return o;
 }
 
@@ -107,7 +107,7 @@ void allReduceBody(int rank, int n, const shoalUniqueId& id) {
               << shoalGetLastError(comm);
           memset(recv.host, 0x33, bytes);
           cuda::copyAsync(recv.host, out, bytes, s);
-          cuda::streamSync(s, shoal::Deadline::after(60), "test stream");
+          cuda::streamSync(s, shoal::Deadline::after(90), "test stream");
           shoalResult_t async = shoalSuccess;
           ASSERT_EQ(shoalCommGetAsyncError(comm, &async), shoalSuccess);
           ASSERT_EQ(async, shoalSuccess) << shoalGetLastError(comm);

@@ -149,18 +149,6 @@ const Schedule& plan(shoalComm* comm, const CollArgs& args) {
   return comm->plans.emplace(key, std::move(sch)).first->second;
 }
 
-void* deviceScratch(shoalComm* comm, int device, size_t bytes) {
-  if (comm->deviceScratchBytes < bytes || comm->deviceScratchDevice != device) {
-    cuda::deviceFree(comm->deviceScratch);
-    comm->deviceScratch = nullptr;
-    comm->deviceScratchBytes = 0;
-    comm->deviceScratch = cuda::deviceAlloc(bytes);
-    comm->deviceScratchBytes = bytes;
-    comm->deviceScratchDevice = device;
-  }
-  return comm->deviceScratch;
-}
-
 }  // namespace
 
 std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int rank) {
@@ -223,7 +211,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
   if (kind == CollKind::kAllGather && inPlace) bufs.send = recv;
   std::vector<char> scratch;
   if (sch.scratchBytes && device >= 0) {
-    bufs.scratch = deviceScratch(comm, device, sch.scratchBytes);
+    bufs.scratch = comm->executor->deviceScratch(device, sch.scratchBytes);
   } else if (sch.scratchBytes) {
     scratch.resize(sch.scratchBytes);
     bufs.scratch = scratch.data();
@@ -250,10 +238,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
 
 shoalComm::shoalComm() = default;
 
-shoalComm::~shoalComm() {
-  streams.reset();
-  shoal::cuda::deviceFree(deviceScratch);
-}
+shoalComm::~shoalComm() { streams.reset(); }
 
 namespace shoal {
 

@@ -48,10 +48,6 @@ struct shoalComm {
 
   // Stream-ordered calls (core/stream_proxy.h), made by the first one.
   std::unique_ptr<shoal::StreamProxy> streams;
-  // Scratch for schedules on GPU buffers, grown as needed.
-  void* deviceScratch = nullptr;
-  size_t deviceScratchBytes = 0;
-  int deviceScratchDevice = -1;
 
   shoalComm();
   ~shoalComm();

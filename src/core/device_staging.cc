@@ -48,12 +48,25 @@ void DeviceStaging::release() noexcept {
   send_.clear();
   cuda::deviceFree(bounce_);
   bounce_ = nullptr;
+  if (scratch_) cuda::deviceFreeAsync(scratch_, stream_);
+  scratch_ = nullptr;
   cuda::destroyStream(stream_);
   stream_ = nullptr;
 }
 
 char* DeviceStaging::sendSlot(int peer, uint64_t seq) const {
   return send_[static_cast<size_t>(peer)] + (seq % static_cast<uint64_t>(slots_)) * slotBytes_;
+}
+
+void* DeviceStaging::scratch(size_t bytes) {
+  if (bytes > scratchBytes_) {
+    cuda::deviceFreeAsync(scratch_, stream_);
+    scratch_ = nullptr;
+    scratchBytes_ = 0;
+    scratch_ = cuda::deviceAllocAsync(bytes, stream_);
+    scratchBytes_ = bytes;
+  }
+  return scratch_;
 }
 
 const void* DeviceStaging::readable(const void* slot, size_t bytes) {

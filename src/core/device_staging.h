@@ -27,6 +27,8 @@ class DeviceStaging {
   int device() const { return device_; }
   cuda::Stream stream() const { return stream_; }
   char* sendSlot(int peer, uint64_t seq) const;
+  // Device memory for a schedule's scratch, kept and grown (stream-ordered).
+  void* scratch(size_t bytes);
   // Where a kernel can read a received chunk: the slot itself when it is
   // mapped, else a device copy of it (enqueued on the stream).
   const void* readable(const void* slot, size_t bytes);
@@ -41,6 +43,8 @@ class DeviceStaging {
   std::vector<char*> send_;        // per peer: slots x slotBytes, pinned
   std::vector<void*> registered_;  // receive regions pinned for the GPU
   void* bounce_ = nullptr;         // device copy of a slot, when not mapped
+  void* scratch_ = nullptr;
+  size_t scratchBytes_ = 0;
 };
 
 }  // namespace shoal

@@ -75,6 +75,12 @@ Executor::~Executor() {
   device_.reset();
 }
 
+bool Executor::deviceReady(int device) const { return device_ && device_->device() == device; }
+
+void* Executor::deviceScratch(int device, size_t bytes) {
+  return deviceStaging(device).scratch(bytes);
+}
+
 DeviceStaging& Executor::deviceStaging(int device) {
   if (device_ && device_->device() == device) return *device_;
   device_.reset();

@@ -63,6 +63,14 @@ class Executor {
   // Allocates the staging slots and exchanges their keys. Collective.
   void connect(Deadline deadline);
   size_t chunkBytes() const { return slotBytes_; }
+  // GPU staging for runs on buffers of CUDA device `device`: made here, on
+  // the caller's thread, because pinning and allocating memory waits for the
+  // whole GPU, including a stream held behind a call this executor runs.
+  // Not thread-safe with run(); the stream proxy calls it while idle.
+  bool deviceReady(int device) const;
+  void prepareDevice(int device) { deviceStaging(device); }
+  // Scratch in GPU memory for a run on `device` (stream-ordered, no wait).
+  void* deviceScratch(int device, size_t bytes);
   // Test-only fault injection (core/fault_hooks.h).
   void setFaultHooks(const faults::Hooks& hooks) { hooks_ = hooks; }
 

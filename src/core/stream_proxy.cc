@@ -47,6 +47,13 @@ StreamProxy::~StreamProxy() {
 
 void StreamProxy::enqueue(const StreamCall& call, cuda::Stream stream) {
   DeviceScope scope(call.device);
+  if (call.device >= 0 && !comm_->executor->deviceReady(call.device)) {
+    // Pinning the staging memory waits for every stream of the GPU, so it
+    // must not happen while a call of ours holds one: first drain, then set
+    // it up here, before this call parks the caller's stream.
+    drain(Deadline::after(comm_->timeoutSeconds));
+    comm_->executor->prepareDevice(call.device);
+  }
   Item item{call, cuda::createEvent(), 0};
   try {
     cuda::recordEvent(item.ready, stream);

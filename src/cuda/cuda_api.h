@@ -37,6 +37,11 @@ std::string pciBusId(int device);
 
 void* deviceAlloc(size_t bytes);
 void deviceFree(void* p) noexcept;
+// Stream-ordered (cudaMallocAsync): unlike cudaMalloc/cudaFree these never
+// wait for other streams, so they are safe while a caller's stream is held
+// behind a stream-ordered call that is still running.
+void* deviceAllocAsync(size_t bytes, Stream s);
+void deviceFreeAsync(void* p, Stream s) noexcept;
 // Page-locked host memory, mapped into the GPU's address space.
 void* pinnedAlloc(size_t bytes);
 void pinnedFree(void* p) noexcept;

@@ -107,6 +107,20 @@ void deviceFree(void* p) noexcept {
   if (p) (void)cudaFree(p);
 }
 
+void* deviceAllocAsync(size_t bytes, Stream s) {
+  void* p = nullptr;
+  cudaError_t e = cudaMallocAsync(&p, bytes ? bytes : 1, st(s));
+  if (e != cudaSuccess) {
+    fail(shoalUnhandledCudaError, "cudaMallocAsync(%zu bytes) failed: %s", bytes,
+         cudaGetErrorString(e));
+  }
+  return p;
+}
+
+void deviceFreeAsync(void* p, Stream s) noexcept {
+  if (p) (void)cudaFreeAsync(p, st(s));
+}
+
 void* pinnedAlloc(size_t bytes) {
   void* p = nullptr;
   cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable);
