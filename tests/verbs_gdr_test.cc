@@ -203,6 +203,15 @@ TEST(VerbsGdr, UnknownPathCountsAsSys) {
             "is slower than host staging");
   f.level = PathClass::kSys;
   EXPECT_EQ(decideGdr(f).method, GdrMethod::kDmabuf);
+  // Without the GPU there is no path to speak of: the GPU is the reason.
+  f.gpuVisible = false;
+  f.gpuInvisibleWhy = "this process sees 0 GPU(s)";
+  f.pathUnknownWhy = "the GPU is not visible";
+  d = decideGdr(f);
+  EXPECT_EQ(d.method, GdrMethod::kStaging);
+  EXPECT_EQ(d.why,
+            "staging: GPU 0 (0000:1d:00.0) is not usable by CUDA in this process (this process "
+            "sees 0 GPU(s))");
 }
 
 TEST(VerbsGdr, PeermemModuleFromModuleDirectory) {

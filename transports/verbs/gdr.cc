@@ -111,6 +111,10 @@ GdrDecision decideGdr(const GdrFacts& f) {
     return d;
   };
   if (!f.enabled) return staging("SHOAL_NET_GDR_ENABLE=0 turns GPUDirect RDMA off");
+  if (!f.gpuVisible && !f.pathKnown) {
+    return staging(strprintf("%s is not usable by CUDA in this process (%s)", f.gpu.c_str(),
+                             f.gpuInvisibleWhy.c_str()));
+  }
   if (!pathWithinLevel(f)) {
     return staging(pathVerdict(f) + ": PCIe peer traffic that far is slower than host staging");
   }
