@@ -28,7 +28,9 @@
 // gdr.h and device_mr.h), never by plain ibv_reg_mr unless that method is
 // peermem; with no method (staging) it is refused. Its pages are not in the
 // CPU's page tables, so instead of frame numbers an unused entry is checked
-// against CUDA's allocation id before reuse.
+// against CUDA's allocation id before reuse. An unused GPU registration keeps
+// its dma-buf (and so, after cudaFree, possibly its GPU memory) until it is
+// evicted or found stale; SHOAL_IB_REG_CACHE_ENTRIES/BYTES bound that too.
 #pragma once
 
 #include <infiniband/verbs.h>
