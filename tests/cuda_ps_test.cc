@@ -88,7 +88,14 @@ class DeviceVector {
   DeviceVector& operator=(const DeviceVector&) = delete;
   T* data() { return p_; }
   size_t size() const { return n_; }
-  void upload(const std::vector<T>& v) { shoal::cuda::copy(p_, v.data(), n_ * sizeof(T)); }
+  // Through pinned memory: a copy from pageable memory may return before its
+  // DMA finished, and the worker's stream does not wait for the default one.
+  void upload(const std::vector<T>& v) {
+    void* pinned = shoal::cuda::pinnedAlloc(n_ * sizeof(T));
+    memcpy(pinned, v.data(), n_ * sizeof(T));
+    shoal::cuda::copy(p_, pinned, n_ * sizeof(T));
+    shoal::cuda::pinnedFree(pinned);
+  }
   std::vector<T> download() const {
     std::vector<T> v(n_);
     shoal::cuda::copy(v.data(), p_, n_ * sizeof(T));
@@ -358,6 +365,61 @@ TEST(CudaPsCpp, PushPullSpansOfDeviceMemory) {
   shoal::test::expectAllRanksPassed(results);
 }
 
+// SHOAL_PS_SERVER_DEVICE on a one-rank job (worker and server): with a GPU the
+// server runs there and host buffers work against it; without one init
+// refuses with the reason; an unknown value is refused everywhere.
+TEST(CudaPsServerDevice, CudaServerWithHostBuffersOrRefusedWithoutGpu) {
+  SHOAL_SKIP_UNLESS_USABLE("shm");
+  const bool gpu = gpuUsable(nullptr);
+  auto results = runRanks(
+      1,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions opts = options(shoalPsUpdateSum, kPartition);
+        shoalPs_t ps = nullptr;
+        shoalResult_t rc = shoalPsInitRank(&ps, n, id, rank, shoalPsRoleBoth, &opts);
+        if (!gpu) {
+          EXPECT_EQ(rc, shoalInvalidUsage);
+          EXPECT_NE(std::string(shoalPsGetLastError(nullptr)).find("SHOAL_PS_SERVER_DEVICE=cuda"),
+                    std::string::npos)
+              << shoalPsGetLastError(nullptr);
+          return;
+        }
+        ASSERT_EQ(rc, shoalSuccess) << shoalPsGetLastError(nullptr);
+        const size_t count = 30000;
+        std::vector<float> grad(count), out(count);
+        for (int r = 1; r <= 3; ++r) {
+          for (size_t i = 0; i < count; ++i) grad[i] = psGradient(rank, r, 4, i);
+          shoalPsHandle_t h;
+          ASSERT_EQ(shoalPsPushPull(ps, 4, grad.data(), out.data(), count, shoalFloat32, &h),
+                    shoalSuccess)
+              << shoalPsGetLastError(ps);
+          uint64_t version = 0;
+          ASSERT_EQ(shoalPsWait(ps, h, &version), shoalSuccess) << shoalPsGetLastError(ps);
+          EXPECT_EQ(version, static_cast<uint64_t>(r));
+          ASSERT_EQ(checkRound(out, 1, r, 4), "");
+        }
+        ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+      },
+      processOptions("cuda"));
+  shoal::test::expectAllRanksPassed(results);
+}
+
+TEST(CudaPsServerDevice, UnknownDeviceRefused) {
+  SHOAL_SKIP_UNLESS_USABLE("shm");
+  auto results = runRanks(
+      1,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions opts = options(shoalPsUpdateSum, kPartition);
+        shoalPs_t ps = nullptr;
+        EXPECT_EQ(shoalPsInitRank(&ps, n, id, rank, shoalPsRoleBoth, &opts), shoalInvalidArgument);
+        EXPECT_NE(std::string(shoalPsGetLastError(nullptr)).find("SHOAL_PS_SERVER_DEVICE=gpu"),
+                  std::string::npos)
+            << shoalPsGetLastError(nullptr);
+      },
+      processOptions("gpu"));
+  shoal::test::expectAllRanksPassed(results);
+}
+
 // ---- the update kernels against the CPU rule, in one child process
 
 // Bits that exercise rounding: uniform in (-4, 4) for floats, any bit pattern
@@ -428,8 +490,10 @@ TEST(CudaPsKernels, EveryRuleBitwiseAsTheCpuRule) {
       void* dState = shoal::cuda::deviceAlloc(bytes);
       // The gradient from pinned host memory, as a server reads a push.
       void* hG = shoal::cuda::pinnedAlloc(bytes);
-      shoal::cuda::copy(dValue, value.data(), bytes);
-      shoal::cuda::copy(dState, state.data(), bytes);
+      memcpy(hG, value.data(), bytes);
+      shoal::cuda::copy(dValue, hG, bytes);
+      memcpy(hG, state.data(), bytes);
+      shoal::cuda::copy(dState, hG, bytes);
       memcpy(hG, g.data(), bytes);
       // Twice: momentum's second step starts from its own state.
       for (int step = 0; step < 2; ++step) {
@@ -450,7 +514,10 @@ TEST(CudaPsKernels, EveryRuleBitwiseAsTheCpuRule) {
             << what << ": value element " << i << " differs from the CPU rule";
       }
       if (c.kind == shoalPsUpdateMomentum) {
-        ASSERT_EQ(gotState, state) << what << ": momentum buffer differs from the CPU rule";
+        for (size_t i = 0; i < count; ++i) {
+          ASSERT_EQ(memcmp(&gotState[i * es], &state[i * es], es), 0)
+              << what << ": momentum element " << i << " differs from the CPU rule";
+        }
       }
       shoal::cuda::deviceFree(dValue);
       shoal::cuda::deviceFree(dState);
