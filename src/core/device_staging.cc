@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "cuda/reduce_kernels.h"
 
 namespace shoal {
 
@@ -11,6 +12,7 @@ DeviceStaging::DeviceStaging(int device, size_t slotBytes, int slots,
   cuda::setDevice(device);
   try {
     stream_ = cuda::createStream();
+    loadKernels();
     send_.assign(recvSlots.size(), nullptr);
     for (size_t p = 0; p < recvSlots.size(); ++p) {
       if (!recvSlots[p]) continue;
@@ -33,6 +35,24 @@ DeviceStaging::DeviceStaging(int device, size_t slotBytes, int slots,
 }
 
 DeviceStaging::~DeviceStaging() { release(); }
+
+// CUDA loads kernels lazily, at their first launch, and loading waits for
+// the whole GPU, so a first launch inside a stream-ordered call would wait
+// for the caller's stream, which waits for that call. Every kernel the
+// executor may launch runs once here, before any stream is parked.
+void DeviceStaging::loadKernels() {
+  void* one = cuda::deviceAllocAsync(64, stream_);
+  cuda::memsetAsync(one, 0, 64, stream_);
+  for (int t = 0; t < shoalNumTypes; ++t) {
+    auto dtype = static_cast<shoalDataType_t>(t);
+    for (int o = 0; o < shoalNumOps; ++o) {
+      cuda::reduceAsync(one, one, one, 1, dtype, static_cast<shoalRedOp_t>(o), stream_);
+    }
+    cuda::divideAsync(one, 1, dtype, 2, stream_);
+  }
+  cuda::deviceFreeAsync(one, stream_);
+  cuda::streamSync(stream_, Deadline::after(60), "loading the GPU reduction kernels");
+}
 
 void DeviceStaging::release() noexcept {
   if (stream_) {

@@ -35,6 +35,7 @@ class DeviceStaging {
 
  private:
   void release() noexcept;
+  void loadKernels();
 
   int device_;
   size_t slotBytes_;
