@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -88,6 +87,19 @@ class Bench {
  private:
   bool rank0() const { return rt_.rank() == 0; }
 
+  // Waits for the stream. A failed stream-ordered call may leave it waiting
+  // until the deadline; the library's own error then names the cause.
+  void sync() {
+    if (!mem_.onDevice()) return;
+    try {
+      mem_.synchronize();
+    } catch (const std::exception&) {
+      rt_.checkAsyncErrors();
+      throw;
+    }
+    rt_.checkAsyncErrors();
+  }
+
   void printDeviceLines() {
     const int n = rt_.size();
     std::vector<unsigned char> all(kDeviceLineBytes * n, 0);
@@ -120,8 +132,6 @@ class Bench {
     }
     send_ = allocate(mem_, sendBytes);
     recv_ = allocate(mem_, recvBytes);
-    sendBytes_ = sendBytes;
-    recvBytes_ = recvBytes;
     if (o_.check) {
       expected_ = allocate(host_, recvBytes);
       if (mem_.onDevice()) {
@@ -131,14 +141,11 @@ class Bench {
     }
   }
 
-  // The host copy the checker reads and writes for p, a pointer into send_
-  // or recv_; p itself when the buffers are host memory.
-  char* hostView(const void* p) const {
+  // The host copy the checker reads and writes for p, a pointer into the
+  // device buffer dev whose copy is host; p itself on host buffers.
+  char* hostView(const void* p, const Buffer& dev, const Buffer& host) const {
     if (!mem_.onDevice()) return static_cast<char*>(const_cast<void*>(p));
-    const auto at = reinterpret_cast<uintptr_t>(p);
-    const auto recv = reinterpret_cast<uintptr_t>(recv_.get());
-    if (at >= recv && at <= recv + recvBytes_) return hostRecv_.get() + (at - recv);
-    return hostSend_.get() + (at - reinterpret_cast<uintptr_t>(send_.get()));
+    return host.get() + (static_cast<const char*>(p) - dev.get());
   }
 
   Call makeCall(const Layout& l, shoalDataType_t t, shoalRedOp_t op, bool inPlace) const {
@@ -162,7 +169,7 @@ class Bench {
     for (size_t bytes : {o_.minBytes, o_.maxBytes}) {
       const Call call = makeCall(c_.layout(bytes, typeSize(t), rt_.size()), t, op, false);
       for (int i = 0; i < o_.warmupIters; ++i) c_.run(call);
-      mem_.synchronize();
+      sync();
     }
   }
 
@@ -185,13 +192,13 @@ class Bench {
                  std::string* algo) {
     const Call call = makeCall(l, t, op, inPlace);
     c_.run(call);  // lines the ranks up and builds any per-size state
-    mem_.synchronize();
+    sync();
     rt_.barrier();
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < o_.iters; ++i) {
       for (int a = 0; a < o_.aggIters; ++a) c_.run(call);
     }
-    mem_.synchronize();
+    sync();
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     *algo = rt_.lastAlgorithm();
     const double mine = elapsed.count() / (static_cast<double>(o_.iters) * o_.aggIters);
@@ -220,19 +227,20 @@ class Bench {
                                                  l.sendInplaceOffset * r + l.sendCount) *
                                             ts
                                       : l.recvCount * ts;
-    poison(hostView(recv_.get()), recvExtent);
-    c_.fillInput(hostView(call.send), l, p, rt_.rank(), call.root);
+    poison(hostView(recv_.get(), recv_, hostRecv_), recvExtent);
+    c_.fillInput(hostView(call.send, inPlace ? recv_ : send_, inPlace ? hostRecv_ : hostSend_), l,
+                 p, rt_.rank(), call.root);
     if (mem_.onDevice()) {
       mem_.upload(send_.get(), hostSend_.get(), sendExtent);
       mem_.upload(recv_.get(), hostRecv_.get(), recvExtent);
     }
     c_.run(call);
-    mem_.synchronize();
+    sync();
     if (mem_.onDevice()) mem_.download(hostRecv_.get(), recv_.get(), recvExtent);
     long long wrong = 0;
     if (c_.fillExpected(expected_.get(), l, p, rt_.rank(), call.root)) {
-      wrong = static_cast<long long>(
-          countWrong(hostView(call.recv), expected_.get(), l.recvCount, call.type, call.op));
+      wrong = static_cast<long long>(countWrong(hostView(call.recv, recv_, hostRecv_),
+                                                expected_.get(), l.recvCount, call.type, call.op));
     }
     return rt_.sumOverRanks(wrong);
   }
@@ -287,7 +295,6 @@ class Bench {
   Memory& mem_;
   HostMemory host_;  // expected values, and the host copies of device buffers
   Buffer send_{nullptr, Release{&mem_}}, recv_{nullptr, Release{&mem_}};
-  size_t sendBytes_ = 0, recvBytes_ = 0;
   Buffer expected_{nullptr, Release{&host_}}, hostSend_{nullptr, Release{&host_}},
       hostRecv_{nullptr, Release{&host_}};
   unsigned seed_ = 0;

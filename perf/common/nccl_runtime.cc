@@ -70,6 +70,7 @@ std::shared_ptr<const NcclApi> NcclApi::load() {
   resolve(lib, "ncclCommAbort", &api->commAbort);
   resolve(lib, "ncclGetErrorString", &api->getErrorString);
   resolve(lib, "ncclGetLastError", &api->getLastError, false);
+  resolve(lib, "ncclCommGetAsyncError", &api->commGetAsyncError, false);
   resolve(lib, "ncclAllReduce", &api->allReduce);
   resolve(lib, "ncclReduceScatter", &api->reduceScatter);
   resolve(lib, "ncclAllGather", &api->allGather);
@@ -117,6 +118,13 @@ void NcclRuntime::abort() {
   if (comm_ != nullptr) api_->commAbort(comm_);
   comm_ = nullptr;
   shoal_.abort();
+}
+
+void NcclRuntime::checkAsyncErrors() {
+  if (api_->commGetAsyncError == nullptr || comm_ == nullptr) return;
+  NcclApi::Result async = abi::kSuccess;
+  check(api_->commGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
+  check(async, "an enqueued NCCL collective");
 }
 
 void NcclRuntime::allReduce(const Call& c) {

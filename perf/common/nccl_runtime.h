@@ -33,7 +33,8 @@ struct NcclApi {
   Result (*commDestroy)(Comm);
   Result (*commAbort)(Comm);
   const char* (*getErrorString)(Result);
-  const char* (*getLastError)(Comm);  // NCCL 2.13 and later; may be null
+  const char* (*getLastError)(Comm);           // NCCL 2.13 and later; may be null
+  Result (*commGetAsyncError)(Comm, Result*);  // may be null
   Result (*allReduce)(const void*, void*, size_t, int, int, Comm, void*);
   Result (*reduceScatter)(const void*, void*, size_t, int, int, Comm, void*);
   Result (*allGather)(const void*, void*, size_t, int, Comm, void*);
@@ -63,6 +64,7 @@ class NcclRuntime : public Backend {
   void sumBytes(unsigned char* buf, size_t n) override { shoal_.sumBytes(buf, n); }
   void barrier() override { shoal_.barrier(); }
   void abort() override;
+  void checkAsyncErrors() override;
 
   void allReduce(const Call& c) override;
   void reduceScatter(const Call& c) override;

@@ -40,6 +40,9 @@ class Runtime {
   virtual long long sumOverRanks(long long v) = 0;
   virtual void sumBytes(unsigned char* buf, size_t n) = 0;  // element-wise uint8 sum
   virtual void barrier() = 0;
+  // Throws RuntimeError when a stream-ordered call (-g 1) has failed since
+  // it was enqueued; the driver asks after each stream synchronization.
+  virtual void checkAsyncErrors() {}
   // Last resort after an error, so the other ranks fail fast instead of
   // waiting for their deadlines.
   virtual void abort() {}

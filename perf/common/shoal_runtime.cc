@@ -98,6 +98,12 @@ void ShoalRuntime::abort() {
   comm_ = nullptr;
 }
 
+void ShoalRuntime::checkAsyncErrors() {
+  shoalResult_t async = shoalSuccess;
+  check(shoalCommGetAsyncError(comm_, &async), "shoalCommGetAsyncError");
+  check(async, "a stream-ordered collective");
+}
+
 void ShoalRuntime::allReduce(const Call& c) {
   check(shoalAllReduce(c.send, c.recv, c.count, c.type, c.op, comm_, c.stream), "shoalAllReduce");
 }

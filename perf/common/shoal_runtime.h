@@ -34,6 +34,7 @@ class ShoalRuntime : public Backend {
   void sumBytes(unsigned char* buf, size_t n) override;
   void barrier() override;
   void abort() override;
+  void checkAsyncErrors() override;
 
   void allReduce(const Call& c) override;
   void reduceScatter(const Call& c) override;
