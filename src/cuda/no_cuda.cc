@@ -6,6 +6,7 @@
 #include "cuda/gdr.h"
 #include "cuda/ps_optimizer_kernels.h"
 #include "cuda/reduce_kernels.h"
+#include "cuda/stream_gate.h"
 
 namespace shoal::cuda {
 namespace {
@@ -32,6 +33,8 @@ void setDevice(int) { noCuda("cudaSetDevice"); }
 std::string pciBusId(int) { noCuda("cudaDeviceGetPCIBusId"); }
 void* deviceAlloc(size_t) { noCuda("cudaMalloc"); }
 void deviceFree(void*) noexcept {}
+void* deviceAllocAsync(size_t, Stream) { noCuda("cudaMallocAsync"); }
+void deviceFreeAsync(void*, Stream) noexcept {}
 void* pinnedAlloc(size_t) { noCuda("cudaHostAlloc"); }
 void pinnedFree(void*) noexcept {}
 void hostRegister(void*, size_t) { noCuda("cudaHostRegister"); }
@@ -56,12 +59,12 @@ void divideAsync(void*, size_t, shoalDataType_t, int, Stream) { noCuda("GPU aver
 
 }  // namespace shoal::cuda
 
-// ---- ps_optimizer_kernels.cu
+// ---- stream_gate.cu
 namespace shoal::cuda {
-void psUpdateAsync(shoalPsUpdate_t, bool, void*, const void*, void*, size_t, shoalDataType_t,
-                   double, double, Stream) {
-  noCuda("GPU parameter-server update");
-}
+StreamGate::StreamGate() { noCuda("a stream-ordered call"); }
+StreamGate::~StreamGate() = default;
+void StreamGate::hold(Stream, uint64_t, double) { noCuda("a stream-ordered call"); }
+void StreamGate::release(uint64_t) {}
 }  // namespace shoal::cuda
 
 // ---- gdr.cc (GPUDirect RDMA queries answer "no" so the verbs transport stages)
@@ -74,4 +77,13 @@ bool dmabufSupported(int, std::string* why) {
 int dmabufFd(const void*, size_t, size_t*) { noCuda("cuMemGetHandleForAddressRange"); }
 void allocationRange(const void*, uintptr_t*, size_t*) { noCuda("cuMemGetAddressRange"); }
 uint64_t allocationId(const void*) { return 0; }
+
+}  // namespace shoal::cuda
+
+// ---- ps_optimizer_kernels.cu
+namespace shoal::cuda {
+void psUpdateAsync(shoalPsUpdate_t, bool, void*, const void*, void*, size_t, shoalDataType_t,
+                   double, double, Stream) {
+  noCuda("GPU parameter-server update");
+}
 }  // namespace shoal::cuda
