@@ -78,6 +78,12 @@ if [ "$rc" -eq 2 ] && grep -q "cannot load libnccl" "$err"; then
 else
   expect_clean_run "all_reduce_perf --backend nccl"
   grep -q "^# NCCL " "$out" || fail "--backend nccl header does not name NCCL: $(head -5 "$out")"
+  # The two outputs line up: same rows, same size/count/type/redop/root.
+  rows() { grep -v '^#' "$1" | awk '{print $1, $2, $3, $4, $5}'; }
+  cp "$out" "$out.nccl"
+  run "$dir/all_reduce_perf" -g 1 $small
+  diff <(rows "$out") <(rows "$out.nccl") || fail "shoal and NCCL rows differ"
+  rm -f "$out.nccl"
   for b in $benches; do
     run "$dir/$b" --backend nccl $small -d all -o all
     expect_clean_run "$b --backend nccl -d all -o all"
