@@ -41,8 +41,10 @@
  * live in the memory of GPU (local rank % GPU count), the update kernels read
  * pushes straight from the pinned receive slots, and pulls are answered from
  * a pinned copy of the value; results are bit-for-bit those of a CPU server
- * (sum for every type; sgd and momentum evaluate the same expressions with
- * no fused multiply-add).
+ * (sum for every type, NaN results included except a NaN plus a NaN, whose
+ * payload x86 takes from either; sgd and momentum evaluate the same
+ * expressions with no fused multiply-add). The GPU may be shared: every
+ * server and worker process of a host may use the same one.
  *
  * Example (each process; error checks left out):
  *
