@@ -335,6 +335,52 @@ TEST_P(CudaPsOptimizer, MomentumFloat64BitwiseAsTheCpuRule) {
 INSTANTIATE_TEST_SUITE_P(Server, CudaPsOptimizer, testing::Values("cpu", "cuda"),
                          [](const testing::TestParamInfo<std::string>& i) { return i.param; });
 
+// Async mode applies each push as it arrives (on a GPU server: the update
+// kernel reads the push straight from its mapped receive slot). One worker,
+// so the order of updates is known and every pull has an exact reference.
+TEST_P(CudaPsOptimizer, AsyncSgdOnePushAtATimeBitwiseAsTheCpuRule) {
+  SKIP_WITHOUT_GPU();
+  const size_t count = 30000;
+  auto results = runRanks(
+      3,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalPsOptions opts = options(shoalPsUpdateSgd, kPartition);
+        opts.mode = shoalPsAsync;
+        shoalPs_t ps = nullptr;
+        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
+                                  rank == 0 ? shoalPsRoleWorker : shoalPsRoleServer, &opts),
+                  shoalSuccess)
+            << shoalPsGetLastError(nullptr);
+        if (rank == 0) {
+          shoal::ps::UpdateRule rule{shoalPsUpdateSgd, opts.learningRate, opts.momentum};
+          std::vector<float> want(count, 0), grad(count);
+          DeviceVector<float> dGrad(count), dOut(count);
+          for (int r = 1; r <= 4; ++r) {
+            for (size_t i = 0; i < count; ++i) grad[i] = psGradient(0, r, 6, i);
+            shoal::ps::applyUpdate(rule, false, want.data(), grad.data(), nullptr, 0, count,
+                                   shoalFloat32);
+            dGrad.upload(grad);
+            shoalPsHandle_t h;
+            ASSERT_EQ(shoalPsPushPull(ps, 6, dGrad.data(), dOut.data(), count, shoalFloat32, &h),
+                      shoalSuccess)
+                << shoalPsGetLastError(ps);
+            uint64_t version = 0;
+            ASSERT_EQ(shoalPsWait(ps, h, &version), shoalSuccess) << shoalPsGetLastError(ps);
+            EXPECT_EQ(version, static_cast<uint64_t>(r));
+            std::vector<float> got = dOut.download();
+            for (size_t i = 0; i < count; ++i) {
+              ASSERT_EQ(memcmp(&got[i], &want[i], sizeof(float)), 0)
+                  << "push " << r << " element " << i << ": got " << got[i]
+                  << ", the CPU rule gives " << want[i];
+            }
+          }
+        }
+        ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
+      },
+      processOptions(GetParam()));
+  shoal::test::expectAllRanksPassed(results);
+}
+
 // The C++ API over device memory: spans that view GPU buffers.
 TEST(CudaPsCpp, PushPullSpansOfDeviceMemory) {
   SKIP_WITHOUT_GPU();
