@@ -503,7 +503,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       }
       while (h < q.size() && st.waiting[q[h]] == 0) {
         size_t slot = ch.recvSeq % static_cast<uint64_t>(slots_);
-        if (!ch.arrived[slot]) break;
+        // 1: data waiting; 2: read by GPU work not yet finished (a slot the
+        // sequence wraps around to before its credit went back).
+        if (ch.arrived[slot] != 1) break;
         const Step& s = sch.steps[q[h]];
         const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;
         char* dst = resolve(bufs, s.dst);
@@ -515,6 +517,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             cuda::reduceAsync(dst, resolve(bufs, s.src), in, s.bytes / es, dtype, op,
                               gpu->stream());
           }
+          ch.arrived[slot] = 2;
           slotsInUse.emplace_back(p, slot);
         } else {
           if (s.kind == StepKind::kRecv) {
