@@ -30,26 +30,41 @@ constexpr size_t kVecBytes = 16;
 
 // ---- storage types and the float32 they are combined in
 
+// Widening in the FP32 pipe rather than the conversion unit, which is the
+// narrower one and would otherwise bound the 16-bit kernels: exponent and
+// mantissa move into float32's fields, and one exact multiplication by 2^112
+// rebias normal and subnormal values alike (no flush to zero in this build).
+// Infinities and NaNs keep their payload, as core/reduce.cc's widening does.
 __device__ __forceinline__ float halfToFloat(uint16_t h) {
-  // The hardware conversion is exact for every number and infinity; NaNs are
-  // rebuilt as the CPU does (sign and payload kept) rather than trusting the
-  // instruction's NaN rules.
-  if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0) {
-    return __uint_as_float(static_cast<uint32_t>(h & 0x8000u) << 16 | 0x7f800000u |
-                           static_cast<uint32_t>(h & 0x3ffu) << 13);
-  }
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-  return f;
+  const uint32_t bits = static_cast<uint32_t>(h & 0x7fffu) << 13;
+  uint32_t x = __float_as_uint(__uint_as_float(bits) * 0x1p112f);
+  if ((h & 0x7c00u) == 0x7c00u) x = bits | 0x7f800000u;
+  return __uint_as_float(x | static_cast<uint32_t>(h & 0x8000u) << 16);
 }
+
+__device__ __forceinline__ bool isNanBits(uint32_t x) { return (x & 0x7fffffffu) > 0x7f800000u; }
+// Any NaN becomes the quiet NaN of its sign, as core/reduce.cc writes it.
+__device__ __forceinline__ uint32_t halfNan(uint32_t x) { return (x >> 16 & 0x8000u) | 0x7e00u; }
 
 __device__ __forceinline__ uint16_t floatToHalf(float f) {
   const uint32_t x = __float_as_uint(f);
-  // Any NaN becomes the quiet NaN of its sign, as core/reduce.cc writes it.
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16 & 0x8000u) | 0x7e00u);
+  if (isNanBits(x)) return static_cast<uint16_t>(halfNan(x));
   uint16_t h;
   asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));  // IEEE round to nearest even
   return h;
+}
+
+// Two at once (lo in the low half): one conversion instruction for both.
+__device__ __forceinline__ uint32_t floatsToHalves(float lo, float hi) {
+#if __CUDA_ARCH__ >= 800
+  uint32_t r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  if (isNanBits(__float_as_uint(lo))) r = (r & 0xffff0000u) | halfNan(__float_as_uint(lo));
+  if (isNanBits(__float_as_uint(hi))) r = (r & 0xffffu) | halfNan(__float_as_uint(hi)) << 16;
+  return r;
+#else
+  return floatToHalf(lo) | static_cast<uint32_t>(floatToHalf(hi)) << 16;
+#endif
 }
 
 __device__ __forceinline__ float bf16ToFloat(uint16_t b) {
@@ -62,22 +77,29 @@ __device__ __forceinline__ uint16_t floatToBf16(float f) {
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
+// kPairs: store two results at a time through storePair.
 template <class T>
 struct Plain {
   using Store = T;
   using Math = T;
+  static constexpr bool kPairs = false;
   static __device__ __forceinline__ Math load(Store s) { return s; }
   static __device__ __forceinline__ Store store(Math m) { return m; }
 };
 struct Half {
   using Store = uint16_t;
   using Math = float;
+  static constexpr bool kPairs = true;
   static __device__ __forceinline__ Math load(Store s) { return halfToFloat(s); }
   static __device__ __forceinline__ Store store(Math m) { return floatToHalf(m); }
+  static __device__ __forceinline__ uint32_t storePair(Math lo, Math hi) {
+    return floatsToHalves(lo, hi);
+  }
 };
 struct Bf16 {
   using Store = uint16_t;
   using Math = float;
+  static constexpr bool kPairs = false;
   static __device__ __forceinline__ Math load(Store s) { return bf16ToFloat(s); }
   static __device__ __forceinline__ Store store(Math m) { return floatToBf16(m); }
 };
@@ -146,6 +168,7 @@ __global__ void __launch_bounds__(kThreads)
   union Vec {
     uint4 raw;
     S e[kLanes];
+    uint32_t w[4];
   };
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   const size_t tid = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -158,11 +181,19 @@ __global__ void __launch_bounds__(kThreads)
     Vec x, y;
     x.raw = va[v];
     if constexpr (F::kBinary) y.raw = vb[v];
+    typename Tr::Math r[kLanes];
 #pragma unroll
     for (size_t k = 0; k < kLanes; ++k) {
       typename Tr::Math yk{};
       if constexpr (F::kBinary) yk = Tr::load(y.e[k]);
-      x.e[k] = Tr::store(f(Tr::load(x.e[k]), yk));
+      r[k] = f(Tr::load(x.e[k]), yk);
+    }
+    if constexpr (Tr::kPairs) {
+#pragma unroll
+      for (size_t k = 0; k < 4; ++k) x.w[k] = Tr::storePair(r[2 * k], r[2 * k + 1]);
+    } else {
+#pragma unroll
+      for (size_t k = 0; k < kLanes; ++k) x.e[k] = Tr::store(r[k]);
     }
     vd[v] = x.raw;
   }
@@ -178,32 +209,35 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Enough resident blocks to fill every SM once (a grid-stride loop does the
-// rest); more only adds scheduling work.
-unsigned maxBlocks() {
-  static std::array<std::atomic<int>, 64> perDevice{};
+// As many blocks as can be resident at once (a grid-stride loop does the
+// rest): a grid-stride kernel with a second, partial wave would leave that
+// wave's SMs to a fraction of the blocks. Asked per kernel, since register
+// use differs between instantiations, and per device.
+template <class Tr, class F>
+unsigned residentBlocks() {
+  static std::array<std::atomic<unsigned>, 64> perDevice{};
   int device = 0;
   cudaError_t e = cudaGetDevice(&device);
   if (e != cudaSuccess) {
     fail(shoalUnhandledCudaError, "GPU reduction: cudaGetDevice failed: %s", cudaGetErrorString(e));
   }
-  std::atomic<int>* slot =
+  std::atomic<unsigned>* slot =
       device >= 0 && device < static_cast<int>(perDevice.size()) ? &perDevice[device] : nullptr;
-  int blocks = slot ? slot->load(std::memory_order_relaxed) : 0;
+  unsigned blocks = slot ? slot->load(std::memory_order_relaxed) : 0;
   if (blocks == 0) {
-    int sms = 0, threadsPerSm = 0;
+    int sms = 0, perSm = 0;
     e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
     if (e == cudaSuccess) {
-      e = cudaDeviceGetAttribute(&threadsPerSm, cudaDevAttrMaxThreadsPerMultiProcessor, device);
+      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, mapKernel<Tr, F>, kThreads, 0);
     }
     if (e != cudaSuccess) {
-      fail(shoalUnhandledCudaError, "GPU reduction: cudaDeviceGetAttribute(device %d) failed: %s",
+      fail(shoalUnhandledCudaError, "GPU reduction: occupancy query on device %d failed: %s",
            device, cudaGetErrorString(e));
     }
-    blocks = sms * std::max(1, threadsPerSm / kThreads);
+    blocks = static_cast<unsigned>(std::max(1, sms) * std::max(1, perSm));
     if (slot) slot->store(blocks, std::memory_order_relaxed);
   }
-  return static_cast<unsigned>(blocks);
+  return blocks;
 }
 
 template <class Tr, class F>
@@ -224,7 +258,8 @@ void launch(void* dst, const void* a, const void* b, size_t count, F f, Stream s
     nvec = (count - head) / kLanes;
   }
   const size_t items = nvec + (count - nvec * kLanes);
-  const size_t blocks = std::min<size_t>((items + kThreads - 1) / kThreads, maxBlocks());
+  const size_t blocks =
+      std::min<size_t>((items + kThreads - 1) / kThreads, residentBlocks<Tr, F>());
   mapKernel<Tr, F>
       <<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
           static_cast<S*>(dst), static_cast<const S*>(a), static_cast<const S*>(b), count, head,
