@@ -37,10 +37,10 @@ struct Worker::Pending {
   Deadline deadline;
   std::map<int, int> owing;  // server rank -> partitions not answered yet
   bool finished = false;
-  // Device buffers (see DeviceStaging): pushes read pushStage, pulls land in
+  // Device buffers (see PinnedStaging): pushes read pushStage, pulls land in
   // pullStage and are copied to deviceOut on pullDevice.
-  DeviceStaging::Buffer* pushStage = nullptr;
-  DeviceStaging::Buffer* pullStage = nullptr;
+  PinnedStaging::Buffer* pushStage = nullptr;
+  PinnedStaging::Buffer* pullStage = nullptr;
   int pushDevice = -1, pullDevice = -1;
   char* deviceOut = nullptr;
   std::vector<cuda::Event> events;
@@ -549,7 +549,7 @@ bool Worker::stageDevice(const Request& r, Pending& op, size_t bytes,
   if (!srcOnGpu && !dstOnGpu) return true;
   try {
     if (!staging_) {
-      staging_ = std::make_unique<DeviceStaging>([this](void* p) { dropRegistration(p); });
+      staging_ = std::make_unique<PinnedStaging>([this](void* p) { dropRegistration(p); });
     }
     // Managed memory may report no device; its copies run on the current one.
     if (srcOnGpu) {

@@ -24,8 +24,8 @@
 
 #include "core/deadline.h"
 #include "cuda/cuda_api.h"
-#include "ps/device_staging.h"
 #include "ps/links.h"
+#include "ps/pinned_staging.h"
 #include "ps/wire.h"
 #include "shoal/ps.h"
 #include "transports/context.h"
@@ -166,7 +166,7 @@ class Worker {
   KeyAssembler keyParts_;
   bool bye_ = false;
   // Created at the first device buffer; destroyed after regs_ is emptied.
-  std::unique_ptr<DeviceStaging> staging_;
+  std::unique_ptr<PinnedStaging> staging_;
   std::set<uint32_t> stalled_;  // slots whose next push waits for its staging copy
   std::deque<CopyUp> copiesUp_;
 };

@@ -1,4 +1,4 @@
-#include "ps/device_staging.h"
+#include "ps/pinned_staging.h"
 
 #include <algorithm>
 
@@ -13,10 +13,10 @@ namespace {
 constexpr size_t kGrain = 64 * 1024;
 }  // namespace
 
-DeviceStaging::DeviceStaging(std::function<void(void*)> beforeFree)
+PinnedStaging::PinnedStaging(std::function<void(void*)> beforeFree)
     : beforeFree_(std::move(beforeFree)) {}
 
-DeviceStaging::~DeviceStaging() {
+PinnedStaging::~PinnedStaging() {
   // Copies of operations that failed may still run into the buffers.
   for (auto& [device, s] : streams_) {
     try {
@@ -31,7 +31,7 @@ DeviceStaging::~DeviceStaging() {
   for (auto& b : abandoned_) cuda::pinnedFree(b->data);
 }
 
-DeviceStaging::Buffer* DeviceStaging::acquire(size_t bytes) {
+PinnedStaging::Buffer* PinnedStaging::acquire(size_t bytes) {
   Buffer* best = nullptr;
   Buffer* spare = nullptr;  // the largest free one that is too small
   for (auto& b : buffers_) {
@@ -60,7 +60,7 @@ DeviceStaging::Buffer* DeviceStaging::acquire(size_t bytes) {
   return best;
 }
 
-void DeviceStaging::release(Buffer* b, bool reusable) {
+void PinnedStaging::release(Buffer* b, bool reusable) {
   if (reusable) {
     b->busy = false;
     return;
@@ -72,7 +72,7 @@ void DeviceStaging::release(Buffer* b, bool reusable) {
   buffers_.erase(it);
 }
 
-cuda::Stream DeviceStaging::stream(int device) {
+cuda::Stream PinnedStaging::stream(int device) {
   cuda::setDevice(device);
   auto it = streams_.find(device);
   if (it != streams_.end()) return it->second;

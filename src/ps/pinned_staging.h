@@ -16,14 +16,14 @@
 
 namespace shoal::ps {
 
-class DeviceStaging {
+class PinnedStaging {
  public:
   // beforeFree(p) runs before a pinned buffer is given back to CUDA (the
   // worker drops the transport registration of p there).
-  explicit DeviceStaging(std::function<void(void*)> beforeFree);
-  ~DeviceStaging();
-  DeviceStaging(const DeviceStaging&) = delete;
-  DeviceStaging& operator=(const DeviceStaging&) = delete;
+  explicit PinnedStaging(std::function<void(void*)> beforeFree);
+  ~PinnedStaging();
+  PinnedStaging(const PinnedStaging&) = delete;
+  PinnedStaging& operator=(const PinnedStaging&) = delete;
 
   struct Buffer {
     char* data = nullptr;
