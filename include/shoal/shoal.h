@@ -72,7 +72,8 @@ typedef struct {
  * with GPU buffers (NULL then means the legacy default stream), a call is
  * stream-ordered as in NCCL: it returns once enqueued, starts when the work
  * queued before it on the stream is done, and work queued after it waits for
- * it. The reduction then runs on the GPU (CUDA kernels). Failures of such a
+ * it; with GPU buffers and a NULL stream it also returns only once complete.
+ * The reduction then runs on the GPU (CUDA kernels). Failures of such a
  * call are reported by shoalCommGetAsyncError and by the next call on comm;
  * the stream never waits forever (at most twice the communicator's timeout). */
 typedef void* shoalStream_t;

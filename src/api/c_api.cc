@@ -215,6 +215,14 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
       }
       comm->streams->enqueue(
           shoal::StreamCall{kind, sendbuff, recvbuff, count, datatype, op, root, device}, stream);
+      // GPU buffers with no stream: the call also returns complete, so code
+      // that reads the result with a plain cudaMemcpy (or on another stream)
+      // sees it; the work still runs after what the default stream held.
+      if (!stream) {
+        comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds * 2 + 30));
+        r = comm->streams->asyncError(&earlier);
+        if (r != shoalSuccess) shoal::fail(r, "%s", earlier.c_str());
+      }
     });
   }
   return guarded(comm, [&] {
