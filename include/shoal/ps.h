@@ -26,11 +26,12 @@
  *
  * GPU memory (CUDA builds): every worker call takes device pointers (and
  * managed memory) for data, out and grad, alone or mixed with host memory.
- * No transport reads or writes GPU memory directly yet, so they are staged
- * through pinned host buffers the worker keeps and reuses: a push copies its
- * partitions out on the worker's own CUDA stream, each one sent as soon as it
- * is copied; a pull lands in pinned memory and each partition is copied into
- * the device buffer as it arrives. The calls take no stream and stay
+ * They are staged through pinned host buffers the worker keeps and reuses: a
+ * push copies its partitions out on the worker's own CUDA stream, each one
+ * sent as soon as it is copied (unless the transport reads GPU memory itself,
+ * GPUDirect RDMA: then the push is sent from the device buffer); a pull lands
+ * in pinned memory and each partition is copied into the device buffer as it
+ * arrives. The calls take no stream and stay
  * synchronous with respect to the caller's GPU work: the device data must be
  * complete when the call is made (synchronize the stream that produced it
  * first), and shoalPsWait returns only once the pulled values are in the
@@ -40,7 +41,8 @@
  * SHOAL_PS_SERVER_DEVICE=cuda: then values, round sums and optimizer state
  * live in the memory of GPU (local rank % GPU count), the update kernels read
  * pushes straight from the pinned receive slots, and pulls are answered from
- * a pinned copy of the value; results are bit-for-bit those of a CPU server
+ * a pinned copy of the value (from the device memory itself where the
+ * transport reads GPU memory); results are bit-for-bit those of a CPU server
  * (sum for every type, NaN results included except a NaN plus a NaN, whose
  * payload x86 takes from either; sgd and momentum evaluate the same
  * expressions with no fused multiply-add). The GPU may be shared: every

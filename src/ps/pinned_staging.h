@@ -1,9 +1,9 @@
-// How a worker moves GPU memory: no transport writes from or into device
-// memory yet (Context::writesFromDevice is false everywhere), so pushes from
-// and pulls into device buffers go through pinned host buffers, copied on a
-// stream of the worker's own per device. Buffers are kept and reused across
-// operations (each one used by one operation at a time); one that is too
-// small is freed and replaced by a larger one when it is next free.
+// How a worker moves GPU memory where the transport cannot (see
+// Context::writesFromDevice; pulls into GPU memory always): through pinned
+// host buffers, copied on a stream of the worker's own per device. Buffers
+// are kept and reused across operations (each one used by one operation at a
+// time); one that is too small is freed and replaced by a larger one when it
+// is next free.
 #pragma once
 
 #include <cstddef>

@@ -22,6 +22,7 @@ Server::Server(transport::Context& ctx, Links& links, std::vector<int> workerRan
     : ctx_(ctx), links_(links), cfg_(config), pool_(std::max(1, config.threads)) {
   if (cfg_.cudaDevice >= 0) {
     gpu_ = std::make_unique<GpuStore>(ctx_.rank(), cfg_.cudaDevice, cfg_.timeoutSeconds);
+    answersFromDevice_ = ctx_.writesFromDevice(cfg_.cudaDevice);
   }
   for (int r : workerRanks) {
     WorkerPeer w;
@@ -437,7 +438,9 @@ void Server::answerPull(Part& p, const ParkedPull& q) {
   WorkerPeer& w = workers_[static_cast<size_t>(q.worker)];
   auto it = w.buffers.find(q.bufferId);
   if (it == w.buffers.end()) return;  // forgotten meanwhile: nothing to write into
-  const void* src = p.gpu ? gpu_->forPull(*p.gpu, p.version) : p.value->data();
+  const void* src = !p.gpu               ? p.value->data()
+                    : answersFromDevice_ ? p.gpu->value
+                                         : gpu_->forPull(*p.gpu, p.version);
   links_.write(w.rank, src, p.bytes, it->second, q.offset, kPullImmBit | q.request,
                uint64_t{p.id} + 1);
   ++p.inflight;

@@ -126,6 +126,8 @@ class Server {
   ServerConfig cfg_;
   // Before the partitions and slots, so it outlives their GPU memory.
   std::unique_ptr<GpuStore> gpu_;
+  // The transport reads that GPU's memory: pull answers go out from it.
+  bool answersFromDevice_ = false;
   std::vector<WorkerPeer> workers_;
   std::map<std::pair<uint64_t, uint32_t>, std::unique_ptr<Part>> parts_;
   std::vector<Part*> partById_;

@@ -1,10 +1,10 @@
 // A server's partitions in GPU memory (SHOAL_PS_SERVER_DEVICE=cuda): values,
 // sync-round sums and optimizer state live on one device; pushes stay in the
 // transport's receive slots, pinned and mapped so the update kernels read
-// them in place; pull answers go out from a pinned copy of the value (no
-// transport writes from device memory yet: Context::writesFromDevice is false
-// everywhere). Every update is waited for before it returns, so a slot may be
-// written again once its push is acknowledged, as on the CPU.
+// them in place; pull answers go out from a pinned copy of the value unless
+// the transport reads GPU memory itself (Context::writesFromDevice). Every
+// update is waited for before it returns, so a slot may be written again
+// once its push is acknowledged, as on the CPU.
 #pragma once
 
 #include <cstddef>

@@ -546,6 +546,10 @@ bool Worker::stageDevice(const Request& r, Pending& op, size_t bytes,
   const bool pull = r.kind != OpKind::kPush;
   bool srcOnGpu = push && cuda::pointerKind(r.src, &srcDevice) != cuda::MemoryKind::kHost;
   bool dstOnGpu = pull && cuda::pointerKind(r.dst, &dstDevice) != cuda::MemoryKind::kHost;
+  // A transport that reads GPU memory (GPUDirect RDMA) sends pushes straight
+  // from it. Pulls stay staged even then: data a NIC wrote into GPU memory
+  // needs a flush before kernels may read it, which no transport offers yet.
+  if (srcOnGpu && srcDevice >= 0 && ctx_.writesFromDevice(srcDevice)) srcOnGpu = false;
   if (!srcOnGpu && !dstOnGpu) return true;
   try {
     if (!staging_) {
