@@ -20,11 +20,16 @@ Schedule ringAllReduce(const CollArgs& a) {
       s.add({StepKind::kCopy, -1, {BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es});
     return s;
   }
-  const auto segs = splitEven(a.count, n);
+  // Segment j of splitEven(count, n), computed directly: generating every
+  // rank of a large ring (the simulator does) must not cost O(n) memory per rank.
+  const size_t base = a.count / static_cast<size_t>(n), extra = a.count % static_cast<size_t>(n);
   const size_t chunkElems = a.chunkBytes / es ? a.chunkBytes / es : 1;
   const int right = (r + 1) % n;
   const int left = (r + n - 1) % n;
-  auto seg = [&](int i) { return segs[static_cast<size_t>(((i % n) + n) % n)]; };
+  auto seg = [&](int i) {
+    const size_t j = static_cast<size_t>(((i % n) + n) % n);
+    return Segment{j * base + (j < extra ? j : extra), base + (j < extra ? 1 : 0)};
+  };
   auto nchunks = [&](const Segment& g) { return (g.count + chunkElems - 1) / chunkElems; };
   auto chunkOff = [&](const Segment& g, size_t k) { return (g.offset + k * chunkElems) * es; };
   auto chunkBytes = [&](const Segment& g, size_t k) {
@@ -32,43 +37,49 @@ Schedule ringAllReduce(const CollArgs& a) {
     return (g.count - first < chunkElems ? g.count - first : chunkElems) * es;
   };
 
-  // Step indices by [ring step][chunk], for the dependencies.
-  std::vector<std::vector<int32_t>> rsSend(n - 1), rsRecv(n - 1), agRecv(n - 1);
+  // The chunks of one ring step are added one after the other, so chunk k
+  // of a step is its first index + k: dependencies need only the first.
+  std::vector<int32_t> rsSend(static_cast<size_t>(n - 1));
+  int32_t prevRecv = -1;  // first receive of the previous step
 
   // Reduce-scatter: at step s send segment r-s, receive and reduce r-s-1.
   for (int st = 0; st < n - 1; ++st) {
     const Segment sseg = seg(r - st);
+    rsSend[static_cast<size_t>(st)] = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(sseg); ++k) {
       Step x{StepKind::kSend, right};
       // Step 0 sends this rank's own data straight from the send buffer.
       x.src = {st == 0 ? BufId::kSend : BufId::kRecv, chunkOff(sseg, k)};
       x.bytes = chunkBytes(sseg, k);
-      if (st > 0) x.dep[0] = rsRecv[st - 1][k];
-      rsSend[st].push_back(s.add(x));
+      if (st > 0) x.dep[0] = prevRecv + static_cast<int32_t>(k);
+      s.add(x);
     }
     const Segment rseg = seg(r - st - 1);
+    prevRecv = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(rseg); ++k) {
       Step x{StepKind::kRecvReduce, left};
       x.dst = {BufId::kRecv, chunkOff(rseg, k)};
       x.src = {BufId::kSend, chunkOff(rseg, k)};  // this rank's contribution
       x.bytes = chunkBytes(rseg, k);
-      rsRecv[st].push_back(s.add(x));
+      s.add(x);
     }
   }
 
   // This rank now holds the full reduction of segment r+1.
   const Segment own = seg(r + 1);
-  std::vector<int32_t> done = rsRecv[n - 2];
+  int32_t done = prevRecv;
   if (a.op == shoalAvg) {
+    const int32_t avgFirst = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(own); ++k) {
       Step x{StepKind::kAvg,
              -1,
              {BufId::kRecv, chunkOff(own, k)},
              {BufId::kRecv, chunkOff(own, k)},
              chunkBytes(own, k)};
-      x.dep[0] = done[k];
-      done[k] = s.add(x);
+      x.dep[0] = done + static_cast<int32_t>(k);
+      s.add(x);
     }
+    done = avgFirst;
   }
 
   // Allgather: at step t send segment r+1-t, receive r-t.
@@ -78,18 +89,19 @@ Schedule ringAllReduce(const CollArgs& a) {
       Step x{StepKind::kSend, right};
       x.src = {BufId::kRecv, chunkOff(sseg, k)};
       x.bytes = chunkBytes(sseg, k);
-      x.dep[0] = t == 0 ? done[k] : agRecv[t - 1][k];
+      x.dep[0] = (t == 0 ? done : prevRecv) + static_cast<int32_t>(k);
       s.add(x);
     }
     const Segment rseg = seg(r - t);
+    prevRecv = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(rseg); ++k) {
       Step x{StepKind::kRecv, left};
       x.dst = {BufId::kRecv, chunkOff(rseg, k)};
       x.bytes = chunkBytes(rseg, k);
       // The region was the source of reduce-scatter step t's send: it may
       // only be overwritten once that send has left.
-      x.dep[0] = rsSend[t][k];
-      agRecv[t].push_back(s.add(x));
+      x.dep[0] = rsSend[static_cast<size_t>(t)] + static_cast<int32_t>(k);
+      s.add(x);
     }
   }
   return s;

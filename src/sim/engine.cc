@@ -110,6 +110,8 @@ class Engine {
     const int clusterPeriod = spine() ? m * std::max(1, p_.leafNodes) : m;
     const long long l = std::lcm(static_cast<long long>(w_.period), clusterPeriod);
     if (l >= n || n % l != 0) return n;
+    // XOR by multiples of R keeps r % R only when R is a power of two.
+    if (w_.xorMap && (l & (l - 1)) != 0) return n;
     const int R = static_cast<int>(l);
     for (int r = 0; r < n; ++r) {
       if (w_.templateOf[static_cast<size_t>(r)] != w_.templateOf[static_cast<size_t>(r % R)])
@@ -148,14 +150,25 @@ class Engine {
       for (size_t c = 0; c < rk.chans.size(); ++c) {
         Chan& ch = rk.chans[c];
         const int off = rk.t->peers[c];
-        const int actual = (i + off) % n;
+        const int actual = peerOf(w_, i, c);
         ch.peer = actual % R_;
-        const Template& pt =
-            w_.templates[static_cast<size_t>(w_.templateOf[static_cast<size_t>(actual)])];
-        const int back = (n - off) % n;
         size_t rc = 0;
-        while (rc < pt.peers.size() && pt.peers[rc] != back) ++rc;
-        if (rc == pt.peers.size()) {
+        if (w_.xorMap) {
+          // The simulated rank standing for `actual` is actual XOR k; it sees
+          // this rank as i XOR k.
+          const int rep = ch.peer, k = actual - rep;
+          const Template& pt =
+              w_.templates[static_cast<size_t>(w_.templateOf[static_cast<size_t>(rep)])];
+          while (rc < pt.peers.size() && peerOf(w_, rep, rc) != (i ^ k)) ++rc;
+          if (rc == pt.peers.size()) rc = kLocal;
+        } else {
+          const Template& pt =
+              w_.templates[static_cast<size_t>(w_.templateOf[static_cast<size_t>(actual)])];
+          const int back = (n - off) % n;
+          while (rc < pt.peers.size() && pt.peers[rc] != back) ++rc;
+          if (rc == pt.peers.size()) rc = kLocal;
+        }
+        if (rc == kLocal) {
           fail(shoalInternalError,
                "sim: %s: rank %d exchanges messages with rank %d, whose schedule never names it",
                w_.spec.algorithm.c_str(), i, actual);
@@ -340,7 +353,7 @@ class Engine {
       std::string detail;
       for (size_t c = 0; c < rk.chans.size(); ++c) {
         const Chan& ch = rk.chans[c];
-        detail += " peer " + std::to_string((i + rk.t->peers[c]) % w_.cluster.ranks()) + ": sent " +
+        detail += " peer " + std::to_string(peerOf(w_, i, c)) + ": sent " +
                   std::to_string(ch.sendHead) + "/" + std::to_string(rk.t->sendQ[c].size()) +
                   " (credits " + std::to_string(ch.credits) + "), received " +
                   std::to_string(ch.recvHead) + "/" + std::to_string(rk.t->recvQ[c].size()) + ";";

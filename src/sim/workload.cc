@@ -178,11 +178,18 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
   const int m = c.ranksPerNode;
   if (spec.symmetry > 0 && c.nodes > 2) {
     for (int l = 0; l < m; ++l) w.templates.push_back(generate(l));
+    // Ranks of other nodes, generated once and compared under each symmetry.
+    std::unordered_map<int, Template> samples;
+    auto sample = [&](int r) -> const Template& {
+      auto it = samples.find(r);
+      if (it == samples.end()) it = samples.emplace(r, generate(r)).first;
+      return it->second;
+    };
     bool same = true, sameMessages = true;
     int checked = 0;
     for (int node : sampleNodes(c.nodes)) {
       for (int l = 0; l < m && sameMessages; ++l) {
-        const Template t = generate(node * m + l);
+        const Template& t = sample(node * m + l);
         const Template& ref = w.templates[static_cast<size_t>(l)];
         same = same && t == ref;
         sameMessages = t.sameMessages(ref);
@@ -203,6 +210,37 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
       w.exact = same;
       w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       return w;
+    }
+    // Exchange symmetry: rank l + k (k a multiple of m) is rank l with every
+    // peer XORed by k. Exact only, and only where XOR keeps ranks in range
+    // and maps nodes onto nodes.
+    auto pow2 = [](int x) { return x > 0 && (x & (x - 1)) == 0; };
+    if (pow2(n) && pow2(m)) {
+      bool xorSame = true;
+      int xorChecked = 0;
+      for (int node : sampleNodes(c.nodes)) {
+        for (int l = 0; l < m && xorSame; ++l) {
+          const int r = node * m + l;
+          Template moved = w.templates[static_cast<size_t>(l)];
+          for (int& off : moved.peers) {
+            const int peer = ((l + off) % n) ^ (node * m);
+            off = ((peer - r) % n + n) % n;
+          }
+          xorSame = sample(r) == moved;
+          ++xorChecked;
+        }
+        if (!xorSame) break;
+      }
+      if (xorSame) {
+        w.templateOf.resize(static_cast<size_t>(n));
+        for (int r = 0; r < n; ++r) w.templateOf[static_cast<size_t>(r)] = r % m;
+        w.period = m;
+        w.xorMap = true;
+        w.how = "exchange (XOR) symmetry, checked on " + std::to_string(xorChecked) +
+                " ranks of other nodes";
+        w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        return w;
+      }
     }
     w.templates.clear();
     w.how = sameMessages ? "not node-symmetric (dependencies differ on other nodes; -S 2 "

@@ -73,12 +73,16 @@ struct Workload {
   Cluster cluster;
   WorkloadSpec spec;
   size_t chunkBytes = 0;
-  // Rank r runs templates[templateOf[r]] with its peers moved by r.
+  // Rank r runs templates[templateOf[r]] with its peers moved by r (see peerOf).
   std::vector<Template> templates;
   std::vector<int32_t> templateOf;
   // Smallest p such that templateOf[r] == templateOf[r % p] for every r
   // that is known to hold (n when no symmetry was used).
   int period = 0;
+  // Exchange symmetry (recursive halving-doubling, recursive doubling): rank
+  // r behaves as rank b = r % period with every peer XORed by r - b, the
+  // template being b's own. Only used when n and period are powers of two.
+  bool xorMap = false;
   int generated = 0;   // schedules the algorithm code produced
   bool exact = true;   // false: symmetry 2 approximated dependencies
   std::string how;     // how the templates were obtained, for the output
@@ -96,6 +100,15 @@ int slotsFromConfig();
 
 // Throws shoal::Error when the algorithm is unknown or does not apply.
 Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec);
+
+// The rank that rank r talks to over channel c of its template.
+inline int peerOf(const Workload& w, int r, size_t c) {
+  const int n = w.cluster.ranks();
+  const Template& t = w.templates[static_cast<size_t>(w.templateOf[static_cast<size_t>(r)])];
+  if (!w.xorMap) return (r + t.peers[c]) % n;
+  const int b = r % w.period;
+  return ((b + t.peers[c]) % n) ^ (r - b);
+}
 
 // One rank's schedule in template form (exposed for tests).
 Template toTemplate(const Schedule& s, int rank, int nranks);
