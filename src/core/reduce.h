@@ -1,6 +1,8 @@
 // Element-wise reduction kernels for every shoalDataType_t x shoalRedOp_t.
-// Written as plain loops the compiler vectorizes; float16 and bfloat16 are
-// widened to float32, combined, and rounded once (round to nearest even).
+// Written as plain loops the compiler vectorizes, compiled twice: for
+// baseline x86-64 and for AVX2 (+F16C), picked at run time by the CPU's
+// features; both give bit-identical results. float16 and bfloat16 are widened
+// to float32, combined, and rounded once (round to nearest even).
 #pragma once
 
 #include <cstddef>
@@ -20,6 +22,13 @@ bool validOp(int op);
 // division happens once at the end (finalizeAvg).
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op);
+// The kernels of one instruction set, whatever the CPU check would pick, so
+// that tests can compare them; kAvx2 only where reduceIsaAvailable says so.
+enum class ReduceIsa { kPortable, kAvx2 };
+bool reduceIsaAvailable(ReduceIsa isa);
+void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_t count,
+                   shoalDataType_t t, shoalRedOp_t op);
+
 // buf[i] /= n (integers: truncating division; floats: multiply by nothing,
 // divide in float32/float64 and round once).
 void finalizeAvg(void* buf, size_t count, shoalDataType_t t, int n);
