@@ -175,6 +175,7 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
   comm->executor = std::make_unique<Executor>(*comm->transport, *comm->bootstrap, chunk, slots);
   comm->executor->setFaultHooks(hooks);
   comm->executor->connect(deadline);
+  tunerAgree(comm.get());
   comm->bootstrap->barrier(deadline);
   SHOAL_INFO(INIT, "rank %d/%d: communicator ready over %s (chunk %zu bytes, %d slots)", rank,
              nranks, comm->transport->name(), comm->executor->chunkBytes(), slots);

@@ -325,6 +325,11 @@ const algorithms::AlgorithmInfo* pickByModel(const CollArgs& args, const TuningP
   return best;
 }
 
+void tunerAgree(shoalComm* comm) {
+  if (!comm->tuner) comm->tuner = std::make_shared<TunerState>();
+  if (!comm->tuner->agreed) agree(comm, *comm->tuner);
+}
+
 const algorithms::AlgorithmInfo& tunerChoose(shoalComm* comm, const CollArgs& args) {
   if (!comm->tuner) comm->tuner = std::make_shared<TunerState>();
   TunerState& st = *comm->tuner;

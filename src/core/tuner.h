@@ -69,6 +69,11 @@ const algorithms::AlgorithmInfo* pickByModel(const CollArgs& args, const TuningP
 // one with the lowest prediction (registry order breaks ties).
 const algorithms::AlgorithmInfo& tunerChoose(shoalComm* comm, const CollArgs& args);
 
+// Agrees on the model's parameters across ranks (collective). Called when
+// the communicator is built, so no collective ever waits in it: a call that
+// shoalCommAbort must be able to end has only the executor's waits.
+void tunerAgree(shoalComm* comm);
+
 // Per-communicator state (shoalComm::tuner).
 struct TunerState {
   bool agreed = false;
