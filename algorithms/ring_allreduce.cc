@@ -3,6 +3,10 @@
 // depends only on the same chunk of the previous step, so the transfer of
 // chunk k+1 overlaps the reduction of chunk k. Bandwidth-optimal: each rank
 // sends and receives 2(n-1)/n of the data.
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
 #include "algorithms/algorithm.h"
 #include "core/reduce.h"
 
@@ -26,15 +30,46 @@ Schedule ringAllReduce(const CollArgs& a) {
   const size_t chunkElems = a.chunkBytes / es ? a.chunkBytes / es : 1;
   const int right = (r + 1) % n;
   const int left = (r + n - 1) % n;
-  auto seg = [&](int i) {
-    const size_t j = static_cast<size_t>(((i % n) + n) % n);
-    return Segment{j * base + (j < extra ? j : extra), base + (j < extra ? 1 : 0)};
+  // Segments hold base or base + 1 elements: their chunk counts are computed
+  // once, and every caller passes i in [-n, 2n), so this (run 4n times per
+  // rank) divides nothing.
+  const size_t bigChunks = (base + 1 + chunkElems - 1) / chunkElems;
+  const size_t smallChunks = (base + chunkElems - 1) / chunkElems;
+  struct Seg : Segment {
+    size_t chunks;
   };
-  auto nchunks = [&](const Segment& g) { return (g.count + chunkElems - 1) / chunkElems; };
+  auto seg = [&](int i) {
+    const size_t j = static_cast<size_t>(i < 0 ? i + n : i >= n ? i - n : i);
+    return j < extra ? Seg{{j * base + j, base + 1}, bigChunks}
+                     : Seg{{j * base + extra, base}, smallChunks};
+  };
+  auto nchunks = [](const Seg& g) { return g.chunks; };
   auto chunkOff = [&](const Segment& g, size_t k) { return (g.offset + k * chunkElems) * es; };
   auto chunkBytes = [&](const Segment& g, size_t k) {
     size_t first = k * chunkElems;
     return (g.count - first < chunkElems ? g.count - first : chunkElems) * es;
+  };
+
+  // The ring steps st in [0, n-1) at which segment first - st or
+  // first - st - 1 has elements, in order: all of them unless the count is
+  // smaller than n, where skipping the empty ones keeps a rank's cost
+  // independent of n (steps with no elements add nothing to the schedule).
+  auto stepsTouching = [&](int first) {
+    std::vector<int> out;
+    if (base > 0 || 2 * extra >= static_cast<size_t>(n - 1)) {
+      out.resize(static_cast<size_t>(n - 1));
+      std::iota(out.begin(), out.end(), 0);
+      return out;
+    }
+    for (size_t j = 0; j < extra; ++j) {
+      for (int d = 0; d < 2; ++d) {
+        const int st = ((first - d - static_cast<int>(j)) % n + n) % n;
+        if (st < n - 1) out.push_back(st);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
   };
 
   // The chunks of one ring step are added one after the other, so chunk k
@@ -43,8 +78,8 @@ Schedule ringAllReduce(const CollArgs& a) {
   int32_t prevRecv = -1;  // first receive of the previous step
 
   // Reduce-scatter: at step s send segment r-s, receive and reduce r-s-1.
-  for (int st = 0; st < n - 1; ++st) {
-    const Segment sseg = seg(r - st);
+  for (int st : stepsTouching(r)) {
+    const Seg sseg = seg(r - st);
     rsSend[static_cast<size_t>(st)] = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(sseg); ++k) {
       Step x{StepKind::kSend, right};
@@ -54,7 +89,7 @@ Schedule ringAllReduce(const CollArgs& a) {
       if (st > 0) x.dep[0] = prevRecv + static_cast<int32_t>(k);
       s.add(x);
     }
-    const Segment rseg = seg(r - st - 1);
+    const Seg rseg = seg(r - st - 1);
     prevRecv = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(rseg); ++k) {
       Step x{StepKind::kRecvReduce, left};
@@ -66,7 +101,7 @@ Schedule ringAllReduce(const CollArgs& a) {
   }
 
   // This rank now holds the full reduction of segment r+1.
-  const Segment own = seg(r + 1);
+  const Seg own = seg(r + 1);
   int32_t done = prevRecv;
   if (a.op == shoalAvg) {
     const int32_t avgFirst = static_cast<int32_t>(s.steps.size());
@@ -83,8 +118,8 @@ Schedule ringAllReduce(const CollArgs& a) {
   }
 
   // Allgather: at step t send segment r+1-t, receive r-t.
-  for (int t = 0; t < n - 1; ++t) {
-    const Segment sseg = seg(r + 1 - t);
+  for (int t : stepsTouching(r + 1)) {
+    const Seg sseg = seg(r + 1 - t);
     for (size_t k = 0; k < nchunks(sseg); ++k) {
       Step x{StepKind::kSend, right};
       x.src = {BufId::kRecv, chunkOff(sseg, k)};
@@ -92,7 +127,7 @@ Schedule ringAllReduce(const CollArgs& a) {
       x.dep[0] = (t == 0 ? done : prevRecv) + static_cast<int32_t>(k);
       s.add(x);
     }
-    const Segment rseg = seg(r - t);
+    const Seg rseg = seg(r - t);
     prevRecv = static_cast<int32_t>(s.steps.size());
     for (size_t k = 0; k < nchunks(rseg); ++k) {
       Step x{StepKind::kRecv, left};
