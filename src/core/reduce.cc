@@ -7,6 +7,13 @@
 #include <cstring>
 #include <type_traits>
 
+// The ops take 32-byte vectors only inside AVX2 functions, always inlined:
+// GCC's note that such a call would have a different ABI without AVX does not
+// apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 namespace shoal {
 
 size_t dtypeSize(shoalDataType_t t) {
@@ -170,20 +177,53 @@ struct OpMin {
   }
 };
 
-// The same ops on eight floats. Operand order matters for NaNs: x86 returns
-// the first NaN operand of an add or multiply (a, as the 16-bit kernels always
-// have), and max/min the second operand unless the comparison holds, which is
-// exactly `a > b ? a : b` and `a < b ? a : b`.
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpSum, __m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpProd, __m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+// The same ops on eight floats for the 16-bit kernels. max/min return their
+// second operand unless the comparison holds, exactly `a > b ? a : b` and
+// `a < b ? a : b`. An add or multiply takes a's NaN where a is one (see
+// applyPlain); narrowing quiets it.
+SHOAL_AVX2 SHOAL_KERNEL __m256 nanFromA(__m256 r, __m256 a) {
+  return _mm256_blendv_ps(r, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpSum, __m256 a, __m256 b) {
+  return nanFromA(_mm256_add_ps(a, b), a);
+}
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpProd, __m256 a, __m256 b) {
+  return nanFromA(_mm256_mul_ps(a, b), a);
+}
 SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpMax, __m256 a, __m256 b) { return _mm256_max_ps(a, b); }
 SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpMin, __m256 a, __m256 b) { return _mm256_min_ps(a, b); }
+
+template <class Op>
+constexpr bool kArith = std::is_same_v<Op, OpSum> || std::is_same_v<Op, OpProd>;
+
+// Which NaN an add or multiply of two NaNs returns depends on the operand
+// order of the instruction, and compilers treat both as commutative. The
+// kernels fix it: float32/float64 return b's NaN when b is one (as shoal's
+// kernels always have), the 16-bit types a's. x + x quiets a NaN x.
+// E: the element type, where T is a vector of them.
+template <class T, class Op, class E = T>
+SHOAL_KERNEL T applyPlain(T a, T b) {
+  if constexpr (kArith<Op> && std::is_floating_point_v<E>) {
+    if constexpr (std::is_same_v<T, E>) {  // scalar (tails)
+      using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+      constexpr U kAbs = ~U{0} >> 1;
+      constexpr U kInf = static_cast<U>(sizeof(T) == 4 ? 0x7f800000ull : 0x7ff0000000000000ull);
+      constexpr U kQuiet = static_cast<U>(sizeof(T) == 4 ? 0x400000ull : 0x8000000000000ull);
+      const U r = std::bit_cast<U>(Op::apply(a, b)), ub = std::bit_cast<U>(b);
+      return std::bit_cast<T>((ub & kAbs) > kInf ? ub | kQuiet : r);
+    } else {
+      return b != b ? b + b : Op::apply(a, b);
+    }
+  } else {
+    return Op::apply(a, b);
+  }
+}
 
 // No __restrict__: dst may alias a or b, and the compiler's runtime overlap
 // check still lets the loop vectorize.
 template <class T, class Op>
 SHOAL_KERNEL void loop(T* dst, const T* a, const T* b, size_t n) {
-  for (size_t i = 0; i < n; ++i) dst[i] = Op::apply(a[i], b[i]);
+  for (size_t i = 0; i < n; ++i) dst[i] = applyPlain<T, Op>(a[i], b[i]);
 }
 
 template <class Op, class Conv>
@@ -191,11 +231,8 @@ SHOAL_KERNEL void loop16(uint16_t* dst, const uint16_t* a, const uint16_t* b, si
   for (size_t i = 0; i < n; ++i) {
     const float x = Conv::widen(a[i]);
     const float r = Op::apply(x, Conv::widen(b[i]));
-    // An add or multiply returns its first NaN operand, but the compiler may
-    // swap the operands of a plain loop: a's NaN explicitly, as applyVec does.
-    constexpr bool kArith = std::is_same_v<Op, OpSum> || std::is_same_v<Op, OpProd>;
     const bool aIsNan = (floatBits(x) & 0x7fffffffu) > 0x7f800000u;
-    dst[i] = Conv::narrow(kArith && aIsNan ? x : r);
+    dst[i] = Conv::narrow(kArith<Op> && aIsNan ? x : r);  // narrowing quiets it
   }
 }
 
@@ -235,7 +272,8 @@ SHOAL_AVX2 SHOAL_KERNEL __m256i narrowBf16x8(__m256 v) {
   return _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), isNan);
 }
 
-template <class Op>
+// kStream: dst is 32-byte aligned and the vector stores are non-temporal.
+template <class Op, bool kStream>
 SHOAL_AVX2 void halfAvx2(void* dstv, const void* av, const void* bv, size_t n) {
   auto* dst = static_cast<uint16_t*>(dstv);
   const auto* a = static_cast<const uint16_t*>(av);
@@ -243,12 +281,16 @@ SHOAL_AVX2 void halfAvx2(void* dstv, const void* av, const void* bv, size_t n) {
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 r = applyVec(Op{}, widenHalf8(a + i), widenHalf8(b + i));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), narrowHalf8(r));
+    auto* out = reinterpret_cast<__m128i*>(dst + i);
+    if constexpr (kStream)
+      _mm_stream_si128(out, narrowHalf8(r));
+    else
+      _mm_storeu_si128(out, narrowHalf8(r));
   }
   loop16<Op, HalfConv>(dst + i, a + i, b + i, n - i);
 }
 
-template <class Op>
+template <class Op, bool kStream>
 SHOAL_AVX2 void bf16Avx2(void* dstv, const void* av, const void* bv, size_t n) {
   auto* dst = static_cast<uint16_t*>(dstv);
   const auto* a = static_cast<const uint16_t*>(av);
@@ -259,21 +301,70 @@ SHOAL_AVX2 void bf16Avx2(void* dstv, const void* av, const void* bv, size_t n) {
     const __m256i hi = narrowBf16x8(applyVec(Op{}, widenBf16x8(a + i + 8), widenBf16x8(b + i + 8)));
     // packus interleaves 128-bit lanes; the permute puts the halves back in order.
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), packed);
+    auto* out = reinterpret_cast<__m256i*>(dst + i);
+    if constexpr (kStream)
+      _mm256_stream_si256(out, packed);
+    else
+      _mm256_storeu_si256(out, packed);
   }
   loop16<Op, Bf16Conv>(dst + i, a + i, b + i, n - i);
 }
 
+// Plain types on kBytes-wide vectors (GCC vector extensions, so one body
+// serves every type and op, and a NaN select is always a blend); the scalar
+// loop finishes the tail.
+template <class T, size_t kBytes>
+struct VecOf {
+  typedef T type __attribute__((vector_size(kBytes)));
+};
+
+template <class T, class Op, size_t kBytes>
+SHOAL_KERNEL void vecLoop(void* dstv, const void* av, const void* bv, size_t n) {
+  using Vec = typename VecOf<T, kBytes>::type;
+  constexpr size_t kLanes = kBytes / sizeof(T);
+  auto* dst = static_cast<T*>(dstv);
+  const auto* a = static_cast<const T*>(av);
+  const auto* b = static_cast<const T*>(bv);
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Vec x, y;
+    memcpy(&x, a + i, sizeof x);
+    memcpy(&y, b + i, sizeof y);
+    const Vec r = applyPlain<Vec, Op, T>(x, y);
+    memcpy(dst + i, &r, sizeof r);
+  }
+  loop<T, Op>(dst + i, a + i, b + i, n - i);
+}
+
 template <class T, class Op>
 SHOAL_AVX2 void plainAvx2(void* dst, const void* a, const void* b, size_t n) {
-  loop<T, Op>(static_cast<T*>(dst), static_cast<const T*>(a), static_cast<const T*>(b), n);
+  vecLoop<T, Op, 32>(dst, a, b, n);
+}
+
+// vecLoop with non-temporal stores; dst is 32-byte aligned.
+template <class T, class Op>
+SHOAL_AVX2 void plainStreamAvx2(void* dstv, const void* av, const void* bv, size_t n) {
+  using Vec = typename VecOf<T, 32>::type;
+  constexpr size_t kLanes = 32 / sizeof(T);
+  auto* dst = static_cast<T*>(dstv);
+  const auto* a = static_cast<const T*>(av);
+  const auto* b = static_cast<const T*>(bv);
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Vec x, y;
+    memcpy(&x, a + i, sizeof x);
+    memcpy(&y, b + i, sizeof y);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i),
+                        reinterpret_cast<__m256i>(applyPlain<Vec, Op, T>(x, y)));
+  }
+  loop<T, Op>(dst + i, a + i, b + i, n - i);
 }
 
 // ---- baseline (SSE2) kernels: the same loops, for CPUs without AVX2/F16C.
 
 template <class T, class Op>
 void plainPortable(void* dst, const void* a, const void* b, size_t n) {
-  loop<T, Op>(static_cast<T*>(dst), static_cast<const T*>(a), static_cast<const T*>(b), n);
+  vecLoop<T, Op, 16>(dst, a, b, n);
 }
 
 template <class Op, class Conv>
@@ -284,45 +375,66 @@ void loop16Portable(void* dst, const void* a, const void* b, size_t n) {
 
 using Kernel = void (*)(void*, const void*, const void*, size_t);
 
+// stream: the AVX2 kernel with non-temporal stores (dst 32-byte aligned).
 template <class Op>
-Kernel pickKernel(shoalDataType_t t, bool avx2) {
+Kernel pickKernel(shoalDataType_t t, bool avx2, bool stream) {
   switch (t) {
     case shoalInt8:
-      return avx2 ? plainAvx2<int8_t, Op> : plainPortable<int8_t, Op>;
+      return stream ? plainStreamAvx2<int8_t, Op>
+             : avx2 ? plainAvx2<int8_t, Op>
+                    : plainPortable<int8_t, Op>;
     case shoalUint8:
-      return avx2 ? plainAvx2<uint8_t, Op> : plainPortable<uint8_t, Op>;
+      return stream ? plainStreamAvx2<uint8_t, Op>
+             : avx2 ? plainAvx2<uint8_t, Op>
+                    : plainPortable<uint8_t, Op>;
     case shoalInt32:
-      return avx2 ? plainAvx2<int32_t, Op> : plainPortable<int32_t, Op>;
+      return stream ? plainStreamAvx2<int32_t, Op>
+             : avx2 ? plainAvx2<int32_t, Op>
+                    : plainPortable<int32_t, Op>;
     case shoalUint32:
-      return avx2 ? plainAvx2<uint32_t, Op> : plainPortable<uint32_t, Op>;
+      return stream ? plainStreamAvx2<uint32_t, Op>
+             : avx2 ? plainAvx2<uint32_t, Op>
+                    : plainPortable<uint32_t, Op>;
     case shoalInt64:
-      return avx2 ? plainAvx2<int64_t, Op> : plainPortable<int64_t, Op>;
+      return stream ? plainStreamAvx2<int64_t, Op>
+             : avx2 ? plainAvx2<int64_t, Op>
+                    : plainPortable<int64_t, Op>;
     case shoalUint64:
-      return avx2 ? plainAvx2<uint64_t, Op> : plainPortable<uint64_t, Op>;
+      return stream ? plainStreamAvx2<uint64_t, Op>
+             : avx2 ? plainAvx2<uint64_t, Op>
+                    : plainPortable<uint64_t, Op>;
     case shoalFloat32:
-      return avx2 ? plainAvx2<float, Op> : plainPortable<float, Op>;
+      return stream ? plainStreamAvx2<float, Op>
+             : avx2 ? plainAvx2<float, Op>
+                    : plainPortable<float, Op>;
     case shoalFloat64:
-      return avx2 ? plainAvx2<double, Op> : plainPortable<double, Op>;
+      return stream ? plainStreamAvx2<double, Op>
+             : avx2 ? plainAvx2<double, Op>
+                    : plainPortable<double, Op>;
     case shoalFloat16:
-      return avx2 ? halfAvx2<Op> : loop16Portable<Op, HalfConv>;
+      return stream ? halfAvx2<Op, true>
+             : avx2 ? halfAvx2<Op, false>
+                    : loop16Portable<Op, HalfConv>;
     case shoalBfloat16:
-      return avx2 ? bf16Avx2<Op> : loop16Portable<Op, Bf16Conv>;
+      return stream ? bf16Avx2<Op, true>
+             : avx2 ? bf16Avx2<Op, false>
+                    : loop16Portable<Op, Bf16Conv>;
     default:
       return nullptr;
   }
 }
 
-Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2) {
+Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2, bool stream = false) {
   switch (op) {
     case shoalSum:
     case shoalAvg:
-      return pickKernel<OpSum>(t, avx2);
+      return pickKernel<OpSum>(t, avx2, stream);
     case shoalProd:
-      return pickKernel<OpProd>(t, avx2);
+      return pickKernel<OpProd>(t, avx2, stream);
     case shoalMax:
-      return pickKernel<OpMax>(t, avx2);
+      return pickKernel<OpMax>(t, avx2, stream);
     case shoalMin:
-      return pickKernel<OpMin>(t, avx2);
+      return pickKernel<OpMin>(t, avx2, stream);
     default:
       return nullptr;
   }
@@ -358,17 +470,58 @@ void divide16Any(uint16_t* p, size_t n, float d) {
 
 }  // namespace
 
+namespace {
+
+// Out of cache an ordinary store first reads the destination line (read for
+// ownership), so a reduction moves 4 x bytes for the 3 x it needs; glibc's
+// memcpy avoids this for large copies with non-temporal stores, which write
+// whole lines without reading them. So do the AVX2 kernels for large buffers.
+void reduceStreamed(Kernel plain, Kernel stream, size_t es, char* dst, const char* a, const char* b,
+                    size_t count) {
+  // The head, up to dst's first 32-byte boundary, goes through the cache.
+  const size_t head = std::min(count, (32 - reinterpret_cast<uintptr_t>(dst) % 32) % 32 / es);
+  plain(dst, a, b, head);
+  stream(dst + head * es, a + head * es, b + head * es, count - head);
+  _mm_sfence();  // non-temporal stores are weakly ordered: visible before returning
+}
+
+// From this size per buffer the buffers are taken not to fit the caches: below
+// it, non-temporal stores would evict a dst the caller may read next.
+constexpr size_t kStreamMinBytes = size_t{4} << 20;
+
+bool overlaps(const void* x, const void* y, size_t bytes) {
+  const auto p = reinterpret_cast<uintptr_t>(x), q = reinterpret_cast<uintptr_t>(y);
+  return p < q + bytes && q < p + bytes;
+}
+
+}  // namespace
+
 bool reduceIsaAvailable(ReduceIsa isa) { return isa == ReduceIsa::kPortable || cpuHasAvx2(); }
 
 void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_t count,
                    shoalDataType_t t, shoalRedOp_t op) {
-  const Kernel k = pickKernel(t, op, isa == ReduceIsa::kAvx2);
-  if (k != nullptr) k(dst, a, b, count);
+  const Kernel k = pickKernel(t, op, isa != ReduceIsa::kPortable);
+  if (k == nullptr) return;
+  const size_t es = dtypeSize(t);
+  if (isa == ReduceIsa::kAvx2Streaming && reinterpret_cast<uintptr_t>(dst) % es == 0)
+    reduceStreamed(k, pickKernel(t, op, true, true), es, static_cast<char*>(dst),
+                   static_cast<const char*>(a), static_cast<const char*>(b), count);
+  else
+    k(dst, a, b, count);
 }
 
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op) {
-  reduceWithIsa(cpuHasAvx2() ? ReduceIsa::kAvx2 : ReduceIsa::kPortable, dst, a, b, count, t, op);
+  ReduceIsa isa = ReduceIsa::kPortable;
+  if (cpuHasAvx2()) {
+    // In place (dst == a or b) the destination lines were just read, so
+    // ordinary stores cost no extra traffic and streaming them out is slower.
+    const size_t bytes = count * dtypeSize(t);
+    const bool stream =
+        bytes >= kStreamMinBytes && !overlaps(dst, a, bytes) && !overlaps(dst, b, bytes);
+    isa = stream ? ReduceIsa::kAvx2Streaming : ReduceIsa::kAvx2;
+  }
+  reduceWithIsa(isa, dst, a, b, count, t, op);
 }
 
 void finalizeAvg(void* buf, size_t count, shoalDataType_t t, int n) {

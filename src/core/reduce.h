@@ -23,8 +23,10 @@ bool validOp(int op);
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op);
 // The kernels of one instruction set, whatever the CPU check would pick, so
-// that tests can compare them; kAvx2 only where reduceIsaAvailable says so.
-enum class ReduceIsa { kPortable, kAvx2 };
+// that tests can compare them; the AVX2 ones only where reduceIsaAvailable
+// says so. kAvx2Streaming writes dst with non-temporal stores, which reduce()
+// uses for large buffers that do not overlap.
+enum class ReduceIsa { kPortable, kAvx2, kAvx2Streaming };
 bool reduceIsaAvailable(ReduceIsa isa);
 void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_t count,
                    shoalDataType_t t, shoalRedOp_t op);
