@@ -177,24 +177,31 @@ struct OpMin {
   }
 };
 
-// The same ops on eight floats for the 16-bit kernels. max/min return their
-// second operand unless the comparison holds, exactly `a > b ? a : b` and
-// `a < b ? a : b`. An add or multiply takes a's NaN where a is one (see
-// applyPlain); narrowing quiets it.
-SHOAL_AVX2 SHOAL_KERNEL __m256 nanFromA(__m256 r, __m256 a) {
-  return _mm256_blendv_ps(r, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
-}
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpSum, __m256 a, __m256 b) {
-  return nanFromA(_mm256_add_ps(a, b), a);
-}
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpProd, __m256 a, __m256 b) {
-  return nanFromA(_mm256_mul_ps(a, b), a);
-}
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpMax, __m256 a, __m256 b) { return _mm256_max_ps(a, b); }
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(OpMin, __m256 a, __m256 b) { return _mm256_min_ps(a, b); }
-
 template <class Op>
 constexpr bool kArith = std::is_same_v<Op, OpSum> || std::is_same_v<Op, OpProd>;
+
+// The same ops on eight floats for the 16-bit kernels. max/min return their
+// second operand unless the comparison holds, exactly `a > b ? a : b` and
+// `a < b ? a : b`. applyVec: an add or multiply takes a's NaN where a is one
+// (see applyPlain); narrowing quiets it. applyRaw leaves that to the hardware,
+// which agrees wherever the result is not a NaN.
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpSum, __m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpProd, __m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpMax, __m256 a, __m256 b) { return _mm256_max_ps(a, b); }
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpMin, __m256 a, __m256 b) { return _mm256_min_ps(a, b); }
+
+template <class Op>
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(__m256 a, __m256 b) {
+  const __m256 r = applyRaw(Op{}, a, b);
+  if constexpr (kArith<Op>) return _mm256_blendv_ps(r, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+  return r;
+}
+
+SHOAL_AVX2 SHOAL_KERNEL bool anyNan(__m256 v, __m256 w) {
+  const __m256 m =
+      _mm256_or_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(w, w, _CMP_UNORD_Q));
+  return !_mm256_testz_ps(m, m);
+}
 
 // Which NaN an add or multiply of two NaNs returns depends on the operand
 // order of the instruction, and compilers treat both as commutative. The
@@ -260,13 +267,18 @@ SHOAL_AVX2 SHOAL_KERNEL __m256 widenBf16x8(const uint16_t* p) {
 }
 
 // narrowBf16Bits on eight lanes; each 32-bit lane holds its 16-bit result.
+// roundBf16x8 alone where no lane is a NaN.
+SHOAL_AVX2 SHOAL_KERNEL __m256i roundBf16x8(__m256 v) {
+  const __m256i x = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+  return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb),
+                           16);
+}
+
 SHOAL_AVX2 SHOAL_KERNEL __m256i narrowBf16x8(__m256 v) {
   const __m256i x = _mm256_castps_si256(v);
   const __m256i high = _mm256_srli_epi32(x, 16);
-  const __m256i rounded =
-      _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)),
-                                         _mm256_and_si256(high, _mm256_set1_epi32(1))),
-                        16);
+  const __m256i rounded = roundBf16x8(v);
   const __m256i isNan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)),
                                            _mm256_set1_epi32(0x7f800000));
   return _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), isNan);
@@ -280,12 +292,16 @@ SHOAL_AVX2 void halfAvx2(void* dstv, const void* av, const void* bv, size_t n) {
   const auto* b = static_cast<const uint16_t*>(bv);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256 r = applyVec(Op{}, widenHalf8(a + i), widenHalf8(b + i));
+    const __m256 x = widenHalf8(a + i), y = widenHalf8(b + i);
+    const __m256 raw = applyRaw(Op{}, x, y);
+    // NaNs are rare: one test skips both NaN rules where there is none.
+    const __m128i h = anyNan(raw, raw) ? narrowHalf8(applyVec<Op>(x, y))
+                                       : _mm256_cvtps_ph(raw, _MM_FROUND_TO_NEAREST_INT);
     auto* out = reinterpret_cast<__m128i*>(dst + i);
     if constexpr (kStream)
-      _mm_stream_si128(out, narrowHalf8(r));
+      _mm_stream_si128(out, h);
     else
-      _mm_storeu_si128(out, narrowHalf8(r));
+      _mm_storeu_si128(out, h);
   }
   loop16<Op, HalfConv>(dst + i, a + i, b + i, n - i);
 }
@@ -297,8 +313,17 @@ SHOAL_AVX2 void bf16Avx2(void* dstv, const void* av, const void* bv, size_t n) {
   const auto* b = static_cast<const uint16_t*>(bv);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m256i lo = narrowBf16x8(applyVec(Op{}, widenBf16x8(a + i), widenBf16x8(b + i)));
-    const __m256i hi = narrowBf16x8(applyVec(Op{}, widenBf16x8(a + i + 8), widenBf16x8(b + i + 8)));
+    const __m256 x0 = widenBf16x8(a + i), y0 = widenBf16x8(b + i);
+    const __m256 x1 = widenBf16x8(a + i + 8), y1 = widenBf16x8(b + i + 8);
+    const __m256 r0 = applyRaw(Op{}, x0, y0), r1 = applyRaw(Op{}, x1, y1);
+    __m256i lo, hi;
+    if (anyNan(r0, r1)) {  // as in halfAvx2
+      lo = narrowBf16x8(applyVec<Op>(x0, y0));
+      hi = narrowBf16x8(applyVec<Op>(x1, y1));
+    } else {
+      lo = roundBf16x8(r0);
+      hi = roundBf16x8(r1);
+    }
     // packus interleaves 128-bit lanes; the permute puts the halves back in order.
     const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
     auto* out = reinterpret_cast<__m256i*>(dst + i);
