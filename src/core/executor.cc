@@ -222,9 +222,7 @@ void Executor::handleEvents(RunState& st) {
           break;
         }
         case transport::Event::kError:
-          fail(static_cast<shoalResult_t>(e.code), "rank %d: %s #%llu (%s): peer rank %d: %s",
-               ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
-               st.label.algorithm, e.peer, e.message);
+          failFromTransport(st, e);
       }
     }
     if (n < events_.size()) return;
@@ -302,6 +300,28 @@ void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
        "rank %d: %s #%llu (%s over %s): peer rank %d failed (reported by rank %d: %s)", ctx_.rank(),
        st.label.operation, static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
        ctx_.name(), notice.origin, notice.reporter, msg.c_str());
+}
+
+// A transport error on a connection may be the echo of a failure elsewhere:
+// a peer that failed first sends its notice, then releases its memory, and
+// a write landing after that fails here. The notice names the rank really at
+// fault, so wait briefly for one before blaming this connection's peer.
+void Executor::failFromTransport(RunState& st, const transport::Event& e) {
+  const Deadline grace = Deadline::after(0.25);
+  AbortNotice notice;
+  for (;;) {
+    for (int p = 0; p < ctx_.size(); ++p) {
+      if (p != ctx_.rank() && bootstrap_.tryRecv(p, kTagAbort, &notice, sizeof(notice)))
+        failFromNotice(st, notice);
+    }
+    if (grace.expired()) break;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, nullptr);
+  }
+  if (e.code == shoalRemoteError) origin_ = e.peer;
+  fail(static_cast<shoalResult_t>(e.code), "rank %d: %s #%llu (%s): peer rank %d: %s", ctx_.rank(),
+       st.label.operation, static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
+       e.peer, e.message);
 }
 
 void Executor::checkPeers(RunState& st) {

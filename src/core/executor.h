@@ -91,6 +91,7 @@ class Executor {
   void checkPeers(RunState& st);
   void checkSignature(RunState& st, int peer, const CallSignature& theirs);
   [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
+  [[noreturn]] void failFromTransport(RunState& st, const transport::Event& e);
   void broadcastAbort(uint64_t sequence, const char* what);
   void handleEvents(RunState& st);
   void completeStep(RunState& st, int32_t idx);
