@@ -108,10 +108,9 @@ uint16_t ref16(uint16_t a, uint16_t b, shoalDataType_t t, shoalRedOp_t op) {
 
 std::vector<ReduceIsa> isas() {
   std::vector<ReduceIsa> v{ReduceIsa::kPortable};
-  if (shoal::reduceIsaAvailable(ReduceIsa::kAvx2)) {
-    v.push_back(ReduceIsa::kAvx2);
-    v.push_back(ReduceIsa::kAvx2Streaming);
-  }
+  for (ReduceIsa isa : {ReduceIsa::kAvx2, ReduceIsa::kAvx2Streaming, ReduceIsa::kAvx512,
+                        ReduceIsa::kAvx512Streaming})
+    if (shoal::reduceIsaAvailable(isa)) v.push_back(isa);
   return v;
 }
 const char* isaName(ReduceIsa isa) {
@@ -120,6 +119,10 @@ const char* isaName(ReduceIsa isa) {
       return "avx2";
     case ReduceIsa::kAvx2Streaming:
       return "avx2 streaming";
+    case ReduceIsa::kAvx512:
+      return "avx512";
+    case ReduceIsa::kAvx512Streaming:
+      return "avx512 streaming";
     default:
       return "portable";
   }

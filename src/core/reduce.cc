@@ -385,6 +385,81 @@ SHOAL_AVX2 void plainStreamAvx2(void* dstv, const void* av, const void* bv, size
   loop<T, Op>(dst + i, a + i, b + i, n - i);
 }
 
+// ---- AVX-512 16-bit kernels, sixteen elements at a time: the conversions
+// are most of their work, so twice the width is what brings them to memory
+// speed. A vector with a NaN result goes through the scalar loop.
+
+#define SHOAL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,f16c")))
+
+// Zero-masked forms with every lane enabled: the unmasked intrinsics pass an
+// undefined vector, which GCC 12 reports as maybe-uninitialized.
+constexpr __mmask16 kAll = 0xffff;
+
+SHOAL_AVX512 SHOAL_KERNEL __m512 applyRaw(OpSum, __m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+SHOAL_AVX512 SHOAL_KERNEL __m512 applyRaw(OpProd, __m512 a, __m512 b) {
+  return _mm512_mul_ps(a, b);
+}
+SHOAL_AVX512 SHOAL_KERNEL __m512 applyRaw(OpMax, __m512 a, __m512 b) {
+  return _mm512_maskz_max_ps(kAll, a, b);
+}
+SHOAL_AVX512 SHOAL_KERNEL __m512 applyRaw(OpMin, __m512 a, __m512 b) {
+  return _mm512_maskz_min_ps(kAll, a, b);
+}
+
+SHOAL_AVX512 SHOAL_KERNEL void store16(uint16_t* p, __m256i v, bool stream) {
+  if (stream)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
+  else
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+}
+
+template <class Op, bool kStream>
+SHOAL_AVX512 void halfAvx512(void* dstv, const void* av, const void* bv, size_t n) {
+  auto* dst = static_cast<uint16_t*>(dstv);
+  const auto* a = static_cast<const uint16_t*>(av);
+  const auto* b = static_cast<const uint16_t*>(bv);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x =
+        _mm512_maskz_cvtph_ps(kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+    const __m512 y =
+        _mm512_maskz_cvtph_ps(kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+    const __m512 r = applyRaw(Op{}, x, y);
+    if (_mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q) == 0)
+      store16(dst + i, _mm512_maskz_cvtps_ph(kAll, r, _MM_FROUND_TO_NEAREST_INT), kStream);
+    else
+      loop16<Op, HalfConv>(dst + i, a + i, b + i, 16);
+  }
+  loop16<Op, HalfConv>(dst + i, a + i, b + i, n - i);
+}
+
+template <class Op, bool kStream>
+SHOAL_AVX512 void bf16Avx512(void* dstv, const void* av, const void* bv, size_t n) {
+  auto* dst = static_cast<uint16_t*>(dstv);
+  const auto* a = static_cast<const uint16_t*>(av);
+  const auto* b = static_cast<const uint16_t*>(bv);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i wa = _mm512_maskz_cvtepu16_epi32(
+        kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+    const __m512i wb = _mm512_maskz_cvtepu16_epi32(
+        kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+    const __m512 r = applyRaw(Op{}, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wa, 16)),
+                              _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wb, 16)));
+    if (_mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q) == 0) {
+      const __m512i x = _mm512_castps_si512(r);
+      const __m512i lsb =
+          _mm512_and_si512(_mm512_maskz_srli_epi32(kAll, x, 16), _mm512_set1_epi32(1));
+      const __m512i rounded = _mm512_maskz_srli_epi32(
+          kAll, _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), lsb), 16);
+      store16(dst + i, _mm512_maskz_cvtepi32_epi16(kAll, rounded), kStream);
+    } else {
+      loop16<Op, Bf16Conv>(dst + i, a + i, b + i, 16);
+    }
+  }
+  loop16<Op, Bf16Conv>(dst + i, a + i, b + i, n - i);
+}
+
 // ---- baseline (SSE2) kernels: the same loops, for CPUs without AVX2/F16C.
 
 template <class T, class Op>
@@ -401,8 +476,9 @@ void loop16Portable(void* dst, const void* a, const void* b, size_t n) {
 using Kernel = void (*)(void*, const void*, const void*, size_t);
 
 // stream: the AVX2 kernel with non-temporal stores (dst 32-byte aligned).
+// avx512: the 16-bit kernels in AVX-512 (the others gain nothing from it).
 template <class Op>
-Kernel pickKernel(shoalDataType_t t, bool avx2, bool stream) {
+Kernel pickKernel(shoalDataType_t t, bool avx2, bool stream, bool avx512) {
   switch (t) {
     case shoalInt8:
       return stream ? plainStreamAvx2<int8_t, Op>
@@ -437,10 +513,12 @@ Kernel pickKernel(shoalDataType_t t, bool avx2, bool stream) {
              : avx2 ? plainAvx2<double, Op>
                     : plainPortable<double, Op>;
     case shoalFloat16:
+      if (avx512) return stream ? halfAvx512<Op, true> : halfAvx512<Op, false>;
       return stream ? halfAvx2<Op, true>
              : avx2 ? halfAvx2<Op, false>
                     : loop16Portable<Op, HalfConv>;
     case shoalBfloat16:
+      if (avx512) return stream ? bf16Avx512<Op, true> : bf16Avx512<Op, false>;
       return stream ? bf16Avx2<Op, true>
              : avx2 ? bf16Avx2<Op, false>
                     : loop16Portable<Op, Bf16Conv>;
@@ -449,17 +527,17 @@ Kernel pickKernel(shoalDataType_t t, bool avx2, bool stream) {
   }
 }
 
-Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2, bool stream = false) {
+Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2, bool stream, bool avx512) {
   switch (op) {
     case shoalSum:
     case shoalAvg:
-      return pickKernel<OpSum>(t, avx2, stream);
+      return pickKernel<OpSum>(t, avx2, stream, avx512);
     case shoalProd:
-      return pickKernel<OpProd>(t, avx2, stream);
+      return pickKernel<OpProd>(t, avx2, stream, avx512);
     case shoalMax:
-      return pickKernel<OpMax>(t, avx2, stream);
+      return pickKernel<OpMax>(t, avx2, stream, avx512);
     case shoalMin:
-      return pickKernel<OpMin>(t, avx2, stream);
+      return pickKernel<OpMin>(t, avx2, stream, avx512);
     default:
       return nullptr;
   }
@@ -467,6 +545,12 @@ Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2, bool stream = f
 
 bool cpuHasAvx2() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  return has;
+}
+
+bool cpuHasAvx512() {
+  static const bool has = cpuHasAvx2() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return has;
 }
 
@@ -521,15 +605,27 @@ bool overlaps(const void* x, const void* y, size_t bytes) {
 
 }  // namespace
 
-bool reduceIsaAvailable(ReduceIsa isa) { return isa == ReduceIsa::kPortable || cpuHasAvx2(); }
+bool reduceIsaAvailable(ReduceIsa isa) {
+  switch (isa) {
+    case ReduceIsa::kPortable:
+      return true;
+    case ReduceIsa::kAvx2:
+    case ReduceIsa::kAvx2Streaming:
+      return cpuHasAvx2();
+    default:
+      return cpuHasAvx512();
+  }
+}
 
 void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_t count,
                    shoalDataType_t t, shoalRedOp_t op) {
-  const Kernel k = pickKernel(t, op, isa != ReduceIsa::kPortable);
+  const bool avx512 = isa == ReduceIsa::kAvx512 || isa == ReduceIsa::kAvx512Streaming;
+  const bool stream = isa == ReduceIsa::kAvx2Streaming || isa == ReduceIsa::kAvx512Streaming;
+  const Kernel k = pickKernel(t, op, isa != ReduceIsa::kPortable, false, avx512);
   if (k == nullptr) return;
   const size_t es = dtypeSize(t);
-  if (isa == ReduceIsa::kAvx2Streaming && reinterpret_cast<uintptr_t>(dst) % es == 0)
-    reduceStreamed(k, pickKernel(t, op, true, true), es, static_cast<char*>(dst),
+  if (stream && reinterpret_cast<uintptr_t>(dst) % es == 0)
+    reduceStreamed(k, pickKernel(t, op, true, true, avx512), es, static_cast<char*>(dst),
                    static_cast<const char*>(a), static_cast<const char*>(b), count);
   else
     k(dst, a, b, count);
@@ -544,7 +640,10 @@ void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType
     const size_t bytes = count * dtypeSize(t);
     const bool stream =
         bytes >= kStreamMinBytes && !overlaps(dst, a, bytes) && !overlaps(dst, b, bytes);
-    isa = stream ? ReduceIsa::kAvx2Streaming : ReduceIsa::kAvx2;
+    if (cpuHasAvx512())
+      isa = stream ? ReduceIsa::kAvx512Streaming : ReduceIsa::kAvx512;
+    else
+      isa = stream ? ReduceIsa::kAvx2Streaming : ReduceIsa::kAvx2;
   }
   reduceWithIsa(isa, dst, a, b, count, t, op);
 }

@@ -1,7 +1,7 @@
 // Element-wise reduction kernels for every shoalDataType_t x shoalRedOp_t.
-// Written as plain loops the compiler vectorizes, compiled twice: for
-// baseline x86-64 and for AVX2 (+F16C), picked at run time by the CPU's
-// features; both give bit-identical results. float16 and bfloat16 are widened
+// Written as loops the compiler vectorizes, compiled for baseline x86-64 and
+// for AVX2 (+F16C), the 16-bit types also for AVX-512, picked at run time by
+// the CPU's features; all give bit-identical results. float16 and bfloat16 are widened
 // to float32, combined, and rounded once (round to nearest even).
 #pragma once
 
@@ -23,10 +23,11 @@ bool validOp(int op);
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op);
 // The kernels of one instruction set, whatever the CPU check would pick, so
-// that tests can compare them; the AVX2 ones only where reduceIsaAvailable
-// says so. kAvx2Streaming writes dst with non-temporal stores, which reduce()
-// uses for large buffers that do not overlap.
-enum class ReduceIsa { kPortable, kAvx2, kAvx2Streaming };
+// that tests can compare them; each only where reduceIsaAvailable says so.
+// kAvx512: AVX2 with the 16-bit types in AVX-512. The streaming variants write
+// dst with non-temporal stores, which reduce() uses for large buffers that do
+// not overlap.
+enum class ReduceIsa { kPortable, kAvx2, kAvx2Streaming, kAvx512, kAvx512Streaming };
 bool reduceIsaAvailable(ReduceIsa isa);
 void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_t count,
                    shoalDataType_t t, shoalRedOp_t op);
