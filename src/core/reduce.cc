@@ -1,5 +1,6 @@
 #include "core/reduce.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -544,7 +545,11 @@ Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2, bool stream, bo
 }
 
 bool cpuHasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  // F16C through cpuid: clang's __builtin_cpu_supports does not know it.
+  static const bool has = __builtin_cpu_supports("avx2") && [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  }();
   return has;
 }
 
