@@ -227,8 +227,9 @@ SHOAL_KERNEL T applyPlain(T a, T b) {
   }
 }
 
-// No __restrict__: dst may alias a or b, and the compiler's runtime overlap
-// check still lets the loop vectorize.
+// Element by element: the tails of the vector loops. loop16 is also the
+// baseline 16-bit kernel, which the compiler vectorizes. dst may alias a or b
+// (every loop here reads an element before writing it).
 template <class T, class Op>
 SHOAL_KERNEL void loop(T* dst, const T* a, const T* b, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = applyPlain<T, Op>(a[i], b[i]);
