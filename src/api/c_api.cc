@@ -219,7 +219,7 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
       // that reads the result with a plain cudaMemcpy (or on another stream)
       // sees it; the work still runs after what the default stream held.
       if (!stream) {
-        comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds * 2 + 30));
+        comm->streams->drain(shoal::Deadline::after(comm->streams->gateSeconds()));
         r = comm->streams->asyncError(&earlier);
         if (r != shoalSuccess) shoal::fail(r, "%s", earlier.c_str());
       }

@@ -82,7 +82,7 @@ void* Executor::deviceScratch(int device, size_t bytes) {
 }
 
 DeviceStaging& Executor::deviceStaging(int device) {
-  if (device_ && device_->device() == device) return *device_;
+  if (deviceReady(device)) return *device_;
   device_.reset();
   std::vector<void*> recv(channels_.size(), nullptr);
   for (size_t p = 0; p < channels_.size(); ++p) {
@@ -308,12 +308,8 @@ void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
 // fault, so wait briefly for one before blaming this connection's peer.
 void Executor::failFromTransport(RunState& st, const transport::Event& e) {
   const Deadline grace = Deadline::after(0.25);
-  AbortNotice notice;
   for (;;) {
-    for (int p = 0; p < ctx_.size(); ++p) {
-      if (p != ctx_.rank() && bootstrap_.tryRecv(p, kTagAbort, &notice, sizeof(notice)))
-        failFromNotice(st, notice);
-    }
+    failOnNotice(st);
     if (grace.expired()) break;
     struct timespec ts = {0, 2000000};
     nanosleep(&ts, nullptr);
@@ -324,13 +320,17 @@ void Executor::failFromTransport(RunState& st, const transport::Event& e) {
        e.peer, e.message);
 }
 
-void Executor::checkPeers(RunState& st) {
-  const int n = ctx_.size();
+void Executor::failOnNotice(RunState& st) {
   AbortNotice notice;
-  for (int p = 0; p < n; ++p) {
+  for (int p = 0; p < ctx_.size(); ++p) {
     if (p != ctx_.rank() && bootstrap_.tryRecv(p, kTagAbort, &notice, sizeof(notice)))
       failFromNotice(st, notice);
   }
+}
+
+void Executor::checkPeers(RunState& st) {
+  const int n = ctx_.size();
+  failOnNotice(st);
   // Every peer, not only the ones this rank waits on: in a ring the dead rank
   // may be several hops away.
   for (int p = 0; p < n; ++p) {

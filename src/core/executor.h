@@ -92,6 +92,8 @@ class Executor {
   void checkSignature(RunState& st, int peer, const CallSignature& theirs);
   [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
   [[noreturn]] void failFromTransport(RunState& st, const transport::Event& e);
+  // Fails from the first abort notice a peer has sent, if any.
+  void failOnNotice(RunState& st);
   void broadcastAbort(uint64_t sequence, const char* what);
   void handleEvents(RunState& st);
   void completeStep(RunState& st, int32_t idx);

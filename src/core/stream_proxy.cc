@@ -59,9 +59,7 @@ void StreamProxy::enqueue(const StreamCall& call, cuda::Stream stream) {
     cuda::recordEvent(item.ready, stream);
     std::lock_guard<std::mutex> lock(mu_);
     item.ticket = ++tickets_;
-    // The gate outlives the call's own deadline by a margin: the proxy
-    // always opens it, this only guards against a host side that vanished.
-    gate_.hold(stream, item.ticket, comm_->timeoutSeconds * 2 + 30);
+    gate_.hold(stream, item.ticket, gateSeconds());
     queue_.push_back(item);
   } catch (...) {
     cuda::destroyEvent(item.ready);
@@ -69,6 +67,9 @@ void StreamProxy::enqueue(const StreamCall& call, cuda::Stream stream) {
   }
   cv_.notify_all();
 }
+
+// Past the call's own deadline (and one for waiting on the stream before it).
+double StreamProxy::gateSeconds() const { return comm_->timeoutSeconds * 2 + 30; }
 
 void StreamProxy::drain(Deadline deadline) {
   std::unique_lock<std::mutex> lock(mu_);

@@ -45,6 +45,9 @@ class StreamProxy {
   // Waits until every queued call ran, so a host call that follows keeps the
   // program order. Throws shoalTimeout when the deadline passes first.
   void drain(Deadline deadline);
+  // How long a parked stream waits at most: the proxy always releases it
+  // sooner; this only guards against a host side that vanished.
+  double gateSeconds() const;
   // The first failure of a queued call (shoalSuccess if none) and its text.
   shoalResult_t asyncError(std::string* message);
 
