@@ -18,6 +18,8 @@ Phase phaseNamed(const std::string& name) {
   if (name == "connect") return Phase::kConnect;
   if (name == "reducescatter" || name == "up") return Phase::kReduce;
   if (name == "allgather" || name == "down") return Phase::kGather;
+  if (name == "push") return Phase::kPsPush;
+  if (name == "pull") return Phase::kPsPull;
   return Phase::kNone;
 }
 
@@ -32,7 +34,7 @@ bool parseSpec(const std::string& spec, int rank, Phase* phase, uint64_t* sequen
   if (p == Phase::kNone) {
     fail(shoalInvalidArgument,
          "test hook '%s': unknown phase (bootstrap, connect, reducescatter, "
-         "allgather, up, down)",
+         "allgather, up, down, push, pull)",
          spec.c_str());
   }
   std::string who = spec.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1);

@@ -15,12 +15,16 @@ enum class Phase : uint8_t {
   kConnect,    // after the transport connected, before the executor exchanged its slots
   kReduce,     // first data step of a collective's reducing half ("reducescatter" or "up")
   kGather,     // first data step of its distributing half ("allgather" or "down")
+  kPsPush,     // parameter server ("push"): a worker's push write, a push landing at a server
+  kPsPull,     // parameter server ("pull"): a worker's pull request, one reaching a server
 };
 
 struct Hooks {
   Phase killAt = Phase::kNone;
   Phase stopAt = Phase::kNone;
-  uint64_t fromSequence = 1;  // collective phases fire from this collective on
+  // Collective phases fire from this collective on; PS phases from this
+  // operation on (a worker's push/pull count, a server's per-partition one).
+  uint64_t fromSequence = 1;
   bool corruptCtrl = false;
   bool any() const { return killAt != Phase::kNone || stopAt != Phase::kNone || corruptCtrl; }
 };

@@ -19,7 +19,11 @@ constexpr size_t kMinPieceBytes = 256 * 1024;
 
 Server::Server(transport::Context& ctx, Links& links, std::vector<int> workerRanks,
                const ServerConfig& config)
-    : ctx_(ctx), links_(links), cfg_(config), pool_(std::max(1, config.threads)) {
+    : ctx_(ctx),
+      links_(links),
+      cfg_(config),
+      pool_(std::max(1, config.threads)),
+      hooks_(faults::load(ctx.rank())) {
   if (cfg_.cudaDevice >= 0) {
     gpu_ = std::make_unique<GpuStore>(ctx_.rank(), cfg_.cudaDevice, cfg_.timeoutSeconds);
     answersFromDevice_ = ctx_.writesFromDevice(cfg_.cudaDevice);
@@ -249,6 +253,7 @@ void Server::onWrite(int peer, uint32_t imm) {
     sendError(peer, s.workerSlot, shoalRemoteError, syncCulprit_, syncBroken_);
     return;
   }
+  faults::reached(hooks_, faults::Phase::kPsPush, s.clock + 1);
   s.pending = true;
   tryAccept(s);
 }
@@ -401,6 +406,7 @@ void Server::handlePull(WorkerPeer& w, const PullRequestMsg& m) {
          w.rank, m.serverSlot);
   }
   Slot& s = *w.slots[m.serverSlot];
+  faults::reached(hooks_, faults::Phase::kPsPull, ++s.pulls);
   Part& p = *s.part;
   auto it = w.buffers.find(m.bufferId);
   if (it == w.buffers.end()) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/fault_hooks.h"
 #include "ps/links.h"
 #include "ps/optimizer.h"
 #include "ps/server_gpu.h"
@@ -68,6 +69,7 @@ class Server {
     bool pending = false;      // a push landed and is not accepted yet
     bool contributed = false;  // sync: accepted into the current round
     uint64_t clock = 0;        // pushes accepted
+    uint64_t pulls = 0;        // pull requests received
   };
   struct ParkedPull {
     int worker;
@@ -135,6 +137,9 @@ class Server {
   // sync mode only: once a worker died no round can complete again.
   std::string syncBroken_;
   int syncCulprit_ = -1;
+
+  // Test hooks (SHOAL_TEST_*): push and pull phases count per slot.
+  faults::Hooks hooks_;
 
   std::atomic<uint64_t> pushesAccepted_{0}, pullsServed_{0}, rounds_{0};
   std::atomic<int> maxLead_{0}, deadWorkers_{0};

@@ -30,6 +30,7 @@ struct Worker::Pending {
   std::shared_ptr<OpState> state;
   OpKind kind;
   uint64_t key;
+  uint64_t sequence = 0;  // this worker's push/pull operations so far, this one included
   size_t remaining = 0;
   uint64_t version = UINT64_MAX;
   shoalResult_t code = shoalSuccess;
@@ -62,7 +63,8 @@ Worker::Worker(transport::Context& ctx, Links& links, std::vector<int> serverRan
       partitionBytes_(partitionBytes),
       mode_(mode),
       timeout_(timeoutSeconds),
-      complete_(std::move(complete)) {}
+      complete_(std::move(complete)),
+      hooks_(faults::load(ctx.rank())) {}
 
 Worker::~Worker() {
   // Registrations go before the pinned buffers they cover.
@@ -139,6 +141,7 @@ void Worker::submit(const Request& r) {
     complete_(*r.state, shoalSuccess, "", 0);
     return;
   }
+  op->sequence = ++operations_;
   const char* name = opName(r.kind);
   const size_t es = dtypeSize(r.dtype);
   const size_t bytes = r.count * es;
@@ -255,6 +258,7 @@ void Worker::pump(Slot& s) {
           return;
         }
       }
+      faults::reached(hooks_, faults::Phase::kPsPush, f.op->sequence);
       links_.write(s.server, f.src, s.bytes, s.serverKey, 0, s.serverSlot, 0);
       ++s.pushesSent;
       s.awaitingAck = f.op;
@@ -276,6 +280,7 @@ void Worker::pump(Slot& s) {
       for (int i = 0; i < n; ++i) links_.sendCtrl(s.server, &frags[i], sizeof(frags[i]));
       reg->second.sentTo.insert(s.server);
     }
+    faults::reached(hooks_, faults::Phase::kPsPull, f.op->sequence);
     uint32_t request = nextRequest_;
     nextRequest_ = nextRequest_ >= kMaxSlotId ? 1 : nextRequest_ + 1;
     PullRequestMsg m{};

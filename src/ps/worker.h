@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/deadline.h"
+#include "core/fault_hooks.h"
 #include "cuda/cuda_api.h"
 #include "ps/links.h"
 #include "ps/pinned_staging.h"
@@ -165,6 +166,9 @@ class Worker {
   std::map<int, std::string> failedServers_;  // refuse work (dead, or gave up on the job)
   KeyAssembler keyParts_;
   bool bye_ = false;
+  // Test hooks (SHOAL_TEST_*): push and pull phases count this worker's operations.
+  faults::Hooks hooks_;
+  uint64_t operations_ = 0;
   // Created at the first device buffer; destroyed after regs_ is emptied.
   std::unique_ptr<PinnedStaging> staging_;
   std::set<uint32_t> stalled_;  // slots whose next push waits for its staging copy
