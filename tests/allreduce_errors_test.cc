@@ -155,13 +155,6 @@ TEST(AllReduceErrors, RankExitingMidCollectiveIsNamed) {
     shoal::test::MultiProcessOptions opts;
     opts.env["SHOAL_TIMEOUT"] = "60";
     opts.env["SHOAL_TRANSPORT"] = transport;
-    if (strcmp(transport, "ucx") == 0) {
-      // UCX 1.13 aborts the survivor inside ucp_put_handler ("Endpoint timeout")
-      // when a put reaches an endpoint that already failed (1 run in 6 here):
-      // writes that travel inside their notification take no put path.
-      opts.env["SHOAL_CHUNK_SIZE"] = "64K";
-      opts.env["SHOAL_UCX_INLINE_BYTES"] = "64K";
-    }
     opts.timeoutSeconds = 120;
     constexpr int kVictim = 2;
     auto results = runRanks(

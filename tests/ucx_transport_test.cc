@@ -657,6 +657,86 @@ TEST(UcxTransport, ReceiverReordersBySequence) {
   EXPECT_EQ(ctx->poll(ev, 8), 0u);
 }
 
+// The reorder buffer holds at most SHOAL_UCX_REORDER_MAX early messages per
+// peer. At the limit everything is held and then delivered in order; one more
+// is refused with an error naming the peer, and from then on nothing from
+// that peer is taken (not even the message everything waited for).
+class ReorderLimit : public ::testing::Test {
+ protected:
+  static constexpr int kLimit = 8;
+  void SetUp() override {
+    SKIP_WITHOUT_UCX();
+    setenv("SHOAL_UCX_REORDER_MAX", std::to_string(kLimit).c_str(), 1);
+    ctx = transport::ucxDevice()->createContext(0, 2);
+    unsetenv("SHOAL_UCX_REORDER_MAX");
+    pair = &dynamic_cast<transport::ucx::UcxPair&>(ctx->pair(1));
+  }
+  void inject(uint32_t seq) {
+    transport::ucx::WireHeader h{};
+    h.magic = transport::ucx::kWireMagic;
+    h.src = 1;
+    h.seq = seq;
+    h.len = sizeof(seq);
+    h.kind = transport::ucx::MsgKind::kCtrl;
+    pair->onMessage(h, reinterpret_cast<const uint8_t*>(&seq));
+  }
+  std::vector<Event> drain() {
+    std::vector<Event> out;
+    Event ev[16];
+    for (size_t n; (n = ctx->poll(ev, 16)) > 0;) out.insert(out.end(), ev, ev + n);
+    return out;
+  }
+  std::unique_ptr<Context> ctx;
+  transport::ucx::UcxPair* pair = nullptr;
+};
+
+TEST_F(ReorderLimit, AtTheLimitEverythingArrivesInOrder) {
+  for (uint32_t seq = kLimit; seq >= 1; --seq) inject(seq);  // the most reordered case
+  EXPECT_TRUE(drain().empty()) << "delivered before message 0 arrived";
+  inject(0);
+  for (uint32_t seq = kLimit + 1; seq < 3 * kLimit; ++seq) inject(seq);  // in order again
+  std::vector<Event> got = drain();
+  ASSERT_EQ(got.size(), 3u * kLimit);
+  for (uint32_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].kind, Event::kCtrl) << "event " << i << ": " << got[i].message;
+    EXPECT_EQ(got[i].peer, 1);
+    ASSERT_EQ(got[i].len, sizeof(uint32_t));
+    uint32_t seq;
+    memcpy(&seq, got[i].payload, sizeof(seq));
+    EXPECT_EQ(seq, i) << "out of order";
+  }
+  EXPECT_FALSE(pair->failed());
+  // The buffer emptied: the limit holds again for a second burst.
+  for (uint32_t seq = 3 * kLimit + kLimit; seq > 3 * kLimit; --seq) inject(seq);
+  EXPECT_TRUE(drain().empty());
+  inject(3 * kLimit);
+  EXPECT_EQ(drain().size(), static_cast<size_t>(kLimit) + 1);
+  EXPECT_FALSE(pair->failed());
+}
+
+TEST_F(ReorderLimit, OneMessageMoreIsAnErrorNamingThePeer) {
+  for (uint32_t seq = 1; seq <= kLimit; ++seq) inject(seq);
+  EXPECT_TRUE(drain().empty());
+  inject(kLimit + 1);
+  std::vector<Event> got = drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].kind, Event::kError);
+  EXPECT_EQ(got[0].peer, 1);
+  EXPECT_EQ(got[0].code, shoalRemoteError);
+  EXPECT_STREQ(got[0].message,
+               "rank 0: UCX peer 1 sent message 9 while message 0 is still missing and 8 later "
+               "ones wait (SHOAL_UCX_REORDER_MAX=8; hint: a faulty or hostile peer, or a transport "
+               "that reorders more than that)");
+  EXPECT_TRUE(pair->failed());
+  // Nothing more from that peer, and nothing to it.
+  inject(0);
+  inject(kLimit + 2);
+  EXPECT_TRUE(drain().empty());
+  uint8_t byte = 1;
+  EXPECT_TRUE(pair->sendCtrl(&byte, 1));
+  EXPECT_TRUE(drain().empty());
+}
+
 TEST(UcxTransport, DeviceReportsItself) {
   SKIP_WITHOUT_UCX();
   transport::Device* dev = transport::ucxDevice();

@@ -86,20 +86,25 @@ UcxContext::UcxContext(int rank, int size)
 
   long long depth = config::getInt("SHOAL_UCX_QUEUE_DEPTH");
   long long rkeys = config::getInt("SHOAL_UCX_RKEY_CACHE");
+  long long reorder = config::getInt("SHOAL_UCX_REORDER_MAX");
   size_t inlineMax = config::getSize("SHOAL_UCX_INLINE_BYTES");
-  if (depth < 1 || rkeys < 1) {
+  if (depth < 1 || rkeys < 1 || reorder < 0) {
     ucp_worker_destroy(worker_);
     worker_ = nullptr;
-    fail(shoalInvalidArgument,
-         "rank %d: SHOAL_UCX_QUEUE_DEPTH (%lld) and SHOAL_UCX_RKEY_CACHE (%lld) must be at least 1",
-         rank, depth, rkeys);
+    fail(
+        shoalInvalidArgument,
+        "rank %d: SHOAL_UCX_QUEUE_DEPTH (%lld) and SHOAL_UCX_RKEY_CACHE (%lld) must be at least 1, "
+        "SHOAL_UCX_REORDER_MAX (%lld) at least 0",
+        rank, depth, rkeys, reorder);
   }
   pairs_.reserve(static_cast<size_t>(size));
   for (int p = 0; p < size; ++p) {
     pairs_.push_back(std::make_unique<UcxPair>(*this, p, static_cast<size_t>(depth),
-                                               static_cast<size_t>(rkeys), inlineMax));
+                                               static_cast<size_t>(rkeys), inlineMax,
+                                               static_cast<size_t>(reorder)));
   }
   ready_.reserve(static_cast<size_t>(size));
+  failed_.reserve(static_cast<size_t>(size));
   helloFrom_.assign(static_cast<size_t>(size), false);
   readyFrom_.assign(static_cast<size_t>(size), false);
   SHOAL_INFO(UCX, "rank %d: UCX %s context for %d ranks (UCX_TLS=%s, UCX_NET_DEVICES=%s)", rank,
@@ -167,9 +172,7 @@ void UcxContext::connect(Bootstrap& bootstrap, Deadline deadline) {
   }
   waitConnected(bootstrap, deadline);
   connected_ = true;
-  if (log::enabled(log::kTrace, log::UCX)) {
-    for (auto& p : pairs_) p->describe();
-  }
+  for (auto& p : pairs_) p->describe();
   SHOAL_INFO(UCX, "rank %d: UCX connected to %d peers (worker address %zu bytes)", rank_, size_ - 1,
              addressLen);
 }
@@ -258,7 +261,11 @@ void UcxContext::markReady(UcxPair* pair) { ready_.push_back(pair); }
 
 void UcxContext::progress() {
   // Bounded, so a stream of arrivals cannot keep poll() from returning.
-  for (int i = 0; i < 16 && ucp_worker_progress(worker_) != 0; ++i) {
+  for (int i = 0; i < 16; ++i) {
+    const unsigned progressed = ucp_worker_progress(worker_);
+    for (UcxPair* p : failed_) p->closeIfFailed();
+    failed_.clear();
+    if (progressed == 0) break;
   }
   for (size_t i = 0; i < ready_.size(); ++i) ready_[i]->sendReady();
   ready_.clear();

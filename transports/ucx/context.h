@@ -34,6 +34,9 @@ class UcxContext : public Context {
   EventQueue& events() { return events_; }
   UcpLibrary& library() { return *lib_; }
   void markReady(UcxPair* pair);
+  // A pair whose endpoint failed: closed right after the progress call that
+  // reported it.
+  void markFailed(UcxPair* pair) { failed_.push_back(pair); }
   void progress();
 
  private:
@@ -48,8 +51,9 @@ class UcxContext : public Context {
   ucp_worker_h worker_ = nullptr;
   EventQueue events_;
   std::vector<std::unique_ptr<UcxPair>> pairs_;
-  std::vector<UcxPair*> ready_;  // pairs with notifications to issue after progress
-  std::vector<bool> helloFrom_;  // connect handshake messages received, by rank
+  std::vector<UcxPair*> ready_;   // pairs with notifications to issue after progress
+  std::vector<UcxPair*> failed_;  // pairs whose failed endpoint is still open
+  std::vector<bool> helloFrom_;   // connect handshake messages received, by rank
   std::vector<bool> readyFrom_;
   bool connected_ = false;
 };

@@ -20,6 +20,21 @@
 // progressing after its last completion (e.g. entering a bootstrap barrier).
 // Until then the notification may still need this side's progress to leave.
 //
+// Where no lane of the endpoint does RMA (tcp in UCX 1.13), UCP emulates a
+// put with active messages, and the target answers each with a completion
+// message from inside ucp_put_handler. If the target's endpoint back to the
+// origin has failed by then (a peer that died with puts still unread, or
+// whose connection broke on another socket), sending that completion fails
+// and UCX 1.13 aborts the target process ("Fatal: unexpected error: Endpoint
+// timeout", from ucp_request_try_send). So on such endpoints no write uses a
+// put: every write travels inside its notification (kWriteInline, copied into
+// place by the receiver, as small writes always do), and its kSendDone waits
+// for a flush issued after the message, which a put's would have needed too.
+// Where a lane does RMA (shared memory's cma, verbs) puts complete in the
+// transport with no handler at the target. And an endpoint that fails is
+// closed at once, so whatever of the peer's still arrives finds no endpoint
+// and is dropped by UCX instead of being answered.
+//
 // Notifications and control messages share one per-peer queue in issue order,
 // so a ctrl sent after a write is seen after that write's kWrite, as on an RC
 // queue pair. UCP does not document ordering among active messages either, so
@@ -27,6 +42,7 @@
 
 #include "transports/ucx/pair.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,8 +62,14 @@ const char* envOr(const char* name, const char* fallback) {
 
 }  // namespace
 
-UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, size_t inlineMax)
-    : Pair(peer), ctx_(ctx), ring_(depth), rkeyCacheMax_(rkeyCacheMax), inlineMax_(inlineMax) {
+UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, size_t inlineMax,
+                 size_t reorderMax)
+    : Pair(peer),
+      ctx_(ctx),
+      ring_(depth),
+      rkeyCacheMax_(rkeyCacheMax),
+      inlineMax_(inlineMax),
+      reorderMax_(reorderMax) {
   for (size_t i = 0; i < ring_.size(); ++i) {
     ring_[i].amRef = OpRef{this, static_cast<uint32_t>(i)};
   }
@@ -94,7 +116,8 @@ UcxPair::Notice& UcxPair::claim(MsgKind kind, uint32_t imm, const void* payload,
   uint64_t seq = tail_++;
   Notice& n = at(seq);
   n.cookie = 0;
-  n.flushPending = n.amPending = n.sent = false;
+  n.flushEpoch = 0;
+  n.viaPut = n.amPending = n.sent = false;
   n.inlineSrc = nullptr;
   n.inlineLen = 0;
   WireHeader h{};
@@ -118,16 +141,17 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
          "buffer",
          ctx_.rank(), len, dstOffset, peer_, static_cast<unsigned long long>(dst.size));
   }
-  if (ep_ == nullptr) {
-    fail(shoalInvalidUsage, "rank %d: UCX write to peer %d before connect", ctx_.rank(), peer_);
-  }
   if (failed_) {
-    // The kError for this peer is already queued; what follows cannot arrive.
+    // The kError for this peer is already queued; what follows cannot arrive
+    // (and its endpoint may be closed already).
     SHOAL_TRACE(UCX, "rank %d: dropping write to failed peer %d", ctx_.rank(), peer_);
     return true;
   }
+  if (ep_ == nullptr) {
+    fail(shoalInvalidUsage, "rank %d: UCX write to peer %d before connect", ctx_.rank(), peer_);
+  }
   if (full()) return false;
-  if (len > 0 && len <= inlineMax_) {
+  if (len > 0 && (len <= inlineMax_ || amWrites_)) {
     // The data rides in the notification itself, so it lands with it.
     Notice& n = claim(MsgKind::kWriteInline, imm, nullptr, 0);
     n.cookie = cookie;
@@ -157,8 +181,8 @@ bool UcxPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
       return true;
     }
     if (req != nullptr) ucp_request_free(req);
-    n.flushPending = true;
-    putEnd_ = tail_;
+    n.viaPut = true;
+    n.flushEpoch = flushWanted_ = flushesStarted_ + 1;
   }
   sendReady();
   return true;
@@ -169,12 +193,12 @@ bool UcxPair::sendCtrl(const void* msg, size_t len) {
     fail(shoalInvalidArgument, "rank %d: UCX control message of %zu bytes to peer %d exceeds %zu",
          ctx_.rank(), len, peer_, Event::kMaxCtrl);
   }
-  if (ep_ == nullptr) {
-    fail(shoalInvalidUsage, "rank %d: UCX sendCtrl to peer %d before connect", ctx_.rank(), peer_);
-  }
   if (failed_) {
     SHOAL_TRACE(UCX, "rank %d: dropping control message to failed peer %d", ctx_.rank(), peer_);
     return true;
+  }
+  if (ep_ == nullptr) {
+    fail(shoalInvalidUsage, "rank %d: UCX sendCtrl to peer %d before connect", ctx_.rank(), peer_);
   }
   if (full()) return false;
   claim(MsgKind::kCtrl, 0, msg, len);
@@ -196,31 +220,26 @@ bool UcxPair::startFlush() {
   p.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
   p.cb.send = &UcxPair::onFlushDone;
   p.user_data = this;
-  const uint64_t target = putEnd_;
+  const uint64_t epoch = ++flushesStarted_;
   ucs_status_ptr_t req = ucp_ep_flush_nbx(ep_, &p);
   if (UCS_PTR_IS_ERR(req)) {
-    reportFailure("flush after put", UCS_PTR_STATUS(req));
-    markFlushed(target);  // nothing will land now; let the slots retire
+    reportFailure("flush after write", UCS_PTR_STATUS(req));
+    flushesDone_ = epoch;  // nothing will land now; let the slots retire
     return false;
   }
   if (req == nullptr) {
-    markFlushed(target);
+    flushesDone_ = epoch;
     return true;
   }
   flushInFlight_ = true;
-  flushTarget_ = target;
   return false;
-}
-
-void UcxPair::markFlushed(uint64_t upTo) {
-  for (; flushedEnd_ < upTo; ++flushedEnd_) at(flushedEnd_).flushPending = false;
 }
 
 void UcxPair::sendReady() {
   readyDirty_ = false;
   for (;;) {
     issueReady();
-    if (failed_ || flushInFlight_ || flushedEnd_ >= putEnd_ || !startFlush()) break;
+    if (failed_ || flushInFlight_ || flushWanted_ <= flushesStarted_ || !startFlush()) break;
   }
   // Retire finished entries in order. A write is done when its data is at
   // the target and its notification has left: only then is kSendDone sent,
@@ -228,7 +247,7 @@ void UcxPair::sendReady() {
   // (as with an RDMA write completion), and its source may be reused.
   while (head_ < send_) {
     const Notice& n = at(head_);
-    if (n.amPending || (n.flushPending && !failed_)) break;
+    if (n.amPending || (!landed(n) && !failed_)) break;
     if (n.cookie != 0 && !failed_) ctx_.events().pushSendDone(peer_, n.cookie);
     ++head_;
   }
@@ -237,7 +256,7 @@ void UcxPair::sendReady() {
 void UcxPair::issueReady() {
   while (send_ < tail_) {
     Notice& n = at(send_);
-    if (!failed_ && n.flushPending) break;  // its data is not known to be there yet
+    if (!failed_ && n.viaPut && !landed(n)) break;  // its data is not known to be there yet
     if (!n.sent) {
       n.sent = true;
       if (!failed_) {
@@ -258,6 +277,10 @@ void UcxPair::issueReady() {
           p.datatype = ucp_dt_make_iov();
           buffer = n.iov;
           count = 2;
+          // Beyond the small-write size the data may still wait in a send
+          // buffer of this side's when the message completes: its
+          // completion waits for the next flush, as a put's does.
+          if (n.inlineLen > inlineMax_) n.flushEpoch = flushWanted_ = flushesStarted_ + 1;
         }
         ucs_status_ptr_t req = ucp_am_send_nbx(ep_, kAmId, nullptr, 0, buffer, count, &p);
         if (UCS_PTR_IS_ERR(req)) {
@@ -280,8 +303,8 @@ void UcxPair::wake() {
 void UcxPair::onFlushDone(void* request, ucs_status_t status, void* user) {
   auto* self = static_cast<UcxPair*>(user);
   self->flushInFlight_ = false;
-  if (status != UCS_OK) self->reportFailure("flush after put", status);
-  self->markFlushed(self->flushTarget_);
+  if (status != UCS_OK) self->reportFailure("flush after write", status);
+  self->flushesDone_ = self->flushesStarted_;  // one flush in flight: this is the latest
   ucp_request_free(request);
   self->wake();
 }
@@ -296,6 +319,7 @@ void UcxPair::onAmDone(void* request, ucs_status_t status, void* user) {
 }
 
 bool UcxPair::sendHandshake(MsgKind kind) {
+  if (ep_ == nullptr) return false;  // failed and closed; connect reports it
   Handshake& hs = handshake_[slotOf(kind)];
   hs.pair = this;
   WireHeader h{};
@@ -368,13 +392,44 @@ void UcxPair::reportFailure(const char* op, ucs_status_t status) {
   SHOAL_WARN(UCX, "%s", msg.c_str());
   lastError_ = msg;
   ctx_.events().pushError(peer_, shoalRemoteError, msg.c_str());
+  ctx_.markFailed(this);
+}
+
+// Called by the context right after the worker progress that reported the
+// failure, before any further progress: until the endpoint is gone, UCX could
+// still answer a late emulated put from the peer through it and abort (see
+// the top of this file). Force is what UCP requires for a failed endpoint.
+void UcxPair::closeIfFailed() {
+  if (!failed_ || closing_ || ep_ == nullptr) return;
+  SHOAL_INFO(UCX, "rank %d: closing the failed UCX endpoint to peer %d", ctx_.rank(), peer_);
+  startClose(true);
+}
+
+void UcxPair::failReceive(const std::string& msg) {
+  receiveFailed_ = true;
+  early_.clear();
+  SHOAL_WARN(UCX, "%s", msg.c_str());
+  if (failed_) return;  // its first error is already queued
+  failed_ = true;
+  wake();
+  lastError_ = msg;
+  ctx_.events().pushError(peer_, shoalRemoteError, msg.c_str());
 }
 
 void UcxPair::onMessage(const WireHeader& h, const uint8_t* payload) {
+  if (receiveFailed_) return;
   if (h.seq != expected_) {
     if (static_cast<int32_t>(h.seq - expected_) < 0) {
       SHOAL_WARN(UCX, "rank %d: UCX dropped a duplicate message %u from peer %d (expected %u)",
                  ctx_.rank(), h.seq, peer_, expected_);
+      return;
+    }
+    if (early_.size() >= reorderMax_ && early_.count(h.seq) == 0) {
+      failReceive(strprintf(
+          "rank %d: UCX peer %d sent message %u while message %u is still missing and %zu later "
+          "ones wait (SHOAL_UCX_REORDER_MAX=%zu; hint: a faulty or hostile peer, or a transport "
+          "that reorders more than that)",
+          ctx_.rank(), peer_, h.seq, expected_, early_.size(), reorderMax_));
       return;
     }
     std::vector<uint8_t>& keep = early_[h.seq];
@@ -477,11 +532,28 @@ void UcxPair::describe() {
   char* text = nullptr;
   size_t len = 0;
   FILE* f = open_memstream(&text, &len);
-  if (f == nullptr) return;
+  if (f == nullptr) {
+    // Without the lane list, puts are assumed emulated: messages are safe
+    // everywhere, puts are only faster.
+    amWrites_ = true;
+    SHOAL_WARN(UCX, "rank %d: cannot read the UCX endpoint to peer %d (open_memstream: %s)",
+               ctx_.rank(), peer_, strerror(errno));
+    return;
+  }
   ucp_ep_print_info(ep_, f);
   fclose(f);
+  // A lane that does RMA is listed with "rma#k" or "rma_bw#k" among its uses.
+  const std::string_view info(text, len);
+  amWrites_ = info.find(" rma#") == std::string_view::npos &&
+              info.find(" rma_bw#") == std::string_view::npos;
   SHOAL_TRACE(UCX, "rank %d: endpoint to peer %d:\n%s", ctx_.rank(), peer_, text);
   free(text);
+  if (amWrites_) {
+    SHOAL_INFO(UCX,
+               "rank %d: no UCX lane to peer %d does RMA (UCX_TLS=%s); writes travel inside "
+               "messages",
+               ctx_.rank(), peer_, envOr("UCX_TLS", "(unset)"));
+  }
 }
 
 void UcxPair::startClose(bool force) {

@@ -20,7 +20,8 @@ class UcxContext;
 
 class UcxPair : public Pair {
  public:
-  UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, size_t inlineMax);
+  UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, size_t inlineMax,
+          size_t reorderMax);
   ~UcxPair() override;
   UcxPair(const UcxPair&) = delete;
   UcxPair& operator=(const UcxPair&) = delete;
@@ -40,8 +41,13 @@ class UcxPair : public Pair {
   bool pollClose();  // true once the endpoint is closed
   void abandonClose();
   void releaseRkeys();
-  // Logs the lanes and transports UCX picked for this endpoint (TRACE).
+  // Reads the lanes UCX picked for this endpoint (logged at TRACE) and,
+  // where none does RMA, sends every write inside its notification.
   void describe();
+  // Writes go inside their notification whatever their size.
+  bool writesInMessages() const { return amWrites_; }
+  // A failed endpoint is closed at once (see closeIfFailed in pair.cc).
+  void closeIfFailed();
 
   // Issues every notification whose data has landed, in order, starts the
   // next flush, and retires finished entries. Called after worker progress.
@@ -68,10 +74,13 @@ class UcxPair : public Pair {
   };
   struct Notice {
     OpRef amRef;
-    uint64_t cookie = 0;        // kSendDone to emit when retired (writes only)
-    bool flushPending = false;  // data not yet known to be at the target
-    bool amPending = false;     // notification request not completed
-    bool sent = false;          // notification issued (or dropped after failure)
+    uint64_t cookie = 0;  // kSendDone to emit when retired (writes only)
+    // The data is at the target once flush number flushEpoch has completed
+    // (0: no data, or none that needs a flush).
+    uint64_t flushEpoch = 0;
+    bool viaPut = false;     // data sent by a put: the notification waits for its flush
+    bool amPending = false;  // notification request not completed
+    bool sent = false;       // notification issued (or dropped after failure)
     uint16_t msgLen = 0;
     uint8_t msg[kMaxWireBytes];
     // kWriteInline: the caller's data, sent after msg in the same message.
@@ -88,10 +97,11 @@ class UcxPair : public Pair {
 
   void wake();
   void issueReady();
-  // Starts a flush covering every put issued so far; true if it completed on
-  // the spot.
+  // Starts a flush covering every put and message issued so far; true if it
+  // completed on the spot.
   bool startFlush();
-  void markFlushed(uint64_t upTo);
+  bool landed(const Notice& n) const { return n.flushEpoch <= flushesDone_; }
+  void failReceive(const std::string& msg);
   Notice& claim(MsgKind kind, uint32_t imm, const void* payload, size_t len);
   bool full() const { return tail_ - head_ >= ring_.size(); }
   Notice& at(uint64_t seq) { return ring_[seq % ring_.size()]; }
@@ -105,13 +115,16 @@ class UcxPair : public Pair {
   uint64_t head_ = 0;  // oldest slot still taken
   uint64_t send_ = 0;  // next notification to issue
   uint64_t tail_ = 0;  // next slot to claim
-  // One flush in flight at a time covers every put issued before it; puts
-  // issued meanwhile wait for the next one, so a pipeline of writes costs
-  // about one flush per round trip rather than one per write.
-  uint64_t putEnd_ = 0;      // one past the last write with data
-  uint64_t flushedEnd_ = 0;  // writes before this are known to be at the target
-  uint64_t flushTarget_ = 0;
+  // One flush in flight at a time covers every put and message issued before
+  // it; data issued meanwhile waits for the next one, so a pipeline of writes
+  // costs about one flush per round trip rather than one per write. Flushes
+  // are numbered from 1; a write's data issued while flushesStarted_ is k
+  // has landed once flush k + 1 completes.
+  uint64_t flushesStarted_ = 0;
+  uint64_t flushesDone_ = 0;
+  uint64_t flushWanted_ = 0;  // the highest flushEpoch of any write so far
   bool flushInFlight_ = false;
+  bool amWrites_ = false;
   bool readyDirty_ = false;
   bool failed_ = false;
   bool byeSent_ = false;
@@ -144,9 +157,13 @@ class UcxPair : public Pair {
   size_t inlineMax_;
 
   // Receive side: UCX does not promise that active messages arrive in the
-  // order sent, so each carries a sequence number and early ones wait here.
+  // order sent, so each carries a sequence number and early ones wait here,
+  // at most reorderMax_ of them (SHOAL_UCX_REORDER_MAX), so that a peer
+  // cannot make this side hold its messages without bound.
   uint32_t expected_ = 0;
   std::map<uint32_t, std::vector<uint8_t>> early_;
+  size_t reorderMax_;
+  bool receiveFailed_ = false;  // the peer overran the bound: nothing more is taken from it
 };
 
 }  // namespace shoal::transport::ucx
