@@ -275,6 +275,21 @@ suite_profile() {
     return 0
 }
 
+# The fault matrix's verbs cases (tests/faults): a rank killed at connect, in
+# ring's and tree's two halves, a PS worker and a PS server at push and pull. Its
+# rows go to the shared folder; run.sh adds them to the build's FAULTS.md. About
+# 270 s under TCG: each case sets up 4 ranks (~20 s) and survivors of a killed
+# collective notice the death only after 20-30 s there (see FAULTS.md).
+suite_faults() {
+    step "fault matrix over verbs"
+    export SHOAL_FAULTS_DIR=$RW/faults
+    gtest 600 faults_verbs "$BUILD/tests/faults/faults_matrix_test" \
+        "--gtest_filter=${FILTER_FAULTS:-Matrix/Faults.Case/verbs_*}"
+    local rc=$?
+    unset SHOAL_FAULTS_DIR
+    return $rc
+}
+
 # The parameter server over verbs: exact sums, 2 workers x 2 servers, sizes that
 # span partitions (the 64 MiB case moves too much for an emulated CPU).
 suite_ps() {
