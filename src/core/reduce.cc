@@ -1,7 +1,15 @@
 #include "core/reduce.h"
 
+// The instruction-set variants are x86-64 only; every other architecture
+// builds the portable loops alone (which its compiler vectorizes for its own
+// baseline) and reports no variant as available.
+#if defined(__x86_64__)
+#define SHOAL_REDUCE_X86 1
 #include <cpuid.h>
 #include <immintrin.h>
+#else
+#define SHOAL_REDUCE_X86 0
+#endif
 
 #include <algorithm>
 #include <bit>
@@ -9,11 +17,9 @@
 #include <type_traits>
 
 // The ops take 32-byte vectors only inside AVX2 functions, always inlined:
-// GCC's note that such a call would have a different ABI without AVX does not
-// apply.
-#if defined(__GNUC__) && !defined(__clang__)
+// the compilers' note that such a call would have a different ABI without AVX
+// does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
-#endif
 
 namespace shoal {
 
@@ -88,9 +94,8 @@ bool validOp(int op) { return op >= 0 && op < shoalNumOps; }
 namespace {
 
 // Every kernel and conversion is forced inline so that each instruction-set
-// clone below (baseline x86-64 and AVX2) compiles its own vectorized copy.
+// variant below (baseline, AVX2, AVX-512) compiles its own vectorized copy.
 #define SHOAL_KERNEL inline __attribute__((always_inline))
-#define SHOAL_AVX2 __attribute__((target("avx2,f16c")))
 
 SHOAL_KERNEL uint32_t floatBits(float f) { return std::bit_cast<uint32_t>(f); }
 SHOAL_KERNEL float bitsFloat(uint32_t u) { return std::bit_cast<float>(u); }
@@ -145,7 +150,6 @@ struct Bf16Conv {
 };
 
 }  // namespace
-
 float halfToFloat(uint16_t h) { return HalfConv::widen(h); }
 uint16_t floatToHalf(float f) { return HalfConv::narrow(f); }
 float bf16ToFloat(uint16_t b) { return Bf16Conv::widen(b); }
@@ -181,29 +185,6 @@ struct OpMin {
 template <class Op>
 constexpr bool kArith = std::is_same_v<Op, OpSum> || std::is_same_v<Op, OpProd>;
 
-// The same ops on eight floats for the 16-bit kernels. max/min return their
-// second operand unless the comparison holds, exactly `a > b ? a : b` and
-// `a < b ? a : b`. applyVec: an add or multiply takes a's NaN where a is one
-// (see applyPlain); narrowing quiets it. applyRaw leaves that to the hardware,
-// which agrees wherever the result is not a NaN.
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpSum, __m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpProd, __m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpMax, __m256 a, __m256 b) { return _mm256_max_ps(a, b); }
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpMin, __m256 a, __m256 b) { return _mm256_min_ps(a, b); }
-
-template <class Op>
-SHOAL_AVX2 SHOAL_KERNEL __m256 applyVec(__m256 a, __m256 b) {
-  const __m256 r = applyRaw(Op{}, a, b);
-  if constexpr (kArith<Op>) return _mm256_blendv_ps(r, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
-  return r;
-}
-
-SHOAL_AVX2 SHOAL_KERNEL bool anyNan(__m256 v, __m256 w) {
-  const __m256 m =
-      _mm256_or_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(w, w, _CMP_UNORD_Q));
-  return !_mm256_testz_ps(m, m);
-}
-
 // Which NaN an add or multiply of two NaNs returns depends on the operand
 // order of the instruction, and compilers treat both as commutative. The
 // kernels fix it: float32/float64 return b's NaN when b is one (as shoal's
@@ -228,8 +209,9 @@ SHOAL_KERNEL T applyPlain(T a, T b) {
 }
 
 // Element by element: the tails of the vector loops. loop16 is also the
-// baseline 16-bit kernel, which the compiler vectorizes. dst may alias a or b
-// (every loop here reads an element before writing it).
+// baseline 16-bit kernel, which the compiler vectorizes, and the exact path
+// of the vector 16-bit kernels for a block with a NaN result. dst may alias a
+// or b (every loop here reads an element before writing it).
 template <class T, class Op>
 SHOAL_KERNEL void loop(T* dst, const T* a, const T* b, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = applyPlain<T, Op>(a[i], b[i]);
@@ -245,98 +227,6 @@ SHOAL_KERNEL void loop16(uint16_t* dst, const uint16_t* a, const uint16_t* b, si
   }
 }
 
-// ---- AVX2 + F16C 16-bit kernels, eight elements at a time.
-
-SHOAL_AVX2 SHOAL_KERNEL __m256 widenHalf8(const uint16_t* p) {
-  // F16C quiets a signalling NaN where widenHalfBits keeps it; the result
-  // cannot differ, since narrowing drops every NaN payload.
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-SHOAL_AVX2 SHOAL_KERNEL __m128i narrowHalf8(__m256 v) {
-  const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
-  // F16C keeps the top of a NaN's payload; shoal writes the quiet NaN of its sign.
-  const __m128i isNan =
-      _mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
-  const __m128i quiet = _mm_or_si128(_mm_and_si128(h, _mm_set1_epi16(static_cast<int16_t>(0x8000))),
-                                     _mm_set1_epi16(0x7e00));
-  return _mm_blendv_epi8(h, quiet, isNan);
-}
-
-SHOAL_AVX2 SHOAL_KERNEL __m256 widenBf16x8(const uint16_t* p) {
-  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-}
-
-// narrowBf16Bits on eight lanes; each 32-bit lane holds its 16-bit result.
-// roundBf16x8 alone where no lane is a NaN.
-SHOAL_AVX2 SHOAL_KERNEL __m256i roundBf16x8(__m256 v) {
-  const __m256i x = _mm256_castps_si256(v);
-  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
-  return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb),
-                           16);
-}
-
-SHOAL_AVX2 SHOAL_KERNEL __m256i narrowBf16x8(__m256 v) {
-  const __m256i x = _mm256_castps_si256(v);
-  const __m256i high = _mm256_srli_epi32(x, 16);
-  const __m256i rounded = roundBf16x8(v);
-  const __m256i isNan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)),
-                                           _mm256_set1_epi32(0x7f800000));
-  return _mm256_blendv_epi8(rounded, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), isNan);
-}
-
-// kStream: dst is 32-byte aligned and the vector stores are non-temporal.
-template <class Op, bool kStream>
-SHOAL_AVX2 void halfAvx2(void* dstv, const void* av, const void* bv, size_t n) {
-  auto* dst = static_cast<uint16_t*>(dstv);
-  const auto* a = static_cast<const uint16_t*>(av);
-  const auto* b = static_cast<const uint16_t*>(bv);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = widenHalf8(a + i), y = widenHalf8(b + i);
-    const __m256 raw = applyRaw(Op{}, x, y);
-    // NaNs are rare: one test skips both NaN rules where there is none.
-    const __m128i h = anyNan(raw, raw) ? narrowHalf8(applyVec<Op>(x, y))
-                                       : _mm256_cvtps_ph(raw, _MM_FROUND_TO_NEAREST_INT);
-    auto* out = reinterpret_cast<__m128i*>(dst + i);
-    if constexpr (kStream)
-      _mm_stream_si128(out, h);
-    else
-      _mm_storeu_si128(out, h);
-  }
-  loop16<Op, HalfConv>(dst + i, a + i, b + i, n - i);
-}
-
-template <class Op, bool kStream>
-SHOAL_AVX2 void bf16Avx2(void* dstv, const void* av, const void* bv, size_t n) {
-  auto* dst = static_cast<uint16_t*>(dstv);
-  const auto* a = static_cast<const uint16_t*>(av);
-  const auto* b = static_cast<const uint16_t*>(bv);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256 x0 = widenBf16x8(a + i), y0 = widenBf16x8(b + i);
-    const __m256 x1 = widenBf16x8(a + i + 8), y1 = widenBf16x8(b + i + 8);
-    const __m256 r0 = applyRaw(Op{}, x0, y0), r1 = applyRaw(Op{}, x1, y1);
-    __m256i lo, hi;
-    if (anyNan(r0, r1)) {  // as in halfAvx2
-      lo = narrowBf16x8(applyVec<Op>(x0, y0));
-      hi = narrowBf16x8(applyVec<Op>(x1, y1));
-    } else {
-      lo = roundBf16x8(r0);
-      hi = roundBf16x8(r1);
-    }
-    // packus interleaves 128-bit lanes; the permute puts the halves back in order.
-    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xd8);
-    auto* out = reinterpret_cast<__m256i*>(dst + i);
-    if constexpr (kStream)
-      _mm256_stream_si256(out, packed);
-    else
-      _mm256_storeu_si256(out, packed);
-  }
-  loop16<Op, Bf16Conv>(dst + i, a + i, b + i, n - i);
-}
-
 // Plain types on kBytes-wide vectors (GCC vector extensions, so one body
 // serves every type and op, and a NaN select is always a blend); the scalar
 // loop finishes the tail.
@@ -345,53 +235,52 @@ struct VecOf {
   typedef T type __attribute__((vector_size(kBytes)));
 };
 
+// One vector of kBytes: out = a (op) b. Vectors pass through memory, not by
+// value, so that an AVX2 caller and this generic code never disagree on how
+// a 32-byte vector is passed (clang rejects that).
+template <class T, class Op, size_t kBytes>
+SHOAL_KERNEL void combineVec(void* out, const T* a, const T* b) {
+  using Vec = typename VecOf<T, kBytes>::type;
+  Vec x, y;
+  memcpy(&x, a, sizeof x);
+  memcpy(&y, b, sizeof y);
+  const Vec r = applyPlain<Vec, Op, T>(x, y);
+  memcpy(out, &r, sizeof r);
+}
+
 template <class T, class Op, size_t kBytes>
 SHOAL_KERNEL void vecLoop(void* dstv, const void* av, const void* bv, size_t n) {
-  using Vec = typename VecOf<T, kBytes>::type;
   constexpr size_t kLanes = kBytes / sizeof(T);
   auto* dst = static_cast<T*>(dstv);
   const auto* a = static_cast<const T*>(av);
   const auto* b = static_cast<const T*>(bv);
   size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    Vec x, y;
-    memcpy(&x, a + i, sizeof x);
-    memcpy(&y, b + i, sizeof y);
-    const Vec r = applyPlain<Vec, Op, T>(x, y);
-    memcpy(dst + i, &r, sizeof r);
-  }
+  for (; i + kLanes <= n; i += kLanes) combineVec<T, Op, kBytes>(dst + i, a + i, b + i);
   loop<T, Op>(dst + i, a + i, b + i, n - i);
 }
 
-template <class T, class Op>
-SHOAL_AVX2 void plainAvx2(void* dst, const void* a, const void* b, size_t n) {
-  vecLoop<T, Op, 32>(dst, a, b, n);
-}
+#if SHOAL_REDUCE_X86
 
-// vecLoop with non-temporal stores; dst is 32-byte aligned.
-template <class T, class Op>
-SHOAL_AVX2 void plainStreamAvx2(void* dstv, const void* av, const void* bv, size_t n) {
-  using Vec = typename VecOf<T, 32>::type;
-  constexpr size_t kLanes = 32 / sizeof(T);
-  auto* dst = static_cast<T*>(dstv);
-  const auto* a = static_cast<const T*>(av);
-  const auto* b = static_cast<const T*>(bv);
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    Vec x, y;
-    memcpy(&x, a + i, sizeof x);
-    memcpy(&y, b + i, sizeof y);
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i),
-                        reinterpret_cast<__m256i>(applyPlain<Vec, Op, T>(x, y)));
-  }
-  loop<T, Op>(dst + i, a + i, b + i, n - i);
-}
-
-// ---- AVX-512 16-bit kernels, sixteen elements at a time: the conversions
-// are most of their work, so twice the width is what brings them to memory
-// speed. A vector with a NaN result goes through the scalar loop.
-
+#define SHOAL_AVX2 __attribute__((target("avx2,f16c")))
 #define SHOAL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,f16c")))
+
+// ---- AVX2 + F16C and AVX-512 16-bit kernels.
+//
+// One body (kernel16 below) for both instruction sets. Each set's Lanes type
+// says how a block of kLanes elements is widened to float32, combined,
+// checked for a NaN result and rounded back; the body runs blocks and hands a
+// block whose result has a NaN to loop16, so NaNs follow shoal's rules there
+// (half: the quiet NaN of its sign; an add or multiply keeps a's NaN) and the
+// hardware's NaN behaviour never shows. Every other result is the float32
+// result rounded to nearest even, which the hardware conversions and the
+// integer rounding below give bit for bit like loop16.
+
+// max/min return their second operand unless the comparison holds, exactly
+// `a > b ? a : b` and `a < b ? a : b`; the NaN cases never reach a store.
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpSum, __m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpProd, __m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpMax, __m256 a, __m256 b) { return _mm256_max_ps(a, b); }
+SHOAL_AVX2 SHOAL_KERNEL __m256 applyRaw(OpMin, __m256 a, __m256 b) { return _mm256_min_ps(a, b); }
 
 // Zero-masked forms with every lane enabled: the unmasked intrinsics pass an
 // undefined vector, which GCC 12 reports as maybe-uninitialized.
@@ -408,61 +297,162 @@ SHOAL_AVX512 SHOAL_KERNEL __m512 applyRaw(OpMin, __m512 a, __m512 b) {
   return _mm512_maskz_min_ps(kAll, a, b);
 }
 
-SHOAL_AVX512 SHOAL_KERNEL void store16(uint16_t* p, __m256i v, bool stream) {
-  if (stream)
-    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
-  else
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+// narrowBf16Bits without its NaN rule, on each 32-bit lane (result in the low
+// half): add 0x7fff plus the lowest kept bit, drop 16 bits.
+SHOAL_AVX2 SHOAL_KERNEL __m256i roundBf16(__m256 v) {
+  const __m256i x = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+  return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb),
+                           16);
 }
 
-template <class Op, bool kStream>
-SHOAL_AVX512 void halfAvx512(void* dstv, const void* av, const void* bv, size_t n) {
-  auto* dst = static_cast<uint16_t*>(dstv);
-  const auto* a = static_cast<const uint16_t*>(av);
-  const auto* b = static_cast<const uint16_t*>(bv);
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 x =
-        _mm512_maskz_cvtph_ps(kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
-    const __m512 y =
-        _mm512_maskz_cvtph_ps(kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
-    const __m512 r = applyRaw(Op{}, x, y);
-    if (_mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q) == 0)
-      store16(dst + i, _mm512_maskz_cvtps_ph(kAll, r, _MM_FROUND_TO_NEAREST_INT), kStream);
+SHOAL_AVX512 SHOAL_KERNEL __m512i roundBf16(__m512 v) {
+  const __m512i x = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_maskz_srli_epi32(kAll, x, 16), _mm512_set1_epi32(1));
+  return _mm512_maskz_srli_epi32(
+      kAll, _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), lsb), 16);
+}
+
+// A block of a 16-bit kernel, widened: two float vectors of kBytes (the
+// same type as __m256 or __m512, without the attribute a template argument
+// would lose).
+template <size_t kBytes>
+struct TwoVecs {
+  typename VecOf<float, kBytes>::type lo, hi;
+};
+
+// AVX2: sixteen elements as two vectors of eight; stores of 32 bytes
+// (non-temporal ones need dst 32-byte aligned).
+struct Avx2Lanes {
+  static constexpr size_t kLanes = 16;
+  using Block = TwoVecs<32>;
+  static SHOAL_AVX2 SHOAL_KERNEL bool hasNan(Block r) {
+    const __m256 m = _mm256_or_ps(_mm256_cmp_ps(r.lo, r.lo, _CMP_UNORD_Q),
+                                  _mm256_cmp_ps(r.hi, r.hi, _CMP_UNORD_Q));
+    return !_mm256_testz_ps(m, m);
+  }
+  static SHOAL_AVX2 SHOAL_KERNEL __m128i load8(const uint16_t* p) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  }
+  static SHOAL_AVX2 SHOAL_KERNEL Block load(HalfConv, const uint16_t* p) {
+    return {_mm256_cvtph_ps(load8(p)), _mm256_cvtph_ps(load8(p + 8))};
+  }
+  static SHOAL_AVX2 SHOAL_KERNEL __m256 widenBf16(__m128i v) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+  }
+  static SHOAL_AVX2 SHOAL_KERNEL Block load(Bf16Conv, const uint16_t* p) {
+    return {widenBf16(load8(p)), widenBf16(load8(p + 8))};
+  }
+  static SHOAL_AVX2 SHOAL_KERNEL __m256i narrow(HalfConv, Block r) {
+    return _mm256_set_m128i(_mm256_cvtps_ph(r.hi, _MM_FROUND_TO_NEAREST_INT),
+                            _mm256_cvtps_ph(r.lo, _MM_FROUND_TO_NEAREST_INT));
+  }
+  static SHOAL_AVX2 SHOAL_KERNEL __m256i narrow(Bf16Conv, Block r) {
+    // packus interleaves 128-bit lanes; the permute puts the halves back in order.
+    return _mm256_permute4x64_epi64(_mm256_packus_epi32(roundBf16(r.lo), roundBf16(r.hi)), 0xd8);
+  }
+  template <bool kStream>
+  static SHOAL_AVX2 SHOAL_KERNEL void store(uint16_t* p, __m256i v) {
+    if constexpr (kStream)
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
     else
-      loop16<Op, HalfConv>(dst + i, a + i, b + i, 16);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
   }
-  loop16<Op, HalfConv>(dst + i, a + i, b + i, n - i);
+};
+
+// AVX-512: thirty-two elements as two vectors of sixteen, so each store
+// writes a whole 64-byte line (non-temporal ones need dst 64-byte aligned).
+// The conversions are most of the work: twice AVX2's width is what brings
+// them to memory speed. bfloat16 widens by interleaving with zeros, which
+// splits a block into the lo and hi element quarters of each 128-bit lane;
+// the ops are element-wise and the narrowing pack undoes the split, so no
+// lane-crossing instruction is needed.
+struct Avx512Lanes {
+  static constexpr size_t kLanes = 32;
+  using Block = TwoVecs<64>;
+  static SHOAL_AVX512 SHOAL_KERNEL bool hasNan(Block r) {
+    return (_mm512_cmp_ps_mask(r.lo, r.lo, _CMP_UNORD_Q) |
+            _mm512_cmp_ps_mask(r.hi, r.hi, _CMP_UNORD_Q)) != 0;
+  }
+  static SHOAL_AVX512 SHOAL_KERNEL __m256i load16(const uint16_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
+  static SHOAL_AVX512 SHOAL_KERNEL Block load(HalfConv, const uint16_t* p) {
+    return {_mm512_maskz_cvtph_ps(kAll, load16(p)), _mm512_maskz_cvtph_ps(kAll, load16(p + 16))};
+  }
+  static SHOAL_AVX512 SHOAL_KERNEL Block load(Bf16Conv, const uint16_t* p) {
+    const __m512i v = _mm512_loadu_si512(p);
+    const __m512i zero = _mm512_setzero_si512();
+    return {_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, v)),
+            _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, v))};
+  }
+  static SHOAL_AVX512 SHOAL_KERNEL __m512i narrow(HalfConv, Block r) {
+    return _mm512_maskz_inserti64x4(
+        0xff, _mm512_castsi256_si512(_mm512_maskz_cvtps_ph(kAll, r.lo, _MM_FROUND_TO_NEAREST_INT)),
+        _mm512_maskz_cvtps_ph(kAll, r.hi, _MM_FROUND_TO_NEAREST_INT), 1);
+  }
+  static SHOAL_AVX512 SHOAL_KERNEL __m512i narrow(Bf16Conv, Block r) {
+    return _mm512_packus_epi32(roundBf16(r.lo), roundBf16(r.hi));
+  }
+  template <bool kStream>
+  static SHOAL_AVX512 SHOAL_KERNEL void store(uint16_t* p, __m512i v) {
+    if constexpr (kStream)
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
+    else
+      _mm512_storeu_si512(p, v);
+  }
+};
+
+// The one 16-bit body. A macro only because a target attribute cannot depend
+// on a template argument: each instruction set gets the same template with
+// its own target, so the compiler may use that set's instructions in it (and
+// in the loop16 it inlines) and no other's.
+#define SHOAL_DEFINE_KERNEL16(NAME, TARGET)                                                  \
+  template <class Lanes, class Op, class Conv, bool kStream>                                 \
+  TARGET void NAME(void* dstv, const void* av, const void* bv, size_t n) {                   \
+    auto* dst = static_cast<uint16_t*>(dstv);                                                \
+    const auto* a = static_cast<const uint16_t*>(av);                                        \
+    const auto* b = static_cast<const uint16_t*>(bv);                                        \
+    size_t i = 0;                                                                            \
+    for (; i + Lanes::kLanes <= n; i += Lanes::kLanes) {                                     \
+      const auto x = Lanes::load(Conv{}, a + i), y = Lanes::load(Conv{}, b + i);             \
+      const typename Lanes::Block r{applyRaw(Op{}, x.lo, y.lo), applyRaw(Op{}, x.hi, y.hi)}; \
+      if (Lanes::hasNan(r)) /* rare: one test per block skips every NaN rule */              \
+        loop16<Op, Conv>(dst + i, a + i, b + i, Lanes::kLanes);                              \
+      else                                                                                   \
+        Lanes::template store<kStream>(dst + i, Lanes::narrow(Conv{}, r));                   \
+    }                                                                                        \
+    loop16<Op, Conv>(dst + i, a + i, b + i, n - i);                                          \
+  }
+
+SHOAL_DEFINE_KERNEL16(kernel16Avx2, SHOAL_AVX2)
+SHOAL_DEFINE_KERNEL16(kernel16Avx512, SHOAL_AVX512)
+
+template <class T, class Op>
+SHOAL_AVX2 void plainAvx2(void* dst, const void* a, const void* b, size_t n) {
+  vecLoop<T, Op, 32>(dst, a, b, n);
 }
 
-template <class Op, bool kStream>
-SHOAL_AVX512 void bf16Avx512(void* dstv, const void* av, const void* bv, size_t n) {
-  auto* dst = static_cast<uint16_t*>(dstv);
-  const auto* a = static_cast<const uint16_t*>(av);
-  const auto* b = static_cast<const uint16_t*>(bv);
+// vecLoop with non-temporal stores; dst is 32-byte aligned.
+template <class T, class Op>
+SHOAL_AVX2 void plainStreamAvx2(void* dstv, const void* av, const void* bv, size_t n) {
+  constexpr size_t kLanes = 32 / sizeof(T);
+  auto* dst = static_cast<T*>(dstv);
+  const auto* a = static_cast<const T*>(av);
+  const auto* b = static_cast<const T*>(bv);
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512i wa = _mm512_maskz_cvtepu16_epi32(
-        kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
-    const __m512i wb = _mm512_maskz_cvtepu16_epi32(
-        kAll, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
-    const __m512 r = applyRaw(Op{}, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wa, 16)),
-                              _mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, wb, 16)));
-    if (_mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q) == 0) {
-      const __m512i x = _mm512_castps_si512(r);
-      const __m512i lsb =
-          _mm512_and_si512(_mm512_maskz_srli_epi32(kAll, x, 16), _mm512_set1_epi32(1));
-      const __m512i rounded = _mm512_maskz_srli_epi32(
-          kAll, _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), lsb), 16);
-      store16(dst + i, _mm512_maskz_cvtepi32_epi16(kAll, rounded), kStream);
-    } else {
-      loop16<Op, Bf16Conv>(dst + i, a + i, b + i, 16);
-    }
+  for (; i + kLanes <= n; i += kLanes) {
+    __m256i r;
+    combineVec<T, Op, 32>(&r, a + i, b + i);
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + i), r);
   }
-  loop16<Op, Bf16Conv>(dst + i, a + i, b + i, n - i);
+  loop<T, Op>(dst + i, a + i, b + i, n - i);
 }
 
-// ---- baseline (SSE2) kernels: the same loops, for CPUs without AVX2/F16C.
+#endif  // SHOAL_REDUCE_X86
+
+// ---- baseline kernels: the same loops, for CPUs without AVX2/F16C (on
+// x86-64, SSE2) and for every other architecture.
 
 template <class T, class Op>
 void plainPortable(void* dst, const void* a, const void* b, size_t n) {
@@ -477,53 +467,60 @@ void loop16Portable(void* dst, const void* a, const void* b, size_t n) {
 
 using Kernel = void (*)(void*, const void*, const void*, size_t);
 
-// stream: the AVX2 kernel with non-temporal stores (dst 32-byte aligned).
-// avx512: the 16-bit kernels in AVX-512 (the others gain nothing from it).
+// avx2: the AVX2 kernel; stream: the same with non-temporal stores (dst
+// aligned to kStreamAlign); avx512: the 16-bit kernels in AVX-512 (the others
+// gain nothing from it). Off x86-64 the flags are always false.
+template <class T, class Op>
+Kernel plainKernel(bool avx2, bool stream) {
+#if SHOAL_REDUCE_X86
+  if (stream) return plainStreamAvx2<T, Op>;
+  if (avx2) return plainAvx2<T, Op>;
+#else
+  (void)avx2;
+  (void)stream;
+#endif
+  return plainPortable<T, Op>;
+}
+
+template <class Op, class Conv>
+Kernel kernel16(bool avx2, bool stream, bool avx512) {
+#if SHOAL_REDUCE_X86
+  if (avx512)
+    return stream ? kernel16Avx512<Avx512Lanes, Op, Conv, true>
+                  : kernel16Avx512<Avx512Lanes, Op, Conv, false>;
+  if (stream) return kernel16Avx2<Avx2Lanes, Op, Conv, true>;
+  if (avx2) return kernel16Avx2<Avx2Lanes, Op, Conv, false>;
+#else
+  (void)avx2;
+  (void)stream;
+  (void)avx512;
+#endif
+  return loop16Portable<Op, Conv>;
+}
+
 template <class Op>
 Kernel pickKernel(shoalDataType_t t, bool avx2, bool stream, bool avx512) {
   switch (t) {
     case shoalInt8:
-      return stream ? plainStreamAvx2<int8_t, Op>
-             : avx2 ? plainAvx2<int8_t, Op>
-                    : plainPortable<int8_t, Op>;
+      return plainKernel<int8_t, Op>(avx2, stream);
     case shoalUint8:
-      return stream ? plainStreamAvx2<uint8_t, Op>
-             : avx2 ? plainAvx2<uint8_t, Op>
-                    : plainPortable<uint8_t, Op>;
+      return plainKernel<uint8_t, Op>(avx2, stream);
     case shoalInt32:
-      return stream ? plainStreamAvx2<int32_t, Op>
-             : avx2 ? plainAvx2<int32_t, Op>
-                    : plainPortable<int32_t, Op>;
+      return plainKernel<int32_t, Op>(avx2, stream);
     case shoalUint32:
-      return stream ? plainStreamAvx2<uint32_t, Op>
-             : avx2 ? plainAvx2<uint32_t, Op>
-                    : plainPortable<uint32_t, Op>;
+      return plainKernel<uint32_t, Op>(avx2, stream);
     case shoalInt64:
-      return stream ? plainStreamAvx2<int64_t, Op>
-             : avx2 ? plainAvx2<int64_t, Op>
-                    : plainPortable<int64_t, Op>;
+      return plainKernel<int64_t, Op>(avx2, stream);
     case shoalUint64:
-      return stream ? plainStreamAvx2<uint64_t, Op>
-             : avx2 ? plainAvx2<uint64_t, Op>
-                    : plainPortable<uint64_t, Op>;
+      return plainKernel<uint64_t, Op>(avx2, stream);
     case shoalFloat32:
-      return stream ? plainStreamAvx2<float, Op>
-             : avx2 ? plainAvx2<float, Op>
-                    : plainPortable<float, Op>;
+      return plainKernel<float, Op>(avx2, stream);
     case shoalFloat64:
-      return stream ? plainStreamAvx2<double, Op>
-             : avx2 ? plainAvx2<double, Op>
-                    : plainPortable<double, Op>;
+      return plainKernel<double, Op>(avx2, stream);
     case shoalFloat16:
-      if (avx512) return stream ? halfAvx512<Op, true> : halfAvx512<Op, false>;
-      return stream ? halfAvx2<Op, true>
-             : avx2 ? halfAvx2<Op, false>
-                    : loop16Portable<Op, HalfConv>;
+      return kernel16<Op, HalfConv>(avx2, stream, avx512);
     case shoalBfloat16:
-      if (avx512) return stream ? bf16Avx512<Op, true> : bf16Avx512<Op, false>;
-      return stream ? bf16Avx2<Op, true>
-             : avx2 ? bf16Avx2<Op, false>
-                    : loop16Portable<Op, Bf16Conv>;
+      return kernel16<Op, Bf16Conv>(avx2, stream, avx512);
     default:
       return nullptr;
   }
@@ -546,18 +543,26 @@ Kernel pickKernel(shoalDataType_t t, shoalRedOp_t op, bool avx2, bool stream, bo
 }
 
 bool cpuHasAvx2() {
+#if SHOAL_REDUCE_X86
   // F16C through cpuid: clang's __builtin_cpu_supports does not know it.
   static const bool has = __builtin_cpu_supports("avx2") && [] {
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
   }();
   return has;
+#else
+  return false;
+#endif
 }
 
 bool cpuHasAvx512() {
+#if SHOAL_REDUCE_X86
   static const bool has = cpuHasAvx2() && __builtin_cpu_supports("avx512f") &&
                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   return has;
+#else
+  return false;
+#endif
 }
 
 template <class T>
@@ -570,22 +575,28 @@ SHOAL_KERNEL void divide16(uint16_t* p, size_t n, float d) {
   for (size_t i = 0; i < n; ++i) p[i] = Conv::narrow(Conv::widen(p[i]) / d);
 }
 
+#if SHOAL_REDUCE_X86
 template <class Conv>
 SHOAL_AVX2 void divide16Avx2(uint16_t* p, size_t n, float d) {
   divide16<Conv>(p, n, d);
 }
+#endif
 
 template <class Conv>
 void divide16Any(uint16_t* p, size_t n, float d) {
-  if (cpuHasAvx2())
+#if SHOAL_REDUCE_X86
+  if (cpuHasAvx2()) {
     divide16Avx2<Conv>(p, n, d);
-  else
-    divide16<Conv>(p, n, d);
+    return;
+  }
+#endif
+  divide16<Conv>(p, n, d);
 }
 
-}  // namespace
-
-namespace {
+#if SHOAL_REDUCE_X86
+// What the streaming kernels need of dst: a whole 64-byte line per AVX-512
+// store (and 32 bytes per AVX2 one).
+constexpr size_t kStreamAlign = 64;
 
 // Out of cache an ordinary store first reads the destination line (read for
 // ownership), so a reduction moves 4 x bytes for the 3 x it needs; glibc's
@@ -593,12 +604,14 @@ namespace {
 // whole lines without reading them. So do the AVX2 kernels for large buffers.
 void reduceStreamed(Kernel plain, Kernel stream, size_t es, char* dst, const char* a, const char* b,
                     size_t count) {
-  // The head, up to dst's first 32-byte boundary, goes through the cache.
-  const size_t head = std::min(count, (32 - reinterpret_cast<uintptr_t>(dst) % 32) % 32 / es);
+  // The head, up to dst's first aligned boundary, goes through the cache.
+  const size_t head = std::min(
+      count, (kStreamAlign - reinterpret_cast<uintptr_t>(dst) % kStreamAlign) % kStreamAlign / es);
   plain(dst, a, b, head);
   stream(dst + head * es, a + head * es, b + head * es, count - head);
   _mm_sfence();  // non-temporal stores are weakly ordered: visible before returning
 }
+#endif
 
 // From this size per buffer the buffers are taken not to fit the caches: below
 // it, non-temporal stores would evict a dst the caller may read next.
@@ -625,16 +638,23 @@ bool reduceIsaAvailable(ReduceIsa isa) {
 
 void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_t count,
                    shoalDataType_t t, shoalRedOp_t op) {
+  // A variant the CPU lacks (off x86-64: every one) runs the portable loops.
+  if (!reduceIsaAvailable(isa)) isa = ReduceIsa::kPortable;
   const bool avx512 = isa == ReduceIsa::kAvx512 || isa == ReduceIsa::kAvx512Streaming;
   const bool stream = isa == ReduceIsa::kAvx2Streaming || isa == ReduceIsa::kAvx512Streaming;
   const Kernel k = pickKernel(t, op, isa != ReduceIsa::kPortable, false, avx512);
   if (k == nullptr) return;
+#if SHOAL_REDUCE_X86
   const size_t es = dtypeSize(t);
-  if (stream && reinterpret_cast<uintptr_t>(dst) % es == 0)
+  if (stream && reinterpret_cast<uintptr_t>(dst) % es == 0) {
     reduceStreamed(k, pickKernel(t, op, true, true, avx512), es, static_cast<char*>(dst),
                    static_cast<const char*>(a), static_cast<const char*>(b), count);
-  else
-    k(dst, a, b, count);
+    return;
+  }
+#else
+  (void)stream;
+#endif
+  k(dst, a, b, count);
 }
 
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
