@@ -14,12 +14,16 @@
 #include <vector>
 
 #include "shoal/ps.h"
+#include "util/fault_case.h"
 #include "util/multiprocess.h"
 #include "util/ps_values.h"
 
 namespace {
 
+using shoal::test::expectOnlyVictimKilled;
+using shoal::test::expectOutcome;
 using shoal::test::runRanks;
+using shoal::test::timedCall;
 
 // Key 0's values: what a worker pushes in round r.
 float gradient(int w, int r, size_t i) { return shoal::test::psGradient(w, r, 0, i); }
@@ -49,25 +53,35 @@ shoalPsServerStats waitStats(shoalPs_t ps, int deadWorkers, uint64_t pushes) {
   return s;
 }
 
-void expectKilled(const std::vector<shoal::test::RankResult>& results, int victim) {
-  ASSERT_EQ(results.size() > static_cast<size_t>(victim), true);
-  for (const auto& r : results) {
-    if (r.rank == victim) {
-      EXPECT_EQ(r.exitCode, -SIGKILL) << "rank " << r.rank << ": " << r.what;
-    } else {
-      EXPECT_EQ(r.exitCode, 0) << "rank " << r.rank << ": " << r.what;
-    }
+// Joins the job as a server when rank >= firstServer; nullptr (and a
+// failure) if that fails.
+shoalPs_t join(int n, const shoalUniqueId& id, int rank, int firstServer, shoalPsOptions o) {
+  shoalPs_t ps = nullptr;
+  int role = rank < firstServer ? shoalPsRoleWorker : shoalPsRoleServer;
+  if (shoalPsInitRank(&ps, n, id, rank, role, &o) != shoalSuccess) {
+    ADD_FAILURE() << "rank " << rank << ": " << shoalPsGetLastError(nullptr);
+    return nullptr;
   }
+  return ps;
+}
+
+// One push_pull of key 1 (a push where out is null), submitted and waited
+// for, and how it ended.
+shoal::test::CallOutcome run(shoalPs_t ps, const std::vector<float>& g, std::vector<float>* out) {
+  return timedCall(
+      [&] {
+        shoalPsHandle_t h;
+        shoalResult_t r =
+            out ? shoalPsPushPull(ps, 1, g.data(), out->data(), g.size(), shoalFloat32, &h)
+                : shoalPsPush(ps, 1, g.data(), g.size(), shoalFloat32, &h);
+        return r == shoalSuccess ? shoalPsWait(ps, h, nullptr) : r;
+      },
+      [&] { return std::string(shoalPsGetLastError(ps)); });
 }
 
 class PsFaults : public testing::TestWithParam<std::string> {
  protected:
-  shoal::test::MultiProcessOptions mp() const {
-    shoal::test::MultiProcessOptions o;
-    o.env["SHOAL_TRANSPORT"] = GetParam();
-    o.timeoutSeconds = 120;
-    return o;
-  }
+  shoal::test::MultiProcessOptions mp() const { return shoal::test::faultRun(GetParam(), 120); }
 };
 
 // Sync: workers 0, 1, 2 and server 3; worker 2 dies after round 1.
@@ -77,12 +91,8 @@ TEST_P(PsFaults, WorkerDiesSyncOthersGetAnError) {
   auto results = runRanks(
       4,
       [&](int rank, int n, const shoalUniqueId& id) {
-        shoalPsOptions o = options(shoalPsSync);
-        shoalPs_t ps = nullptr;
-        ASSERT_EQ(
-            shoalPsInitRank(&ps, n, id, rank, rank < 3 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
-            shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        shoalPs_t ps = join(n, id, rank, 3, options(shoalPsSync));
+        ASSERT_NE(ps, nullptr);
         if (rank == 3) {
           shoalPsServerStats s = waitStats(ps, 1, 3);
           EXPECT_EQ(s.deadWorkers, 1);
@@ -92,30 +102,20 @@ TEST_P(PsFaults, WorkerDiesSyncOthersGetAnError) {
         }
         std::vector<float> g(count), out(count);
         for (size_t i = 0; i < count; ++i) g[i] = gradient(rank, 1, i);
-        shoalPsHandle_t h;
-        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
-                  shoalSuccess);
-        ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        auto first = run(ps, g, &out);
+        ASSERT_EQ(first.code, shoalSuccess) << first.error;
         for (size_t i = 0; i < count; ++i) {
           ASSERT_EQ(out[i], gradient(0, 1, i) + gradient(1, 1, i) + gradient(2, 1, i));
         }
         if (rank == 2) raise(SIGKILL);
-        auto start = std::chrono::steady_clock::now();
-        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
-                  shoalSuccess);
-        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalRemoteError);
-        std::string err = shoalPsGetLastError(ps);
-        EXPECT_NE(err.find("worker rank 2 died"), std::string::npos) << err;
-        EXPECT_NE(err.find("server rank 3"), std::string::npos) << err;
-        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                  kTimeout / 2);
+        expectOutcome(run(ps, g, &out), shoalRemoteError, {"worker rank 2 died", "server rank 3"},
+                      kTimeout / 2);
         // Later operations on the broken job fail the same way at once.
-        ASSERT_EQ(shoalPsPush(ps, 1, g.data(), count, shoalFloat32, &h), shoalSuccess);
-        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalRemoteError);
+        expectOutcome(run(ps, g, nullptr), shoalRemoteError, {"worker rank 2 died"}, 1.0);
         ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
       },
       mp());
-  expectKilled(results, 2);
+  expectOnlyVictimKilled(results, 2);
 }
 
 // Async: worker 2 dies after one push; workers 0 and 1 push five more times
@@ -126,12 +126,8 @@ TEST_P(PsFaults, WorkerDiesAsyncOthersProceed) {
   auto results = runRanks(
       4,
       [&](int rank, int n, const shoalUniqueId& id) {
-        shoalPsOptions o = options(shoalPsAsync);
-        shoalPs_t ps = nullptr;
-        ASSERT_EQ(
-            shoalPsInitRank(&ps, n, id, rank, rank < 3 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
-            shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        shoalPs_t ps = join(n, id, rank, 3, options(shoalPsAsync));
+        ASSERT_NE(ps, nullptr);
         if (rank == 3) {
           shoalPsServerStats s = waitStats(ps, 1, 13 * 2);
           EXPECT_EQ(s.deadWorkers, 1);
@@ -167,7 +163,7 @@ TEST_P(PsFaults, WorkerDiesAsyncOthersProceed) {
         ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
       },
       mp());
-  expectKilled(results, 2);
+  expectOnlyVictimKilled(results, 2);
 }
 
 // Workers 0, 1; servers 2, 3 share the key's four partitions. Server 3 dies
@@ -178,12 +174,8 @@ TEST_P(PsFaults, ServerDiesWorkersGetAnErrorNamingIt) {
   auto results = runRanks(
       4,
       [&](int rank, int n, const shoalUniqueId& id) {
-        shoalPsOptions o = options(shoalPsSync);
-        shoalPs_t ps = nullptr;
-        ASSERT_EQ(
-            shoalPsInitRank(&ps, n, id, rank, rank < 2 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
-            shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        shoalPs_t ps = join(n, id, rank, 2, options(shoalPsSync));
+        ASSERT_NE(ps, nullptr);
         if (rank >= 2) {
           int index = -1, servers = 0;
           ASSERT_EQ(shoalPsServerIndex(ps, &index, &servers), shoalSuccess);
@@ -197,24 +189,15 @@ TEST_P(PsFaults, ServerDiesWorkersGetAnErrorNamingIt) {
           return;
         }
         std::vector<float> g(count, 1.0f), out(count);
-        shoalPsHandle_t h;
-        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
-                  shoalSuccess);
-        ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        auto first = run(ps, g, &out);
+        ASSERT_EQ(first.code, shoalSuccess) << first.error;
         for (size_t i = 0; i < count; ++i) ASSERT_EQ(out[i], 2.0f);
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        auto start = std::chrono::steady_clock::now();
-        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), count, shoalFloat32, &h),
-                  shoalSuccess);
-        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalRemoteError);
-        std::string err = shoalPsGetLastError(ps);
-        EXPECT_NE(err.find("server rank 3"), std::string::npos) << err;
-        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                  kTimeout);
+        expectOutcome(run(ps, g, &out), shoalRemoteError, {"server rank 3"}, kTimeout);
         ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
       },
       mp());
-  expectKilled(results, 3);
+  expectOnlyVictimKilled(results, 3);
 }
 
 // A server that stops answering without dying (SIGSTOP): the worker's
@@ -222,20 +205,14 @@ TEST_P(PsFaults, ServerDiesWorkersGetAnErrorNamingIt) {
 TEST(PsFaultsHang, StoppedServerTimesOutNamingIt) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
-  shoal::test::MultiProcessOptions mp;
-  mp.env["SHOAL_TRANSPORT"] = "shm";
-  mp.timeoutSeconds = 60;
   const double timeout = 2;
   auto results = runRanks(
       2,
       [&](int rank, int n, const shoalUniqueId& id) {
         shoalPsOptions o = options(shoalPsSync);
         o.timeoutSeconds = timeout;
-        shoalPs_t ps = nullptr;
-        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
-                                  rank == 0 ? shoalPsRoleWorker : shoalPsRoleServer, &o),
-                  shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        shoalPs_t ps = join(n, id, rank, 1, o);
+        ASSERT_NE(ps, nullptr);
         if (rank == 1) {
           waitStats(ps, 0, 1);
           pid_t me = getpid();
@@ -245,31 +222,21 @@ TEST(PsFaultsHang, StoppedServerTimesOutNamingIt) {
           return;
         }
         std::vector<float> g(100, 1.0f), out(100);
-        shoalPsHandle_t h;
-        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), g.size(), shoalFloat32, &h),
-                  shoalSuccess);
-        ASSERT_EQ(shoalPsWait(ps, h, nullptr), shoalSuccess) << shoalPsGetLastError(ps);
+        auto first = run(ps, g, &out);
+        ASSERT_EQ(first.code, shoalSuccess) << first.error;
         pid_t server = 0;
         ASSERT_EQ(read(fds[0], &server, sizeof(server)), static_cast<ssize_t>(sizeof(server)));
         // Give the server time to stop before the next round.
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        auto start = std::chrono::steady_clock::now();
-        ASSERT_EQ(shoalPsPushPull(ps, 1, g.data(), out.data(), g.size(), shoalFloat32, &h),
-                  shoalSuccess);
-        EXPECT_EQ(shoalPsWait(ps, h, nullptr), shoalTimeout);
-        double waited =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::string err = shoalPsGetLastError(ps);
-        EXPECT_NE(err.find("server ranks {1}"), std::string::npos) << err;
-        EXPECT_GE(waited, timeout * 0.9);
-        EXPECT_LT(waited, timeout + 3);
+        expectOutcome(run(ps, g, &out), shoalTimeout, {"server ranks {1}"}, timeout + 3,
+                      timeout * 0.9);
         kill(server, SIGKILL);  // nothing else would end it
         ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
       },
-      mp);
+      shoal::test::faultRun("shm", 60));
   close(fds[0]);
   close(fds[1]);
-  expectKilled(results, 1);
+  expectOnlyVictimKilled(results, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, PsFaults, testing::Values("shm", "ucx"),

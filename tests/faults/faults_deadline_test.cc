@@ -14,22 +14,25 @@
 #include <thread>
 #include <vector>
 
+#include "util/fault_case.h"
 #include "util/multiprocess.h"
 
 namespace {
 
+using shoal::test::expectOutcome;
+using shoal::test::faultRun;
 using shoal::test::runRanks;
+using shoal::test::timedCall;
 
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// A float sum over count elements of buf in place.
+shoalResult_t sum(std::vector<float>& buf, size_t count, shoalComm_t comm) {
+  return shoalAllReduce(buf.data(), buf.data(), count, shoalFloat32, shoalSum, comm, nullptr);
 }
 
 // Rank 1 joins the communicator but never calls the collective.
 TEST(FaultsDeadline, TimeoutNamesOperationSequenceAlgorithmAndMissingRank) {
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TIMEOUT"] = "60";  // the per-communicator setting must win
-  opts.env["SHOAL_ALGO"] = "ring";
-  opts.timeoutSeconds = 60;
+  // SHOAL_TIMEOUT 60: the per-communicator setting must win.
+  auto opts = faultRun("", 60, {{"SHOAL_TIMEOUT", "60"}, {"SHOAL_ALGO", "ring"}});
   auto results = runRanks(
       2,
       [](int rank, int n, const shoalUniqueId& id) {
@@ -41,30 +44,19 @@ TEST(FaultsDeadline, TimeoutNamesOperationSequenceAlgorithmAndMissingRank) {
         ASSERT_EQ(shoalCommSetTimeout(comm, 1.0), shoalSuccess);
         std::vector<float> buf(1000, 1.0f);
         // One good call so the stuck one is #2.
-        ASSERT_EQ(shoalAllReduce(buf.data(), buf.data(), buf.size(), shoalFloat32, shoalSum, comm,
-                                 nullptr),
-                  shoalSuccess);
+        ASSERT_EQ(sum(buf, buf.size(), comm), shoalSuccess);
         if (rank == 1) {
           std::this_thread::sleep_for(std::chrono::seconds(4));  // alive, silent
           shoalCommAbort(comm);
           return;
         }
-        auto t0 = std::chrono::steady_clock::now();
-        shoalResult_t r = shoalAllReduce(buf.data(), buf.data(), buf.size(), shoalFloat32, shoalSum,
-                                         comm, nullptr);
-        double secs = since(t0);
-        std::string msg = shoalGetLastError(comm);
-        EXPECT_EQ(r, shoalTimeout) << msg;
-        EXPECT_GE(secs, 0.9);
-        EXPECT_LT(secs, 3.0);
-        EXPECT_NE(msg.find("rank 0: allreduce #2 (ring over "), std::string::npos) << msg;
-        EXPECT_NE(msg.find("waiting for ranks {1}"), std::string::npos) << msg;
-        // The communicator refuses further work, naming the first error.
-        EXPECT_EQ(shoalAllReduce(buf.data(), buf.data(), 1, shoalFloat32, shoalSum, comm, nullptr),
-                  shoalInvalidUsage);
-        msg = shoalGetLastError(comm);
-        EXPECT_NE(msg.find("unusable after an earlier error"), std::string::npos) << msg;
-        EXPECT_NE(msg.find("waiting for ranks {1}"), std::string::npos) << msg;
+        auto lastError = [&] { return std::string(shoalGetLastError(comm)); };
+        expectOutcome(timedCall([&] { return sum(buf, buf.size(), comm); }, lastError),
+                      shoalTimeout, {"rank 0: allreduce #2 (ring over ", "waiting for ranks {1}"},
+                      3.0, 0.9);
+        // The communicator refuses further work at once, naming the first error.
+        expectOutcome(timedCall([&] { return sum(buf, 1, comm); }, lastError), shoalInvalidUsage,
+                      {"unusable after an earlier error", "waiting for ranks {1}"}, 1.0);
         EXPECT_EQ(shoalCommDestroy(comm), shoalSuccess);
       },
       opts);
@@ -74,13 +66,10 @@ TEST(FaultsDeadline, TimeoutNamesOperationSequenceAlgorithmAndMissingRank) {
 // A rank stuck in a collective whose peer never comes: another thread aborts
 // after 200 ms and the call returns within about a second.
 TEST(FaultsDeadline, AbortFromAnotherThreadEndsAStuckCall) {
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TIMEOUT"] = "60";
-  // The automatic choice: its agreement over the bootstrap mesh happens when
-  // the communicator is built, so the first call waits only where abort
-  // reaches it.
-  opts.env["SHOAL_ALGO"] = "";
-  opts.timeoutSeconds = 60;
+  // The automatic choice (SHOAL_ALGO ""): its agreement over the bootstrap
+  // mesh happens when the communicator is built, so the first call waits
+  // only where abort reaches it.
+  auto opts = faultRun("", 60, {{"SHOAL_TIMEOUT", "60"}, {"SHOAL_ALGO", ""}});
   auto results = runRanks(
       2,
       [](int rank, int n, const shoalUniqueId& id) {
@@ -97,27 +86,18 @@ TEST(FaultsDeadline, AbortFromAnotherThreadEndsAStuckCall) {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
           abortResult = shoalCommAbort(comm);
         });
-        std::vector<double> buf(4096, 2.0);
-        auto t0 = std::chrono::steady_clock::now();
-        shoalResult_t r = shoalAllReduce(buf.data(), buf.data(), buf.size(), shoalFloat64, shoalSum,
-                                         comm, nullptr);
-        double secs = since(t0);
-        // comm is gone: the message is the calling thread's.
-        std::string msg = shoalGetLastError(nullptr);
+        std::vector<float> buf(4096, 2.0f);
+        // comm is gone after the abort: the message is the calling thread's.
+        auto lastError = [] { return std::string(shoalGetLastError(nullptr)); };
+        auto stuck = timedCall([&] { return sum(buf, buf.size(), comm); }, lastError);
         aborter.join();
         EXPECT_EQ(abortResult.load(), shoalSuccess);
-        EXPECT_EQ(r, shoalInvalidUsage) << msg;
-        EXPECT_NE(msg.find("aborted by shoalCommAbort while waiting for ranks {1}"),
-                  std::string::npos)
-            << msg;
-        EXPECT_NE(msg.find("allreduce #1"), std::string::npos) << msg;
-        EXPECT_GE(secs, 0.15);
-        EXPECT_LT(secs, 1.2);
+        expectOutcome(stuck, shoalInvalidUsage,
+                      {"aborted by shoalCommAbort while waiting for ranks {1}", "allreduce #1"},
+                      1.2, 0.15);
         // The handle is dead now: refused, never dereferenced.
-        EXPECT_EQ(shoalAllReduce(buf.data(), buf.data(), 1, shoalFloat64, shoalSum, comm, nullptr),
-                  shoalInvalidUsage);
-        EXPECT_NE(std::string(shoalGetLastError(nullptr)).find("not a live communicator"),
-                  std::string::npos);
+        expectOutcome(timedCall([&] { return sum(buf, 1, comm); }, lastError), shoalInvalidUsage,
+                      {"not a live communicator"}, 1.0);
       },
       opts);
   shoal::test::expectAllRanksPassed(results);
@@ -130,10 +110,8 @@ TEST(FaultsDeadline, AbortFromAnotherThreadEndsAStuckCall) {
 TEST(FaultsDeadline, WatchdogChild) {
   if (!getenv("SHOAL_FAULTS_WATCHDOG_CHILD"))
     GTEST_SKIP() << "run by WatchdogWarnsNamingTheMissingRank";
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TIMEOUT"] = "30";
-  opts.env["SHOAL_ALGO"] = "ring";  // the executor's wait, not the tuner's agreement
-  opts.timeoutSeconds = 60;
+  // ring: the executor's wait, not the tuner's agreement
+  auto opts = faultRun("", 60, {{"SHOAL_TIMEOUT", "30"}, {"SHOAL_ALGO", "ring"}});
   auto results = runRanks(
       2,
       [](int rank, int n, const shoalUniqueId& id) {

@@ -38,6 +38,7 @@
 #include "core/bootstrap_wire.h"
 #include "matrix_report.h"
 #include "shoal/ps.h"
+#include "util/fault_case.h"
 #include "util/multiprocess.h"
 
 #ifndef SHOAL_FAULTS_BUILD_DIR
@@ -283,10 +284,6 @@ void record(Slot& s, int code, int call, double secs, const std::string& msg) {
   snprintf(s.msg, sizeof(s.msg), "%s", msg.c_str());
 }
 
-double since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 // A PS rank: workers run kCalls sync push_pull rounds on one key and check
 // every element; servers serve until every worker finalized or died.
 void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id) {
@@ -301,7 +298,7 @@ void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id)
   shoalResult_t r =
       shoalPsInitRank(&ps, n, id, rank, server ? shoalPsRoleServer : shoalPsRoleWorker, &o);
   if (r != shoalSuccess) {
-    record(s, r, 0, since(t0), shoalPsGetLastError(nullptr));
+    record(s, r, 0, shoal::test::secondsSince(t0), shoalPsGetLastError(nullptr));
     return;
   }
   if (server) {
@@ -319,7 +316,8 @@ void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id)
     // Finalize returns once every worker said goodbye or was seen dead.
     t0 = std::chrono::steady_clock::now();
     if (r == shoalSuccess) r = shoalPsFinalize(ps);
-    record(s, r, kCalls + 1, since(t0), r == shoalSuccess ? "" : shoalPsGetLastError(nullptr));
+    record(s, r, kCalls + 1, shoal::test::secondsSince(t0),
+           r == shoalSuccess ? "" : shoalPsGetLastError(nullptr));
     return;
   }
   std::vector<float> grad(kCount), out(kCount);
@@ -331,7 +329,7 @@ void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id)
     r = shoalPsPushPull(ps, 1, grad.data(), out.data(), kCount, shoalFloat32, &h);
     if (r == shoalSuccess) r = shoalPsWait(ps, h, nullptr);
     if (r != shoalSuccess) {
-      record(s, r, call, since(t0), shoalPsGetLastError(ps));
+      record(s, r, call, shoal::test::secondsSince(t0), shoalPsGetLastError(ps));
       break;
     }
     bool exact = true;
@@ -340,15 +338,16 @@ void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id)
       exact = out[i] == static_cast<float>(sum);
     }
     if (!exact) {
-      record(s, -2, call, since(t0), "push_pull returned success with a wrong result");
+      record(s, -2, call, shoal::test::secondsSince(t0),
+             "push_pull returned success with a wrong result");
       break;
     }
-    record(s, 0, call, since(t0), "");
+    record(s, 0, call, shoal::test::secondsSince(t0), "");
   }
   t0 = std::chrono::steady_clock::now();
   r = shoalPsFinalize(ps);
   if (r != shoalSuccess && s.code == 0)
-    record(s, r, kCalls + 1, since(t0), shoalPsGetLastError(nullptr));
+    record(s, r, kCalls + 1, shoal::test::secondsSince(t0), shoalPsGetLastError(nullptr));
 }
 
 void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id) {
@@ -372,7 +371,7 @@ void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id
   shoalComm_t comm = nullptr;
   shoalResult_t r = shoalCommInitRank(&comm, n, id, rank);
   if (r != shoalSuccess) {
-    record(s, r, 0, since(t0), shoalGetLastError(nullptr));
+    record(s, r, 0, shoal::test::secondsSince(t0), shoalGetLastError(nullptr));
   } else {
     std::vector<int32_t> buf(kCount);
     for (int call = 1; call <= kCalls; ++call) {
@@ -381,7 +380,7 @@ void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id
       t0 = std::chrono::steady_clock::now();
       r = shoalAllReduce(buf.data(), buf.data(), kCount, shoalInt32, shoalSum, comm, nullptr);
       if (r != shoalSuccess) {
-        record(s, r, call, since(t0), shoalGetLastError(comm));
+        record(s, r, call, shoal::test::secondsSince(t0), shoalGetLastError(comm));
         break;
       }
       bool exact = true;
@@ -389,10 +388,11 @@ void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id
         exact = buf[i] == static_cast<int32_t>(n * (n + 1) / 2 * (call + static_cast<int>(i % 97)));
       }
       if (!exact) {
-        record(s, -2, call, since(t0), "allreduce returned success with a wrong result");
+        record(s, -2, call, shoal::test::secondsSince(t0),
+               "allreduce returned success with a wrong result");
         break;
       }
-      record(s, 0, call, since(t0), "");
+      record(s, 0, call, shoal::test::secondsSince(t0), "");
     }
     shoalCommAbort(comm);
   }
