@@ -343,25 +343,37 @@ struct Avx2Lanes {
   static SHOAL_AVX2 SHOAL_KERNEL Block load(Bf16Conv, const uint16_t* p) {
     return {widenBf16(load8(p)), widenBf16(load8(p + 8))};
   }
-  static SHOAL_AVX2 SHOAL_KERNEL __m256i narrow(HalfConv, Block r) {
-    return _mm256_set_m128i(_mm256_cvtps_ph(r.hi, _MM_FROUND_TO_NEAREST_INT),
-                            _mm256_cvtps_ph(r.lo, _MM_FROUND_TO_NEAREST_INT));
-  }
-  static SHOAL_AVX2 SHOAL_KERNEL __m256i narrow(Bf16Conv, Block r) {
-    // packus interleaves 128-bit lanes; the permute puts the halves back in order.
-    return _mm256_permute4x64_epi64(_mm256_packus_epi32(roundBf16(r.lo), roundBf16(r.hi)), 0xd8);
+  template <bool kStream>
+  static SHOAL_AVX2 SHOAL_KERNEL void put(uint16_t* p, __m128i v) {
+    if constexpr (kStream)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(p), v);
+    else
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
   }
   template <bool kStream>
-  static SHOAL_AVX2 SHOAL_KERNEL void store(uint16_t* p, __m256i v) {
+  static SHOAL_AVX2 SHOAL_KERNEL void put(uint16_t* p, __m256i v) {
     if constexpr (kStream)
       _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
     else
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
   }
+  // Narrows a block and stores it at p. Half: two stores, so no instruction
+  // joins the halves (the conversions already load the shuffle port).
+  template <bool kStream>
+  static SHOAL_AVX2 SHOAL_KERNEL void store(HalfConv, uint16_t* p, Block r) {
+    put<kStream>(p, _mm256_cvtps_ph(r.lo, _MM_FROUND_TO_NEAREST_INT));
+    put<kStream>(p + 8, _mm256_cvtps_ph(r.hi, _MM_FROUND_TO_NEAREST_INT));
+  }
+  template <bool kStream>
+  static SHOAL_AVX2 SHOAL_KERNEL void store(Bf16Conv, uint16_t* p, Block r) {
+    // packus interleaves 128-bit lanes; the permute puts the halves back in order.
+    put<kStream>(
+        p, _mm256_permute4x64_epi64(_mm256_packus_epi32(roundBf16(r.lo), roundBf16(r.hi)), 0xd8));
+  }
 };
 
-// AVX-512: thirty-two elements as two vectors of sixteen, so each store
-// writes a whole 64-byte line (non-temporal ones need dst 64-byte aligned).
+// AVX-512: thirty-two elements as two vectors of sixteen, so a block writes
+// a whole 64-byte line (non-temporal stores need dst 64-byte aligned).
 // The conversions are most of the work: twice AVX2's width is what brings
 // them to memory speed. bfloat16 widens by interleaving with zeros, which
 // splits a block into the lo and hi element quarters of each 128-bit lane;
@@ -386,20 +398,29 @@ struct Avx512Lanes {
     return {_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, v)),
             _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, v))};
   }
-  static SHOAL_AVX512 SHOAL_KERNEL __m512i narrow(HalfConv, Block r) {
-    return _mm512_maskz_inserti64x4(
-        0xff, _mm512_castsi256_si512(_mm512_maskz_cvtps_ph(kAll, r.lo, _MM_FROUND_TO_NEAREST_INT)),
-        _mm512_maskz_cvtps_ph(kAll, r.hi, _MM_FROUND_TO_NEAREST_INT), 1);
-  }
-  static SHOAL_AVX512 SHOAL_KERNEL __m512i narrow(Bf16Conv, Block r) {
-    return _mm512_packus_epi32(roundBf16(r.lo), roundBf16(r.hi));
+  template <bool kStream>
+  static SHOAL_AVX512 SHOAL_KERNEL void put(uint16_t* p, __m256i v) {
+    if constexpr (kStream)
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v);
+    else
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
   }
   template <bool kStream>
-  static SHOAL_AVX512 SHOAL_KERNEL void store(uint16_t* p, __m512i v) {
+  static SHOAL_AVX512 SHOAL_KERNEL void put(uint16_t* p, __m512i v) {
     if constexpr (kStream)
       _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v);
     else
       _mm512_storeu_si512(p, v);
+  }
+  // As Avx2Lanes::store.
+  template <bool kStream>
+  static SHOAL_AVX512 SHOAL_KERNEL void store(HalfConv, uint16_t* p, Block r) {
+    put<kStream>(p, _mm512_maskz_cvtps_ph(kAll, r.lo, _MM_FROUND_TO_NEAREST_INT));
+    put<kStream>(p + 16, _mm512_maskz_cvtps_ph(kAll, r.hi, _MM_FROUND_TO_NEAREST_INT));
+  }
+  template <bool kStream>
+  static SHOAL_AVX512 SHOAL_KERNEL void store(Bf16Conv, uint16_t* p, Block r) {
+    put<kStream>(p, _mm512_packus_epi32(roundBf16(r.lo), roundBf16(r.hi)));
   }
 };
 
@@ -420,7 +441,7 @@ struct Avx512Lanes {
       if (Lanes::hasNan(r)) /* rare: one test per block skips every NaN rule */              \
         loop16<Op, Conv>(dst + i, a + i, b + i, Lanes::kLanes);                              \
       else                                                                                   \
-        Lanes::template store<kStream>(dst + i, Lanes::narrow(Conv{}, r));                   \
+        Lanes::template store<kStream>(Conv{}, dst + i, r);                                  \
     }                                                                                        \
     loop16<Op, Conv>(dst + i, a + i, b + i, n - i);                                          \
   }
