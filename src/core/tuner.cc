@@ -124,6 +124,9 @@ void agree(shoalComm* comm, TunerState& st) {
     auto it = p.scale.find(key(a.kind, a.name));
     mine.push_back(it == p.scale.end() ? 1.0 : it->second);
   }
+  // As a share of a node's traffic per link, so the maximum is the fewest
+  // links (0: one per rank, the most).
+  mine.push_back(p.nicsPerNode > 0 ? 1.0 / p.nicsPerNode : 0.0);
   if (comm->size > 1) {
     std::vector<double> all(mine.size() * static_cast<size_t>(comm->size));
     comm->bootstrap->allgather(mine.data(), all.data(), mine.size() * sizeof(double),
@@ -140,6 +143,7 @@ void agree(shoalComm* comm, TunerState& st) {
   for (size_t i = 0; i < reg.size(); ++i) {
     if (mine[5 + i] != 1.0) p.scale[key(reg[i].kind, reg[i].name)] = mine[5 + i];
   }
+  p.nicsPerNode = mine.back() > 0 ? static_cast<int>(std::lround(1.0 / mine.back())) : 0;
   st.params = p;
   st.agreed = true;
   SHOAL_INFO(TUNING,
@@ -213,8 +217,13 @@ void parseTuningText(const std::string& text, const std::string& transport,
       for (const auto& a : algorithms::registry()) known = known || key(a.kind, a.name) == name;
       if (!known) bad("unknown algorithm");
       p->scale[name] = factor;
+    } else if (what == "nics") {
+      int nics = -1;
+      if (!(words >> nics) || (words >> extra) || nics < 0)
+        bad("expected: nics <per node> (0: one per rank)");
+      p->nicsPerNode = nics;
     } else {
-      bad("unknown setting (expected link, reduce or scale)");
+      bad("unknown setting (expected link, reduce, scale or nics)");
     }
   }
 }
@@ -266,10 +275,11 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           const LinkCost &in = p.intra, &out = p.inter;
           t = 2.0 * (m - 1) * msgs(S / m, C) * in.alpha + 2.0 * (m - 1) / m * S * in.beta +
               (m - 1) / m * S * ga;
-          // Each local rank drives 1/m of the data across; they share the
-          // node's link.
-          t += 2.0 * (N - 1) * msgs(S / (m * N), C) * out.alpha + 2.0 * (N - 1) / N * S * out.beta +
-               (N - 1) / N * (S / m) * ga;
+          // Each local rank drives 1/m of the data across, over the node's
+          // k links: each link carries m/k ranks' shares.
+          const double k = p.nicsPerNode > 0 ? std::min<double>(p.nicsPerNode, m) : m;
+          t += 2.0 * (N - 1) * msgs(S / (m * N), C) * out.alpha +
+               2.0 * (N - 1) / N * S / k * out.beta + (N - 1) / N * (S / m) * ga;
         }
         break;
       case CollKind::kReduceScatter:

@@ -15,6 +15,7 @@
 //   link <transport> <intra|inter> <alpha_us> <bandwidth_GBps>
 //   reduce <GBps>                          reduction throughput (input bytes)
 //   scale <collective>:<algorithm> <factor> multiplies that prediction
+//   nics <per_node>                        links out of a node (0: one per rank)
 // e.g. "link verbs inter 2.5 11.5". Values absent from the file keep their
 // defaults (or measured values).
 #pragma once
@@ -46,6 +47,10 @@ struct TuningParams {
   // Multiplies the double tree's allreduce prediction when each half is at
   // most two messages and there are more than two ranks (see defaultTuning).
   double treeShort = 1.0;
+  // Links out of a node that its ranks' traffic spreads over (NICs per
+  // node); 0: one per rank. hier's cross-node phase runs one ring per local
+  // rank, so it is limited by min(this, ranks per node) links, not by one.
+  int nicsPerNode = 1;
 };
 
 // Defaults for a transport ("shm", "ucx", "verbs"; others get network-like ones).

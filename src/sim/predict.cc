@@ -52,6 +52,7 @@ TuningParams tuningFromProfile(const Profile& p) {
     t.inter.beta += 1.0 / (p.senderCopyGBps * 1e9) + 1.0 / (p.copyGBps * 1e9);
   }
   t.gamma = 1.0 / (p.reduceGBps * 1e9);
+  t.nicsPerNode = p.nicsPerNode;
   return t;
 }
 
