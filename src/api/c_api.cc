@@ -120,7 +120,11 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
   const char* name = shoal::collName(kind);
   if (!comm)
     return invalid(nullptr, shoalInvalidArgument, shoal::strprintf("%s: comm is NULL", name));
-  if (!isLive(comm)) return notLive(name);
+  // Claimed first: one lock for liveness and exclusivity, and comm is only
+  // read once it is known to be live.
+  shoalResult_t claimed = claim(comm, name);
+  if (claimed != shoalSuccess) return claimed;
+  std::unique_lock<std::timed_mutex> hold(comm->callMutex, std::adopt_lock);
   const int rank = comm->rank;
   const int n = comm->size;
   if (!shoal::validDtype(rawDatatype)) {
@@ -201,9 +205,6 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
                                       rank, name, why.c_str()));
     }
   }
-  shoalResult_t claimed = claim(comm, name);
-  if (claimed != shoalSuccess) return claimed;
-  std::unique_lock<std::timed_mutex> hold(comm->callMutex, std::adopt_lock);
   if (stream || device >= 0) {
     return guarded(comm, [&] {
       if (!comm->streams) comm->streams = std::make_unique<shoal::StreamProxy>(comm);

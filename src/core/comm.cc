@@ -127,26 +127,49 @@ const algorithms::AlgorithmInfo& chooseAlgorithm(shoalComm* comm, const CollArgs
   return tunerChoose(comm, args);
 }
 
-const Schedule& plan(shoalComm* comm, const CollArgs& args) {
-  const auto& algo = chooseAlgorithm(comm, args);
-  shoalComm::PlanKey key{static_cast<int>(args.kind),
-                         args.count,
-                         args.dtype,
-                         args.op,
-                         args.root,
-                         args.inPlace,
-                         algo.name};
-  auto it = comm->plans.find(key);
-  if (it != comm->plans.end()) return it->second;
-  constexpr size_t kMaxPlans = 64;
-  if (comm->planOrder.size() >= kMaxPlans) {
-    comm->plans.erase(comm->planOrder.front());
-    comm->planOrder.pop_front();
+const shoalComm::Plan& plan(shoalComm* comm, const CollArgs& args) {
+  static const config::Tunable kAlgo("SHOAL_ALGO");
+  const char* algoEnv = kAlgo.raw();
+  if (comm->algoEnv != algoEnv) {
+    comm->algoEnv = algoEnv;
+    ++comm->algoGeneration;
   }
-  comm->planOrder.push_back(key);
-  Schedule sch = algo.plan(args);
-  sch.algorithm = algo.name;
-  return comm->plans.emplace(key, std::move(sch)).first->second;
+  shoalComm::CallShape shape{
+      static_cast<int>(args.kind), args.count, args.dtype, args.op, args.root, args.inPlace};
+  if (comm->lastPlan && shape == comm->lastShape &&
+      comm->lastPlanGeneration == comm->algoGeneration) {
+    return *comm->lastPlan;
+  }
+  const auto& algo = chooseAlgorithm(comm, args);
+  shoalComm::PlanKey key{
+      static_cast<int>(args.kind), args.count, args.dtype, args.op, args.root, args.inPlace, &algo};
+  auto it = comm->plans.find(key);
+  if (it == comm->plans.end()) {
+    constexpr size_t kMaxPlans = 64;
+    if (comm->planOrder.size() >= kMaxPlans) {
+      comm->plans.erase(comm->planOrder.front());
+      comm->planOrder.pop_front();
+      comm->lastPlan = nullptr;
+    }
+    comm->planOrder.push_back(key);
+    shoalComm::Plan p;
+    p.schedule = algo.plan(args);
+    p.schedule.algorithm = algo.name;
+    p.signature = CallSignature{static_cast<uint8_t>(args.kind),
+                                static_cast<uint8_t>(args.dtype),
+                                static_cast<uint8_t>(args.op),
+                                0,
+                                args.root,
+                                args.count,
+                                0,
+                                {}};
+    snprintf(p.signature.algorithm, sizeof(p.signature.algorithm), "%s", algo.name);
+    it = comm->plans.emplace(key, std::move(p)).first;
+  }
+  comm->lastShape = shape;
+  comm->lastPlan = &it->second;
+  comm->lastPlanGeneration = comm->algoGeneration;
+  return it->second;
 }
 
 }  // namespace
@@ -204,29 +227,29 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
                 count,       dtype,      op,
                 root,        inPlace,    comm->executor->chunkBytes(),
                 &comm->hosts};
-  const Schedule& sch = plan(comm, args);
-  comm->lastAlgorithm = sch.algorithm;
+  const shoalComm::Plan& pl = plan(comm, args);
+  const Schedule& sch = pl.schedule;
+  if (comm->lastAlgorithm != sch.algorithm) comm->lastAlgorithm = sch.algorithm;
   // Schedules address the send buffer of reducescatter/allgather as the whole
   // n*count array even in place, so the executor sees NCCL's layout as is.
   ExecBuffers bufs{send, recv, nullptr, device};
   if (kind == CollKind::kAllGather && inPlace) bufs.send = recv;
-  std::vector<char> scratch;
+  // Host scratch is kept between calls up to a bound, so repeated calls do
+  // not allocate; larger scratch is freed when the call ends.
+  constexpr size_t kKeepScratch = size_t{16} << 20;
+  std::vector<char> bigScratch;
   if (sch.scratchBytes && device >= 0) {
     bufs.scratch = comm->executor->deviceScratch(device, sch.scratchBytes);
+  } else if (sch.scratchBytes > kKeepScratch) {
+    bigScratch.resize(sch.scratchBytes);
+    bufs.scratch = bigScratch.data();
   } else if (sch.scratchBytes) {
-    scratch.resize(sch.scratchBytes);
-    bufs.scratch = scratch.data();
+    if (comm->scratch.size() < sch.scratchBytes) comm->scratch.resize(sch.scratchBytes);
+    bufs.scratch = comm->scratch.data();
   }
   try {
-    CallSignature sig{static_cast<uint8_t>(kind),
-                      static_cast<uint8_t>(dtype),
-                      static_cast<uint8_t>(op),
-                      0,
-                      root,
-                      count,
-                      seq,
-                      {}};
-    snprintf(sig.algorithm, sizeof(sig.algorithm), "%s", sch.algorithm.c_str());
+    CallSignature sig = pl.signature;
+    sig.sequence = seq;
     comm->executor->run(sch, bufs, dtype, op, ExecLabel{name, seq, sch.algorithm.c_str(), sig},
                         Deadline::after(comm->timeoutSeconds), &comm->aborted);
   } catch (const Error& e) {

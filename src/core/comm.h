@@ -41,10 +41,23 @@ struct shoalComm {
   std::vector<std::string> hosts;            // host identity per rank
   std::shared_ptr<shoal::TunerState> tuner;  // automatic algorithm choice (core/tuner.cc)
 
-  // Recently used schedules, keyed by everything that shapes them.
-  using PlanKey = std::tuple<int, size_t, int, int, int, bool, std::string>;
-  std::map<PlanKey, shoal::Schedule> plans;
+  // Recently used schedules, keyed by everything that shapes them (the
+  // algorithm by its registry entry), with the call signature they carry.
+  struct Plan {
+    shoal::Schedule schedule;
+    shoal::CallSignature signature;
+  };
+  using PlanKey = std::tuple<int, size_t, int, int, int, bool, const void*>;
+  std::map<PlanKey, Plan> plans;
   std::list<PlanKey> planOrder;
+  // A training loop repeats the same call: when the shape and SHOAL_ALGO are
+  // those of the last call, its plan is reused without choosing again.
+  using CallShape = std::tuple<int, size_t, int, int, int, bool>;
+  CallShape lastShape{-1, 0, 0, 0, 0, false};
+  const Plan* lastPlan = nullptr;
+  std::string algoEnv;  // SHOAL_ALGO as last read
+  uint64_t algoGeneration = 0, lastPlanGeneration = 0;
+  std::vector<char> scratch;  // host scratch reused across calls (bounded)
 
   // Stream-ordered calls (core/stream_proxy.h), made by the first one.
   std::unique_ptr<shoal::StreamProxy> streams;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 
 namespace shoal::config {
 
@@ -21,9 +23,14 @@ const Decl kTable[] = {
 };
 
 const Decl& find(const char* name) {
-  for (const auto& d : kTable) {
-    if (strcmp(d.name, name) == 0) return d;
-  }
+  // Built once: some tunables are read on every collective.
+  static const std::unordered_map<std::string_view, const Decl*> index = [] {
+    std::unordered_map<std::string_view, const Decl*> m;
+    for (const auto& d : kTable) m.emplace(d.name, &d);
+    return m;
+  }();
+  auto it = index.find(name);
+  if (it != index.end()) return *it->second;
   // An undeclared tunable is a bug in shoal itself, not a user error.
   fprintf(stderr, "shoal: internal error: tunable %s is not declared in config_table.inc\n", name);
   abort();
@@ -31,10 +38,19 @@ const Decl& find(const char* name) {
 
 }  // namespace
 
-std::string getString(const char* name) {
+const char* getRaw(const char* name) {
   const Decl& d = find(name);
   const char* v = getenv(d.name);
-  return v ? std::string(v) : std::string(d.defaultValue);
+  return v ? v : d.defaultValue;
+}
+
+std::string getString(const char* name) { return getRaw(name); }
+
+Tunable::Tunable(const char* name) : name_(find(name).name), default_(find(name).defaultValue) {}
+
+const char* Tunable::raw() const {
+  const char* v = getenv(name_);
+  return v ? v : default_;
 }
 
 long long getInt(const char* name) {

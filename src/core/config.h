@@ -16,6 +16,20 @@ struct Entry {
 };
 
 std::string getString(const char* name);
+// The value as it stands (environment, else default) without a copy; valid
+// until the environment changes.
+const char* getRaw(const char* name);
+// A tunable read on every call: looked up in the table once, then each read
+// is one getenv.
+class Tunable {
+ public:
+  explicit Tunable(const char* name);
+  const char* raw() const;
+
+ private:
+  const char* name_;
+  const char* default_;
+};
 long long getInt(const char* name);
 double getDouble(const char* name);
 bool getBool(const char* name);

@@ -36,24 +36,30 @@ struct Executor::Channel {
   std::deque<CallSignature> signatures;  // received, not yet checked
 };
 
-struct Executor::RunState {
+// Per-call bookkeeping whose storage outlives the call: the vectors are
+// handed from one run to the next, so a small collective allocates nothing.
+struct Executor::RunVectors {
+  std::vector<int32_t> waiting;   // unmet dependencies per step
+  std::vector<int32_t> depStart;  // CSR of dependents
+  std::vector<int32_t> depList;
+  std::vector<int32_t> depFill;
+  std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
+  std::vector<size_t> sendHead, recvHead;
+  std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
+  std::vector<int32_t> localReady;
+  std::vector<int> peers;  // peers this schedule talks to
+};
+
+struct Executor::RunState : RunVectors {
   RunState(const Schedule& s, const ExecBuffers& b, shoalDataType_t t, shoalRedOp_t o,
-           const ExecLabel& l, Deadline d)
-      : sch(s), bufs(b), dtype(t), op(o), label(l), deadline(d) {}
+           const ExecLabel& l, Deadline d, RunVectors&& v)
+      : RunVectors(std::move(v)), sch(s), bufs(b), dtype(t), op(o), label(l), deadline(d) {}
   const Schedule& sch;
   const ExecBuffers& bufs;
   shoalDataType_t dtype;
   shoalRedOp_t op;
   const ExecLabel& label;
   Deadline deadline;
-  std::vector<int32_t> waiting;   // unmet dependencies per step
-  std::vector<int32_t> depStart;  // CSR of dependents
-  std::vector<int32_t> depList;
-  std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
-  std::vector<size_t> sendHead, recvHead;
-  std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
-  std::vector<int32_t> localReady;
-  std::vector<int> peers;  // peers this schedule talks to
   size_t completed = 0;
   // Fault hooks only: where the distributing half starts, and what fired.
   size_t firstGather = 0;
@@ -68,6 +74,8 @@ Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotByt
   if (slotBytes_ < 64)
     fail(shoalInvalidArgument, "SHOAL_CHUNK_SIZE=%zu: must be at least 64 bytes", slotBytes_);
   slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
+  creditBatch_ = std::max(1, slots_ / 2);
+  spare_ = std::make_unique<RunVectors>();
 }
 
 Executor::~Executor() {
@@ -133,9 +141,9 @@ char* Executor::resolve(const ExecBuffers& b, BufRef ref) const {
   return nullptr;
 }
 
-void Executor::returnCredit(int peer) {
+void Executor::returnCredit(int peer, bool force) {
   Channel& ch = *channels_[peer];
-  if (ch.creditsOwed == 0) return;
+  if (ch.creditsOwed == 0 || (!force && ch.creditsOwed < creditBatch_)) return;
   CreditMsg m{kCtrlCredit, {0, 0, 0}, ch.creditsOwed};
   if (ctx_.pair(peer).sendCtrl(&m, sizeof(m))) ch.creditsOwed = 0;
 }
@@ -373,15 +381,27 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   if (total == 0) return;
   const int n = ctx_.size();
   const size_t es = dtypeSize(dtype);
-  RunState st(sch, bufs, dtype, op, label, deadline);
+  RunState st(sch, bufs, dtype, op, label, deadline, std::move(*spare_));
+  // The bookkeeping's storage goes back for the next run, also on errors.
+  struct GiveBack {
+    RunVectors& from;
+    RunVectors& to;
+    ~GiveBack() { to = std::move(from); }
+  } giveBack{st, *spare_};
   st.waiting.assign(total, 0);
   st.depStart.assign(total + 1, 0);
   st.sendQ.resize(n);
   st.recvQ.resize(n);
+  for (int p = 0; p < n; ++p) {
+    st.sendQ[p].clear();
+    st.recvQ[p].clear();
+  }
   st.sendHead.assign(n, 0);
   st.sigSent.assign(n, 0);
   st.sigChecked.assign(n, 0);
   st.recvHead.assign(n, 0);
+  st.localReady.clear();
+  st.peers.clear();
   for (size_t i = 0; i < total; ++i) {
     const Step& s = sch.steps[i];
     for (int32_t d : s.dep) {
@@ -401,12 +421,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   }
   for (size_t i = 0; i < total; ++i) st.depStart[i + 1] += st.depStart[i];
   st.depList.resize(st.depStart[total]);
-  {
-    std::vector<int32_t> fill(st.depStart.begin(), st.depStart.end() - 1);
-    for (size_t i = 0; i < total; ++i) {
-      for (int32_t d : sch.steps[i].dep) {
-        if (d >= 0) st.depList[fill[d]++] = static_cast<int32_t>(i);
-      }
+  st.depFill.assign(st.depStart.begin(), st.depStart.end() - 1);
+  for (size_t i = 0; i < total; ++i) {
+    for (int32_t d : sch.steps[i].dep) {
+      if (d >= 0) st.depList[st.depFill[d]++] = static_cast<int32_t>(i);
     }
   }
   for (int p = 0; p < n; ++p) {
@@ -441,8 +459,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   std::vector<std::pair<int, size_t>> slotsInUse;
 
   uint64_t idle = 0;
-  auto idleSince = Clock::now();
-  watchdog_.arm(idleSince);
+  Clock::time_point idleSince{};
+  if (watchdog_.enabled()) watchdog_.arm(Clock::now());
   for (;;) {
     bool progress = false;
     while (!st.localReady.empty()) {
@@ -553,7 +571,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         ++h;
         progress = true;
       }
-      returnCredit(p);
+      returnCredit(p, false);
     }
     if (!slotsInUse.empty()) {
       // Device steps completed in stream order; the slots they read return
@@ -563,12 +581,14 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         channels_[peer]->arrived[slot] = 0;
         ++channels_[peer]->creditsOwed;
       }
-      for (auto [peer, slot] : slotsInUse) returnCredit(peer);
+      for (auto [peer, slot] : slotsInUse) returnCredit(peer, false);
       slotsInUse.clear();
     }
     if (st.completed == total) {
+      // Credits short of a batch stay owed: the next call's first wait, or a
+      // later receive, hands them back.
       bool owed = false;
-      for (int p : st.peers) owed = owed || channels_[p]->creditsOwed != 0;
+      for (int p : st.peers) owed = owed || channels_[p]->creditsOwed >= creditBatch_;
       if (!owed) {
         if (gpu) cuda::streamSync(gpu->stream(), deadline, label.operation);
         if (hooks_.any()) faultPoint(st, -1);
@@ -582,6 +602,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     // Nothing moved: back off (ranks may outnumber cores) and watch for the
     // deadline, an abort, or a peer that went away.
     if (++idle == 1) idleSince = Clock::now();
+    for (int p : st.peers) returnCredit(p, true);
     if (idle > static_cast<uint64_t>(ctx_.idleSpins())) {
       // Spin, then yield, then block longer the longer nothing happens
       // (woken by an arrival where the transport can), so waiting ranks

@@ -82,6 +82,7 @@ class Executor {
 
  private:
   struct Channel;
+  struct RunVectors;
   struct RunState;
 
   void runSchedule(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
@@ -97,7 +98,11 @@ class Executor {
   void broadcastAbort(uint64_t sequence, const char* what);
   void handleEvents(RunState& st);
   void completeStep(RunState& st, int32_t idx);
-  void returnCredit(int peer);
+  // Hands back the credits owed to `peer` once they make a batch (or always
+  // with force): a credit message per receive would double the control
+  // traffic of small collectives. Owed credits are flushed whenever this rank
+  // waits, so a peer never waits on credits a busy rank is sitting on.
+  void returnCredit(int peer, bool force);
   [[noreturn]] void failStuck(RunState& st, bool timedOut, int deadPeer);
   // Comma list of the ranks this rank still exchanges data with; per-peer
   // progress appended to *detail.
@@ -115,6 +120,8 @@ class Executor {
   faults::Hooks hooks_;
   Watchdog watchdog_;                      // SHOAL_WATCHDOG, read when the communicator is built
   std::unique_ptr<DeviceStaging> device_;  // made by the first call on GPU buffers
+  std::unique_ptr<RunVectors> spare_;      // storage for the next run's bookkeeping
+  uint32_t creditBatch_ = 1;
 };
 
 }  // namespace shoal

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <new>
 
@@ -24,6 +25,8 @@ ShmContext::ShmContext(int rank, int size)
       doorbells_(size, nullptr),
       peerPids_(size, 0) {
   cma_ = config::getBool("SHOAL_SHM_CMA");
+  spinPolls_ =
+      static_cast<int>(std::clamp<long long>(config::getInt("SHOAL_SHM_SPIN_POLLS"), 0, 1 << 30));
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
   if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) oversubscribed_ = size > CPU_COUNT(&cpus);

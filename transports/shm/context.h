@@ -32,7 +32,7 @@ class ShmContext : public Context {
   double blockAfterSeconds() const override { return 50e-6; }
   // More ranks than usable cores: a peer being waited for may be queued on
   // this core, so yield at once instead of spinning it out of its turn.
-  int idleSpins() const override { return oversubscribed_ ? 0 : 64; }
+  int idleSpins() const override { return oversubscribed_ ? 0 : spinPolls_; }
 
   // Used by pairs.
   MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
@@ -56,6 +56,7 @@ class ShmContext : public Context {
   int pollStart_ = 0;
   bool cma_ = true;
   bool oversubscribed_ = false;
+  int spinPolls_ = 64;
 };
 
 }  // namespace shoal::transport::shm
