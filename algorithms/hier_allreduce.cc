@@ -16,9 +16,10 @@
 // per node, in node order. Pieces are listed in offset order by everyone, so
 // two ranks that share several pieces list their messages in the same order.
 #include <algorithm>
-#include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "algorithms/algorithm.h"
 #include "algorithms/group_ring.h"
@@ -28,21 +29,37 @@ namespace shoal::algorithms {
 
 namespace {
 
-// Ranks of each node, nodes in order of their lowest rank.
+// Ranks of each node, nodes in order of their lowest rank. Every rank of a
+// large cluster calls this (the simulator plans all 16384 of 2048 x 8), so
+// the usual layout, each node's ranks in one block, costs one string
+// comparison per rank and one lookup per node, and each node's list is
+// allocated once.
 std::vector<std::vector<int>> nodesOf(const CollArgs& a) {
-  std::vector<std::vector<int>> nodes;
-  std::map<std::string, size_t> index;
+  const bool named = a.hosts && static_cast<int>(a.hosts->size()) == a.nranks;
+  std::unordered_map<std::string_view, int> index;
+  std::vector<int> nodeOf(static_cast<size_t>(a.nranks));
+  std::vector<size_t> sizes;
+  std::string_view prev;
+  int cur = 0;
   for (int r = 0; r < a.nranks; ++r) {
-    std::string host = a.hosts && static_cast<int>(a.hosts->size()) == a.nranks
-                           ? (*a.hosts)[static_cast<size_t>(r)]
-                           : std::string();
-    auto it = index.find(host);
-    if (it == index.end()) {
-      it = index.emplace(host, nodes.size()).first;
-      nodes.emplace_back();
+    const std::string_view host =
+        named ? std::string_view((*a.hosts)[static_cast<size_t>(r)]) : std::string_view();
+    if (r == 0 || host != prev) {
+      auto it = index.find(host);
+      if (it == index.end()) {
+        it = index.emplace(host, static_cast<int>(sizes.size())).first;
+        sizes.push_back(0);
+      }
+      cur = it->second;
+      prev = host;
     }
-    nodes[it->second].push_back(r);
+    nodeOf[static_cast<size_t>(r)] = cur;
+    ++sizes[static_cast<size_t>(cur)];
   }
+  std::vector<std::vector<int>> nodes(sizes.size());
+  for (size_t j = 0; j < sizes.size(); ++j) nodes[j].reserve(sizes[j]);
+  for (int r = 0; r < a.nranks; ++r)
+    nodes[static_cast<size_t>(nodeOf[static_cast<size_t>(r)])].push_back(r);
   return nodes;
 }
 
@@ -72,10 +89,20 @@ Schedule hierAllReduce(const CollArgs& a) {
       myLocal = static_cast<int>(it - nodes[j].begin());
     }
   }
+  // Nodes of one size (the usual case) cut the data alike: one list of
+  // slices serves them all, and the pieces of phase 2 are the slices.
+  const bool uniform = std::all_of(nodes.begin(), nodes.end(), [&](const std::vector<int>& nd) {
+    return nd.size() == nodes[0].size();
+  });
   std::vector<std::vector<Segment>> slices;
-  for (const auto& node : nodes)
+  for (const auto& node : nodes) {
     slices.push_back(splitEven(a.count, static_cast<int>(node.size())));
-  const auto& mine = slices[static_cast<size_t>(myNode)];
+    if (uniform) break;
+  }
+  auto slicesOf = [&](int j) -> const std::vector<Segment>& {
+    return slices[uniform ? 0 : static_cast<size_t>(j)];
+  };
+  const auto& mine = slicesOf(myNode);
   const Segment own = mine[static_cast<size_t>(myLocal)];
 
   // Phase 1: node-local reduce-scatter into the receive buffer.
@@ -83,7 +110,21 @@ Schedule hierAllReduce(const CollArgs& a) {
                          BufId::kRecv);
 
   // Phase 2: each piece of the slices, allreduced among its holders.
-  if (numNodes > 1) {
+  auto allreducePiece = [&](size_t lo, size_t hi, const std::vector<int>& holders) {
+    const auto segs = splitRange(lo, hi - lo, numNodes);
+    groupRingReduceScatter(b, holders, myNode, segs, BufId::kRecv, BufId::kRecv);
+    const Segment done = segs[static_cast<size_t>(myNode)];
+    if (a.op == shoalAvg && done.count > 0)
+      b.avg({BufId::kRecv, done.offset * es}, done.count * es);
+    groupRingAllGather(b, holders, myNode, segs, BufId::kRecv);
+  };
+  if (numNodes > 1 && uniform) {
+    if (own.count > 0) {
+      std::vector<int> holders;
+      for (const auto& node : nodes) holders.push_back(node[static_cast<size_t>(myLocal)]);
+      allreducePiece(own.offset, own.offset + own.count, holders);
+    }
+  } else if (numNodes > 1) {
     std::set<size_t> cuts;
     for (const auto& sl : slices) {
       for (const auto& g : sl) cuts.insert(g.offset);
@@ -100,12 +141,7 @@ Schedule hierAllReduce(const CollArgs& a) {
             holders.push_back(nodes[static_cast<size_t>(j)][i]);
         }
       }
-      const auto segs = splitRange(lo, hi - lo, numNodes);
-      groupRingReduceScatter(b, holders, myNode, segs, BufId::kRecv, BufId::kRecv);
-      const Segment done = segs[static_cast<size_t>(myNode)];
-      if (a.op == shoalAvg && done.count > 0)
-        b.avg({BufId::kRecv, done.offset * es}, done.count * es);
-      groupRingAllGather(b, holders, myNode, segs, BufId::kRecv);
+      allreducePiece(lo, hi, holders);
     }
   } else if (a.op == shoalAvg && own.count > 0) {
     b.avg({BufId::kRecv, own.offset * es}, own.count * es);

@@ -128,10 +128,10 @@ TEST(SimModel, SymmetryAndFoldingGiveTheSameTimeAsEveryRank) {
 
 // Recursive halving-doubling and doubling pair rank r with r XOR 2^k: not
 // translation-symmetric, but rank l + k (k a multiple of the node size) is
-// rank l with every peer XORed by k. Using that (templates of node 0, one
-// node or leaf of ranks simulated) must give every rank's own peers and
-// schedule, and the all-ranks time, message counts and bytes, with and
-// without a spine and with a shared NIC.
+// rank l with every peer XORed by k (for rhd with ranges of several
+// messages too, because it orders them by which half the next level keeps). Using that (templates
+// of node 0, one node or leaf of ranks simulated) must give every rank's own peers and schedule,
+// and the all-ranks time, message counts and bytes, with and without a spine and with a shared NIC.
 TEST(SimModel, ExchangeSymmetryAndFoldingGiveTheSameTimeAsEveryRank) {
   Profile spine = namedProfile("ndr400");
   setProfileField(&spine, "leafNodes=2");
@@ -148,7 +148,11 @@ TEST(SimModel, ExchangeSymmetryAndFoldingGiveTheSameTimeAsEveryRank) {
   const Profile flat = namedProfile("ndr400");
   for (const Case& k :
        {Case{"rhd", {16, 8}, 1 << 12, &flat, 8}, Case{"rd", {8, 4}, 1 << 10, &flat, 4},
-        Case{"rhd", {8, 2}, 1 << 8, &spine, 4}, Case{"rhd", {4, 4}, 1 << 12, &shared, 4}}) {
+        Case{"rhd", {8, 2}, 1 << 8, &spine, 4}, Case{"rhd", {4, 4}, 1 << 12, &shared, 4},
+        // Ranges of several messages (4 MiB: 4 chunks at the first level)
+        // and of parts of one (the last levels), 16 MiB on a spine.
+        Case{"rhd", {16, 8}, 1 << 20, &flat, 8}, Case{"rhd", {8, 4}, 1 << 22, &spine, 8},
+        Case{"rd", {8, 2}, 1 << 20, &flat, 2}}) {
     SCOPED_TRACE(std::string(k.algo) + " " + std::to_string(k.c.nodes) + "x" +
                  std::to_string(k.c.ranksPerNode));
     Workload sym = buildWorkload(k.c, allreduce(k.algo, k.count, 1));
