@@ -69,7 +69,9 @@ struct Case {
   Fault fault;
   std::string phase;  // kill/stop phase
   int victim = -1;    // rank at fault (-1: none)
-  bool ps() const { return algorithm == "ps"; }
+  // "ps": sync mode; "psasync": async, where the other workers go on.
+  bool ps() const { return algorithm == "ps" || algorithm == "psasync"; }
+  bool psAsync() const { return algorithm == "psasync"; }
   bool psServer(int rank) const { return ps() && rank >= kPsWorkers; }
   std::string name() const {
     static const char* kFault[] = {"kill",        "stop",     "badctrl",       "garbage",
@@ -87,11 +89,14 @@ struct Case {
   }
 };
 
-// A worker and a server killed as it pushes and as it pulls.
+// A worker and a server killed as it pushes and as it pulls (sync), and a
+// worker killed as it pushes and as it pulls in async mode.
 void addPsCases(const std::string& t, std::vector<Case>* cases) {
   for (const char* phase : {"push", "pull"}) {
     for (int v : {1, 3}) cases->push_back({t, "ps", Fault::kKill, phase, v});
   }
+  for (const char* phase : {"push", "pull"})
+    cases->push_back({t, "psasync", Fault::kKill, phase, 1});
 }
 
 std::vector<Case> allCases() {
@@ -285,12 +290,95 @@ void record(Slot& s, int code, int call, double secs, const std::string& msg) {
   snprintf(s.msg, sizeof(s.msg), "%s", msg.c_str());
 }
 
-// A PS rank: workers run kCalls sync push_pull rounds on one key and check
-// every element; servers serve until every worker finalized or died.
+// What worker w pushes in call c.
+float psGrad(int w, int c, size_t i) {
+  return static_cast<float>((w + 1) * (c + static_cast<int>(i % 97)));
+}
+
+// Sync: kCalls push_pull rounds, each checked element by element.
+void syncWorker(Slot& s, shoalPs_t ps, int rank) {
+  std::vector<float> grad(kCount), out(kCount);
+  for (int call = 1; call <= kCalls; ++call) {
+    for (size_t i = 0; i < kCount; ++i) grad[i] = psGrad(rank, call, i);
+    auto t0 = std::chrono::steady_clock::now();
+    shoalPsHandle_t h;
+    shoalResult_t r = shoalPsPushPull(ps, 1, grad.data(), out.data(), kCount, shoalFloat32, &h);
+    if (r == shoalSuccess) r = shoalPsWait(ps, h, nullptr);
+    if (r != shoalSuccess) {
+      record(s, r, call, shoal::test::secondsSince(t0), shoalPsGetLastError(ps));
+      return;
+    }
+    for (size_t i = 0; i < kCount; ++i) {
+      float sum = 0;
+      for (int w = 0; w < kPsWorkers; ++w) sum += psGrad(w, call, i);
+      if (out[i] != sum) {
+        record(s, -2, call, shoal::test::secondsSince(t0),
+               "push_pull returned success with a wrong result");
+        return;
+      }
+    }
+    record(s, 0, call, shoal::test::secondsSince(t0), "");
+  }
+}
+
+// Async: kCalls pushes, then pulls (call kCalls+1) until every accepted
+// push is in: the survivors' and what the victim pushed before it died (one
+// push when killed at its second, all when killed at its first pull). The
+// value must be exactly their sum.
+void asyncWorker(const Case& c, Slot& s, shoalPs_t ps, int rank) {
+  std::vector<float> grad(kCount), out(kCount);
+  for (int call = 1; call <= kCalls; ++call) {
+    for (size_t i = 0; i < kCount; ++i) grad[i] = psGrad(rank, call, i);
+    auto t0 = std::chrono::steady_clock::now();
+    shoalPsHandle_t h;
+    shoalResult_t r = shoalPsPush(ps, 1, grad.data(), kCount, shoalFloat32, &h);
+    if (r == shoalSuccess) r = shoalPsWait(ps, h, nullptr);
+    record(s, r, call, shoal::test::secondsSince(t0),
+           r == shoalSuccess ? "" : shoalPsGetLastError(ps));
+    if (r != shoalSuccess) return;
+  }
+  const int victimPushes = c.phase == "push" ? 1 : kCalls;
+  const uint64_t want = static_cast<uint64_t>((kPsWorkers - 1) * kCalls + victimPushes);
+  auto t0 = std::chrono::steady_clock::now();
+  auto deadline = t0 + std::chrono::duration<double>(c.timeout());
+  uint64_t version = 0;
+  shoalResult_t r = shoalSuccess;
+  while (r == shoalSuccess && version < want && std::chrono::steady_clock::now() < deadline) {
+    shoalPsHandle_t h;
+    r = shoalPsPull(ps, 1, out.data(), kCount, shoalFloat32, &h);
+    if (r == shoalSuccess) r = shoalPsWait(ps, h, &version);
+    if (version < want) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  double secs = shoal::test::secondsSince(t0);
+  if (r != shoalSuccess) {
+    record(s, r, kCalls + 1, secs, shoalPsGetLastError(ps));
+    return;
+  }
+  if (version != want) {
+    record(s, shoalTimeout, kCalls + 1, secs,
+           "pulled version " + std::to_string(version) + ", want " + std::to_string(want));
+    return;
+  }
+  for (size_t i = 0; i < kCount; ++i) {
+    float sum = 0;
+    for (int w = 0; w < kPsWorkers; ++w) {
+      for (int call = 1; call <= (w == c.victim ? victimPushes : kCalls); ++call)
+        sum += psGrad(w, call, i);
+    }
+    if (out[i] != sum) {
+      record(s, -2, kCalls + 1, secs, "pull returned a wrong value after the worker died");
+      return;
+    }
+  }
+  record(s, 0, kCalls + 1, secs, "");
+}
+
+// A PS rank: workers run syncWorker or asyncWorker on one key; servers serve
+// until every worker finalized or died.
 void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id) {
   const bool server = c.psServer(rank);
   shoalPsOptions o{};
-  o.mode = shoalPsSync;
+  o.mode = c.psAsync() ? shoalPsAsync : shoalPsSync;
   o.update = shoalPsUpdateSum;
   o.partitionBytes = kPsPartitionBytes;
   o.timeoutSeconds = c.timeout();
@@ -321,29 +409,10 @@ void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id)
            r == shoalSuccess ? "" : shoalPsGetLastError(nullptr));
     return;
   }
-  std::vector<float> grad(kCount), out(kCount);
-  for (int call = 1; call <= kCalls; ++call) {
-    for (size_t i = 0; i < kCount; ++i)
-      grad[i] = static_cast<float>((rank + 1) * (call + static_cast<int>(i % 97)));
-    t0 = std::chrono::steady_clock::now();
-    shoalPsHandle_t h;
-    r = shoalPsPushPull(ps, 1, grad.data(), out.data(), kCount, shoalFloat32, &h);
-    if (r == shoalSuccess) r = shoalPsWait(ps, h, nullptr);
-    if (r != shoalSuccess) {
-      record(s, r, call, shoal::test::secondsSince(t0), shoalPsGetLastError(ps));
-      break;
-    }
-    bool exact = true;
-    for (size_t i = 0; i < kCount && exact; ++i) {
-      int sum = kPsWorkers * (kPsWorkers + 1) / 2 * (call + static_cast<int>(i % 97));
-      exact = out[i] == static_cast<float>(sum);
-    }
-    if (!exact) {
-      record(s, -2, call, shoal::test::secondsSince(t0),
-             "push_pull returned success with a wrong result");
-      break;
-    }
-    record(s, 0, call, shoal::test::secondsSince(t0), "");
+  if (c.psAsync()) {
+    asyncWorker(c, s, ps, rank);
+  } else {
+    syncWorker(s, ps, rank);
   }
   t0 = std::chrono::steady_clock::now();
   r = shoalPsFinalize(ps);
@@ -458,6 +527,10 @@ TEST_P(Faults, Case) {
   } else if (c.fault == Fault::kStop) {
     expected = "Timeout/RemoteError; r" + std::to_string(c.victim) + " named by its neighbours";
     okCodes = {shoalTimeout, shoalRemoteError};
+  } else if (c.psAsync()) {
+    expected = "Success: pulls after the pushes (call " + std::to_string(kCalls + 1) +
+               ") reach the exact sum of every accepted push";
+    okCodes = {shoalSuccess};
   } else {
     expected = "RemoteError naming r" + std::to_string(c.victim);
     okCodes = {shoalRemoteError};
@@ -501,12 +574,15 @@ TEST_P(Faults, Case) {
       bool codeOk = std::find(okCodes.begin(), okCodes.end(), s.code) != okCodes.end();
       // A stopped rank looks alive: ranks time out naming the ranks they
       // wait for, which names the stopped one only at its neighbours.
-      bool namesOk = attack || c.fault == Fault::kStop || namesRank(s.msg, c.victim);
+      bool namesOk = attack || c.fault == Fault::kStop || c.psAsync() || namesRank(s.msg, c.victim);
       namedBy += !attack && namesRank(s.msg, c.victim);
       // A victim that finished its part of allreduce #1 may die in #2 while
       // slower ranks still wait in #1 for what it owed them.
       int firstBadCall = 1;
-      bool callOk = attack ? s.call == kCalls : (initPhase ? s.call == 0 : s.call >= firstBadCall);
+      bool callOk = attack        ? s.call == kCalls
+                    : c.psAsync() ? s.call == kCalls + 1
+                    : initPhase   ? s.call == 0
+                                  : s.call >= firstBadCall;
       bool timeOk = s.secs <= timeout + 1.0;
       EXPECT_TRUE(codeOk) << "rank " << r << " returned " << codeName(s.code) << ": " << s.msg;
       EXPECT_TRUE(namesOk) << "rank " << r << " error does not name rank " << c.victim << ": "
