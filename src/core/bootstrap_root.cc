@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <list>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +24,25 @@ namespace {
 
 using net::Fd;
 using net::SockAddr;
+
+// The root thread allocates while it serves, and callers fork rank processes
+// next to it. An allocator without fork handlers (GCC 12's AddressSanitizer
+// locks a size class while it refills a thread's cache) would leave a child
+// forked at that moment with the lock held forever; its first new thread (UCX
+// starts one) then hangs. So the root serves under this lock and a fork waits
+// until every root thread is back in poll().
+std::mutex& forkGuard() {
+  static std::mutex m;
+  return m;
+}
+
+void installForkGuard() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork([] { forkGuard().lock(); }, [] { forkGuard().unlock(); },
+                   [] { forkGuard().unlock(); });
+  });
+}
 
 // One accepted connection, read incrementally so that a slow or hostile
 // client never blocks the others.
@@ -53,8 +75,9 @@ class Root {
   }
 
   void run() {
+    std::unique_lock<std::mutex> guard(forkGuard());
     try {
-      serve();
+      serve(guard);
     } catch (const std::exception& e) {
       SHOAL_WARN(BOOTSTRAP, "bootstrap root %s: stopped: %s", bound_.str().c_str(), e.what());
     }
@@ -63,7 +86,8 @@ class Root {
   }
 
  private:
-  void serve() {
+  // Holds guard (forkGuard) except while it waits in poll().
+  void serve(std::unique_lock<std::mutex>& guard) {
     SHOAL_INFO(BOOTSTRAP, "bootstrap root listening on %s", bound_.str().c_str());
     for (;;) {
       if (opts_.deadline.expired()) {
@@ -82,7 +106,11 @@ class Root {
       int timeoutMs = static_cast<int>(std::clamp<long long>(
           std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count() + 1, 0,
           60000));
+      guard.unlock();
       int rc = poll(pfds.data(), pfds.size(), timeoutMs);
+      int pollErrno = errno;
+      guard.lock();
+      errno = pollErrno;
       if (rc < 0 && errno != EINTR) {
         failErrno("bootstrap root %s: poll failed", bound_.str().c_str());
       }
@@ -415,7 +443,23 @@ SockAddr startRoot(const SockAddr& bindAddr, const uint8_t secret[32], const Roo
   auto root = std::make_shared<Root>(std::move(fd), bound, secret, options, stats);
   // Detached: the root ends by itself after the rendezvous or at its deadline,
   // and nothing in the caller waits for it.
-  std::thread([root] { root->run(); }).detach();
+  // The thread's own start-up allocates too (outside the guard), so the
+  // caller goes on, and may fork, once the thread runs.
+  installForkGuard();
+  auto started = std::make_shared<std::promise<void>>();
+  std::future<void> running = started->get_future();
+  std::thread([root, started]() mutable {
+    started->set_value();
+    root->run();
+    // Freed under the guard too (a free can allocate inside the sanitizer).
+    std::lock_guard<std::mutex> lock(forkGuard());
+    root.reset();
+    started.reset();
+  }).detach();
+  if (running.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    SHOAL_WARN(BOOTSTRAP, "bootstrap root %s: its thread had not started after 10 s; going on",
+               bound.str().c_str());
+  }
   return bound;
 }
 
