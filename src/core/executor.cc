@@ -460,6 +460,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
 
   uint64_t idle = 0;
   Clock::time_point idleSince{};
+  // Not reset by progress: a collective that trickles along is checked too.
+  Clock::time_point nextCheck{}, nextPeerCheck{};
   if (watchdog_.enabled()) watchdog_.arm(Clock::now());
   for (;;) {
     bool progress = false;
@@ -601,14 +603,26 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     }
     // Nothing moved: back off (ranks may outnumber cores) and watch for the
     // deadline, an abort, or a peer that went away.
-    if (++idle == 1) idleSince = Clock::now();
+    if (++idle == 1) {
+      idleSince = Clock::now();
+      // Peers are first checked once the collective has waited 20 ms: the
+      // check costs system calls per peer, which short waits should not pay.
+      if (nextPeerCheck == Clock::time_point{})
+        nextPeerCheck = idleSince + std::chrono::milliseconds(20);
+    }
     for (int p : st.peers) returnCredit(p, true);
+    // The checks below run every 256 idle passes and, once passes sleep or
+    // yield, at least every 10 ms by the clock (peers every 20 ms): on an
+    // emulated or overloaded CPU a single pass can take milliseconds, and a
+    // dead peer must still be noticed within a fraction of a second.
+    bool check = (idle & 255) == 0;
     if (idle > static_cast<uint64_t>(ctx_.idleSpins())) {
       // Spin, then yield, then block longer the longer nothing happens
       // (woken by an arrival where the transport can), so waiting ranks
       // leave the cores to ranks that compute when ranks outnumber cores,
       // without adding latency to short waits.
-      auto waited = Clock::now() - idleSince;
+      const auto now = Clock::now();
+      auto waited = now - idleSince;
       if (waited > std::chrono::duration<double>(ctx_.blockAfterSeconds())) {
         ctx_.waitForEvents(waited > std::chrono::milliseconds(50)   ? 200e-6
                            : waited > std::chrono::milliseconds(10) ? 100e-6
@@ -616,8 +630,11 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       } else {
         sched_yield();
       }
+      check = check || now >= nextCheck;
     }
-    if ((idle & 255) == 0) {
+    if (check) {
+      const auto now = Clock::now();
+      nextCheck = now + std::chrono::milliseconds(10);
       if (abortFlag && abortFlag->load(std::memory_order_relaxed)) {
         std::string detail;
         std::string ranks = waitingFor(st, &detail);
@@ -627,7 +644,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
              label.algorithm, ranks.c_str());
       }
       if (deadline.expired()) failStuck(st, true, -1);
-      if (watchdog_.due(Clock::now())) {
+      if (watchdog_.due(now)) {
         std::string detail;
         std::string ranks = waitingFor(st, &detail);
         SHOAL_WARN(COLL,
@@ -637,7 +654,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
                    label.algorithm, ctx_.name(), watchdog_.seconds(), ranks.c_str(),
                    detail.c_str());
       }
-      if ((idle & 4095) == 0) checkPeers(st);
+      if (now >= nextPeerCheck) {
+        nextPeerCheck = now + std::chrono::milliseconds(20);
+        checkPeers(st);
+      }
     }
   }
 }
