@@ -1,7 +1,8 @@
 // Element-wise reduction kernels for every shoalDataType_t x shoalRedOp_t.
-// Written as loops the compiler vectorizes, compiled for baseline x86-64 and
-// for AVX2 (+F16C), the 16-bit types also for AVX-512, picked at run time by
-// the CPU's features; all give bit-identical results. float16 and bfloat16 are widened
+// Written as loops the compiler vectorizes, compiled for the baseline of the
+// target and, on x86-64 only, for AVX2 (+F16C), the 16-bit types also for
+// AVX-512, picked at run time by the CPU's features; all give bit-identical
+// results. float16 and bfloat16 are widened
 // to float32, combined, and rounded once (round to nearest even).
 #pragma once
 
@@ -23,7 +24,8 @@ bool validOp(int op);
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op);
 // The kernels of one instruction set, whatever the CPU check would pick, so
-// that tests can compare them; each only where reduceIsaAvailable says so.
+// that tests can compare them; a set reduceIsaAvailable denies (off x86-64,
+// every one but kPortable) runs the portable loops instead.
 // kAvx512: AVX2 with the 16-bit types in AVX-512. The streaming variants write
 // dst with non-temporal stores, which reduce() uses for large buffers that do
 // not overlap.
