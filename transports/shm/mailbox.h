@@ -26,17 +26,24 @@ struct alignas(64) MailboxQueue {
   alignas(64) std::atomic<uint64_t> tail;  // written by the consumer
   alignas(64) MailboxEntry entries[kEntries];
 
-  // Producer side. False when full.
-  bool push(uint32_t kind, uint32_t imm, const void* payload, uint32_t len) {
+  // Producer side: whether one more entry fits. tailSeen is the producer's
+  // own copy of tail, re-read from the consumer's cache line only when it
+  // says full (tail only grows, so a stale copy errs on the safe side).
+  bool hasRoom(uint64_t& tailSeen) const {
+    const uint64_t h = head.load(std::memory_order_relaxed);
+    if (h - tailSeen < kEntries) return true;
+    tailSeen = tail.load(std::memory_order_acquire);
+    return h - tailSeen < kEntries;
+  }
+  // Producer side, after hasRoom.
+  void push(uint32_t kind, uint32_t imm, const void* payload, uint32_t len) {
     uint64_t h = head.load(std::memory_order_relaxed);
-    if (h - tail.load(std::memory_order_acquire) >= kEntries) return false;
     MailboxEntry& e = entries[h % kEntries];
     e.kind = kind;
     e.imm = imm;
     e.len = len;
     if (len) memcpy(e.payload, payload, len);
     head.store(h + 1, std::memory_order_release);
-    return true;
   }
   // Consumer side. Null when empty; call pop() after using the entry.
   const MailboxEntry* front() const {

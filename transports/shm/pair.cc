@@ -13,10 +13,7 @@ bool ShmPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
                     uint32_t imm, uint64_t cookie) {
   MailboxQueue& q = ctx_.outbox(peer_);
   // Check for room first so a false return has no side effects.
-  if (q.head.load(std::memory_order_relaxed) - q.tail.load(std::memory_order_acquire) >=
-      MailboxQueue::kEntries) {
-    return false;
-  }
+  if (!q.hasRoom(tailSeen_)) return false;
   KeyData kd;
   if (dst.len != sizeof(kd))
     fail(shoalInternalError, "shm: write to peer %d with a foreign key", peer_);
@@ -58,7 +55,9 @@ bool ShmPair::sendCtrl(const void* msg, size_t len) {
     fail(shoalInternalError, "shm: control message of %zu bytes to peer %d exceeds %zu", len, peer_,
          Event::kMaxCtrl);
   }
-  if (!ctx_.outbox(peer_).push(Event::kCtrl, 0, msg, static_cast<uint32_t>(len))) return false;
+  MailboxQueue& q = ctx_.outbox(peer_);
+  if (!q.hasRoom(tailSeen_)) return false;
+  q.push(Event::kCtrl, 0, msg, static_cast<uint32_t>(len));
   ctx_.ring(peer_);
   return true;
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+
 #include "transports/pair.h"
 
 namespace shoal::transport::shm {
@@ -15,6 +17,7 @@ class ShmPair : public Pair {
 
  private:
   ShmContext& ctx_;
+  uint64_t tailSeen_ = 0;  // MailboxQueue::hasRoom's copy of our outbox's tail
 };
 
 }  // namespace shoal::transport::shm
