@@ -561,7 +561,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           slotsInUse.emplace_back(p, slot);
         } else {
           if (s.kind == StepKind::kRecv) {
-            memcpy(dst, data, s.bytes);
+            // A zero-byte step (a barrier's) may have no buffer, and memcpy's
+            // pointers must not be null even then.
+            if (s.bytes != 0) memcpy(dst, data, s.bytes);
           } else {
             reduce(dst, resolve(bufs, s.src), data, s.bytes / es, dtype, op);
           }
