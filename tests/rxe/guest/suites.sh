@@ -278,10 +278,8 @@ suite_profile() {
 # The fault matrix's verbs cases (tests/faults): a rank killed at connect, in
 # ring's and tree's two halves, a PS worker and a PS server at push and pull. Its
 # rows go to the shared folder; run.sh adds them to the build's FAULTS.md. About
-# 270-290 s under TCG: each case sets up 4 ranks (~20 s), and survivors of a killed
-# collective notice the death only after 13-34 s there (the executor checks its
-# peers every 4096 idle passes, and each pass's short sleep lasts milliseconds on
-# the emulated CPU).
+# 85 s under TCG on a quiet host (each case sets up 4 ranks, ~10 s there), up to
+# 4-5 min while the host is busy.
 suite_faults() {
     step "fault matrix over verbs"
     export SHOAL_FAULTS_DIR=$RW/faults
