@@ -279,7 +279,7 @@ suite_profile() {
 # ring's and tree's two halves, a PS worker and a PS server at push and pull. Its
 # rows go to the shared folder; run.sh adds them to the build's FAULTS.md. About
 # 85 s under TCG on a quiet host (each case sets up 4 ranks, ~10 s there), up to
-# 4-5 min while the host is busy.
+# twice that while the host is busy.
 suite_faults() {
     step "fault matrix over verbs"
     export SHOAL_FAULTS_DIR=$RW/faults
