@@ -74,7 +74,7 @@ bool writeMatrixMarkdown(const std::string& dir, const MatrixSetup& setup) {
         "deadline) "
      << setup.timeout << " s, " << setup.verbsTimeout << " s over verbs in the emulated guest, "
      << setup.stopTimeout
-     << " s where a peer stops; UCX writes inline (SHOAL_UCX_INLINE_BYTES=64K). Faults in "
+     << " s where a peer stops (UCX with its default settings). Faults in "
         "collectives and PS operations fire in the second one. "
      << "A survivor passes when it returns the expected code, its message names the rank at "
         "fault, and it returns within the deadline (plus 1 s); a surviving PS server must "
