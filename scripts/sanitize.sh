@@ -5,7 +5,8 @@
 #               filter to their cheaper cases so that CI stays in its budget;
 #   build-tsan  -fsanitize=thread: the suites whose code runs threads (the
 #               bootstrap root thread, abort and concurrent calls, the
-#               parameter server's threads) over shm.
+#               watchdog, the parameter server's threads) over shm; the CUDA
+#               stream proxy's thread needs a GPU and is left out.
 # Only the test programs those runs need are built. Any sanitizer report
 # aborts the process that found it (-fno-sanitize-recover, abort_on_error);
 # a rank that aborts fails its test, the suite's log (sanitizer report
