@@ -44,6 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     memcpy(&n, data, size < sizeof(n) ? size : sizeof(n));
     std::string text = execwire::noticeText(n);
     if (text.size() > sizeof(n.message)) abort();
+    shoalResult_t r = execwire::noticeResult(n);
+    if (r != shoalInvalidUsage && r != shoalRemoteError) abort();
   }
   return 0;
 }

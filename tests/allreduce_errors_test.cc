@@ -129,7 +129,8 @@ TEST(AllReduceErrors, MismatchedCallsAreReported) {
         EXPECT_NE(msg.find("allreduce #2"), std::string::npos) << msg;
         EXPECT_LT(secs, 20.0);
         if (rank == 2) {
-          // Rank 2 receives from rank 1 and sees the disagreement itself.
+          // Rank 2 receives from rank 1 and sees the disagreement itself, or
+          // learns it first from rank 0's notice: a usage error either way.
           EXPECT_EQ(r, shoalInvalidUsage) << msg;
           EXPECT_NE(msg.find("rank 1 called allreduce #2 (count 100, float, sum"),
                     std::string::npos)

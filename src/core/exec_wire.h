@@ -80,14 +80,24 @@ struct AbortNotice {
   int32_t origin;    // the rank at fault (dead peer, or the reporter itself)
   int32_t reporter;  // who noticed
   uint64_t sequence;
-  char message[496];
+  int32_t code;  // the reporter's shoalResult_t
+  char message[492];
 };
+static_assert(sizeof(AbortNotice) == 512);
 
 namespace execwire {
 
 // The notice's text, terminated whatever the sender put there.
 inline std::string noticeText(const AbortNotice& n) {
   return std::string(n.message, strnlen(n.message, sizeof(n.message)));
+}
+
+// The result a notice's receiver returns: a usage error (mismatched calls)
+// stays one on every rank, so each reports the same kind of failure whichever
+// way it learnt of it; anything else is a remote error. The code comes from
+// the network, so it selects between the two and is never returned as is.
+inline shoalResult_t noticeResult(const AbortNotice& n) {
+  return n.code == static_cast<int32_t>(shoalInvalidUsage) ? shoalInvalidUsage : shoalRemoteError;
 }
 
 }  // namespace execwire

@@ -304,7 +304,7 @@ void Executor::checkSignature(RunState& st, int peer, const CallSignature& their
 void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
   origin_ = notice.origin;
   std::string msg = execwire::noticeText(notice);
-  fail(shoalRemoteError,
+  fail(execwire::noticeResult(notice),
        "rank %d: %s #%llu (%s over %s): peer rank %d failed (reported by rank %d: %s)", ctx_.rank(),
        st.label.operation, static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
        ctx_.name(), notice.origin, notice.reporter, msg.c_str());
@@ -346,11 +346,12 @@ void Executor::checkPeers(RunState& st) {
   }
 }
 
-void Executor::broadcastAbort(uint64_t sequence, const char* what) {
+void Executor::broadcastAbort(uint64_t sequence, shoalResult_t code, const char* what) {
   AbortNotice notice{};
   notice.origin = origin_ >= 0 ? origin_ : ctx_.rank();
   notice.reporter = ctx_.rank();
   notice.sequence = sequence;
+  notice.code = code;
   snprintf(notice.message, sizeof(notice.message), "%s", what);
   for (int p = 0; p < ctx_.size(); ++p) {
     if (p == ctx_.rank() || p == notice.origin || !bootstrap_.peerAlive(p)) continue;
@@ -369,7 +370,7 @@ void Executor::run(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t
   try {
     runSchedule(sch, bufs, dtype, op, label, deadline, abortFlag);
   } catch (const Error& e) {
-    if (!(abortFlag && abortFlag->load())) broadcastAbort(label.sequence, e.what());
+    if (!(abortFlag && abortFlag->load())) broadcastAbort(label.sequence, e.code(), e.what());
     throw;
   }
 }

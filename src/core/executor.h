@@ -95,7 +95,7 @@ class Executor {
   [[noreturn]] void failFromTransport(RunState& st, const transport::Event& e);
   // Fails from the first abort notice a peer has sent, if any.
   void failOnNotice(RunState& st);
-  void broadcastAbort(uint64_t sequence, const char* what);
+  void broadcastAbort(uint64_t sequence, shoalResult_t code, const char* what);
   void handleEvents(RunState& st);
   void completeStep(RunState& st, int32_t idx);
   // Hands back the credits owed to `peer` once they make a batch (or always
