@@ -1,10 +1,12 @@
 #include "util/multiprocess.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -115,13 +117,44 @@ bool probeInChild(const std::function<bool(std::string*)>& probe, std::string* w
     _exit(ok ? 0 : 1);
   }
   close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return false;
+  }
+  // Bounded like every other wait: a probe stuck in a library's init must
+  // not hang the test; it is killed and reported as unusable.
+  constexpr int kProbeSeconds = 60;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(kProbeSeconds);
   std::string reason;
   char buf[512];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof(buf))) > 0) reason.append(buf, static_cast<size_t>(n));
+  bool timedOut = false;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    until - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      timedOut = true;
+      break;
+    }
+    struct pollfd pfd = {fds[0], POLLIN, 0};
+    int r = poll(&pfd, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      timedOut = r == 0;
+      break;
+    }
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    reason.append(buf, static_cast<size_t>(n));
+  }
   close(fds[0]);
+  if (timedOut) kill(pid, SIGKILL);
   int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return false;
+  if (waitpid(pid, &status, 0) != pid) return false;
+  if (timedOut) {
+    if (why) *why = "the probe did not answer within " + std::to_string(kProbeSeconds) + " s";
+    return false;
+  }
   if (why) *why = reason;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
