@@ -132,17 +132,13 @@ const shoalComm::Plan& plan(shoalComm* comm, const CollArgs& args) {
   const char* algoEnv = kAlgo.raw();
   if (comm->algoEnv != algoEnv) {
     comm->algoEnv = algoEnv;
-    ++comm->algoGeneration;
+    comm->lastPlan = nullptr;
   }
   shoalComm::CallShape shape{
       static_cast<int>(args.kind), args.count, args.dtype, args.op, args.root, args.inPlace};
-  if (comm->lastPlan && shape == comm->lastShape &&
-      comm->lastPlanGeneration == comm->algoGeneration) {
-    return *comm->lastPlan;
-  }
+  if (comm->lastPlan && shape == comm->lastShape) return *comm->lastPlan;
   const auto& algo = chooseAlgorithm(comm, args);
-  shoalComm::PlanKey key{
-      static_cast<int>(args.kind), args.count, args.dtype, args.op, args.root, args.inPlace, &algo};
+  shoalComm::PlanKey key{shape, &algo};
   auto it = comm->plans.find(key);
   if (it == comm->plans.end()) {
     constexpr size_t kMaxPlans = 64;
@@ -168,7 +164,6 @@ const shoalComm::Plan& plan(shoalComm* comm, const CollArgs& args) {
   }
   comm->lastShape = shape;
   comm->lastPlan = &it->second;
-  comm->lastPlanGeneration = comm->algoGeneration;
   return it->second;
 }
 
@@ -229,7 +224,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
                 &comm->hosts};
   const shoalComm::Plan& pl = plan(comm, args);
   const Schedule& sch = pl.schedule;
-  if (comm->lastAlgorithm != sch.algorithm) comm->lastAlgorithm = sch.algorithm;
+  comm->lastAlgorithm = sch.algorithm;
   // Schedules address the send buffer of reducescatter/allgather as the whole
   // n*count array even in place, so the executor sees NCCL's layout as is.
   ExecBuffers bufs{send, recv, nullptr, device};

@@ -47,16 +47,17 @@ struct shoalComm {
     shoal::Schedule schedule;
     shoal::CallSignature signature;
   };
-  using PlanKey = std::tuple<int, size_t, int, int, int, bool, const void*>;
+  // kind, count, dtype, op, root, in place
+  using CallShape = std::tuple<int, size_t, int, int, int, bool>;
+  using PlanKey = std::pair<CallShape, const void*>;
   std::map<PlanKey, Plan> plans;
   std::list<PlanKey> planOrder;
-  // A training loop repeats the same call: when the shape and SHOAL_ALGO are
-  // those of the last call, its plan is reused without choosing again.
-  using CallShape = std::tuple<int, size_t, int, int, int, bool>;
+  // A training loop repeats the same call: when the shape is the last
+  // call's, its plan is reused without choosing again. Dropped when
+  // SHOAL_ALGO changes or the plan is evicted.
   CallShape lastShape{-1, 0, 0, 0, 0, false};
   const Plan* lastPlan = nullptr;
-  std::string algoEnv;  // SHOAL_ALGO as last read
-  uint64_t algoGeneration = 0, lastPlanGeneration = 0;
+  std::string algoEnv;        // SHOAL_ALGO as last read
   std::vector<char> scratch;  // host scratch reused across calls (bounded)
 
   // Stream-ordered calls (core/stream_proxy.h), made by the first one.

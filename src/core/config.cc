@@ -3,8 +3,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string_view>
-#include <unordered_map>
 
 namespace shoal::config {
 
@@ -23,14 +21,9 @@ const Decl kTable[] = {
 };
 
 const Decl& find(const char* name) {
-  // Built once: some tunables are read on every collective.
-  static const std::unordered_map<std::string_view, const Decl*> index = [] {
-    std::unordered_map<std::string_view, const Decl*> m;
-    for (const auto& d : kTable) m.emplace(d.name, &d);
-    return m;
-  }();
-  auto it = index.find(name);
-  if (it != index.end()) return *it->second;
+  for (const auto& d : kTable) {
+    if (strcmp(d.name, name) == 0) return d;
+  }
   // An undeclared tunable is a bug in shoal itself, not a user error.
   fprintf(stderr, "shoal: internal error: tunable %s is not declared in config_table.inc\n", name);
   abort();
@@ -38,15 +31,13 @@ const Decl& find(const char* name) {
 
 }  // namespace
 
-const char* getRaw(const char* name) {
+std::string getString(const char* name) { return Tunable(name).raw(); }
+
+Tunable::Tunable(const char* name) {
   const Decl& d = find(name);
-  const char* v = getenv(d.name);
-  return v ? v : d.defaultValue;
+  name_ = d.name;
+  default_ = d.defaultValue;
 }
-
-std::string getString(const char* name) { return getRaw(name); }
-
-Tunable::Tunable(const char* name) : name_(find(name).name), default_(find(name).defaultValue) {}
 
 const char* Tunable::raw() const {
   const char* v = getenv(name_);

@@ -16,11 +16,8 @@ struct Entry {
 };
 
 std::string getString(const char* name);
-// The value as it stands (environment, else default) without a copy; valid
-// until the environment changes.
-const char* getRaw(const char* name);
 // A tunable read on every call: looked up in the table once, then each read
-// is one getenv.
+// is one getenv; raw() is valid until the environment changes.
 class Tunable {
  public:
   explicit Tunable(const char* name);
