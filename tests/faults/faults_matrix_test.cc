@@ -83,10 +83,11 @@ struct Case {
     if (victim >= 0) n += "_r" + std::to_string(victim);
     return n;
   }
-  double timeout() const {
-    if (fault == Fault::kStop) return kStopTimeout;
-    return transport == "verbs" ? kVerbsTimeout : kTimeout;
-  }
+  // SHOAL_TIMEOUT, which bounds init too (slow in the emulated guest).
+  double initTimeout() const { return transport == "verbs" ? kVerbsTimeout : kTimeout; }
+  // The deadline of the calls that meet the fault: short where the peer
+  // stops, as only the deadline can end that wait.
+  double timeout() const { return fault == Fault::kStop ? kStopTimeout : initTimeout(); }
 };
 
 // A worker and a server killed as it pushes and as it pulls (sync), and a
@@ -126,15 +127,26 @@ std::vector<Case> allCases() {
     addPsCases(t, &cases);
   }
   // verbs runs in the Soft-RoCE guest, whose emulated CPUs make each case
-  // take 10-30 s: one victim per phase, a different one each time.
+  // take about 10 s: every algorithm's two halves, connect, a stopped peer and
+  // the PS kills, each with one victim, rotated so that every rank (and both
+  // a hier node leader and a non-leader, a PS worker and a server) is the
+  // faulty one somewhere. Bootstrap runs before any transport is chosen, so
+  // shm and UCX cover it for verbs too.
   const std::string v = "verbs";
   cases.push_back({v, "ring", Fault::kKill, "connect", 2});
   cases.push_back({v, "ring", Fault::kKill, "reducescatter", 1});
   cases.push_back({v, "ring", Fault::kKill, "allgather", 3});
   cases.push_back({v, "tree", Fault::kKill, "up", 3});
   cases.push_back({v, "tree", Fault::kKill, "down", 0});
+  cases.push_back({v, "rhd", Fault::kKill, "reducescatter", 0});
+  cases.push_back({v, "rhd", Fault::kKill, "allgather", 2});
+  cases.push_back({v, "hier", Fault::kKill, "reducescatter", 1});
+  cases.push_back({v, "hier", Fault::kKill, "allgather", 2});
+  cases.push_back({v, "ring", Fault::kStop, "allgather", 3});
   cases.push_back({v, "ps", Fault::kKill, "push", 1});
+  cases.push_back({v, "ps", Fault::kKill, "push", 2});
   cases.push_back({v, "ps", Fault::kKill, "pull", 3});
+  cases.push_back({v, "psasync", Fault::kKill, "push", 0});
   // The bootstrap root is the same code whatever the transport.
   for (Fault f : {Fault::kGarbage, Fault::kWrongSecret, Fault::kPortScan, Fault::kTruncatedHello})
     cases.push_back({"shm", "ring", f, "", -1});
@@ -149,6 +161,7 @@ struct Slot {
   double secs;      // from the start of that call to its return
   int deadWorkers;  // a PS server's count at finalize
   char msg[768];
+  char leaks[256];  // what the rank still held after destroy/abort/finalize, "" if nothing
 };
 struct Shared {
   Slot slot[kRanks];
@@ -373,15 +386,27 @@ void asyncWorker(const Case& c, Slot& s, shoalPs_t ps, int rank) {
   record(s, 0, kCalls + 1, secs, "");
 }
 
+void runPsRole(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id,
+               const shoalPsOptions& o);
+
 // A PS rank: workers run syncWorker or asyncWorker on one key; servers serve
-// until every worker finalized or died.
+// until every worker finalized or died. What the rank holds afterwards, beyond
+// what it held before init, is a leak.
 void runPsRank(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id) {
-  const bool server = c.psServer(rank);
   shoalPsOptions o{};
   o.mode = c.psAsync() ? shoalPsAsync : shoalPsSync;
   o.update = shoalPsUpdateSum;
   o.partitionBytes = kPsPartitionBytes;
   o.timeoutSeconds = c.timeout();
+  const shoal::test::ProcessResources before = shoal::test::processResources();
+  runPsRole(c, s, rank, n, id, o);
+  snprintf(s.leaks, sizeof(s.leaks), "%s", shoal::test::leakedSince(before, 2.0).c_str());
+}
+
+// Init, the worker's or server's part, finalize.
+void runPsRole(const Case& c, Slot& s, int rank, int n, const shoalUniqueId& id,
+               const shoalPsOptions& o) {
+  const bool server = c.psServer(rank);
   auto t0 = std::chrono::steady_clock::now();
   shoalPs_t ps = nullptr;
   shoalResult_t r =
@@ -428,6 +453,7 @@ void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id
   s.secs = 0;
   s.deadWorkers = -1;
   s.msg[0] = '\0';
+  s.leaks[0] = '\0';
   if (c.ps()) {
     runPsRank(c, s, rank, n, id);
     sh->finished.fetch_add(1);
@@ -437,11 +463,14 @@ void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id
     setenv("SHOAL_HOST_ID", rank < n / 2 ? "faultnodeA" : "faultnodeB", 1);
   }
   if (rank == 0 && c.fault >= Fault::kGarbage) attackRoot(c.fault, id);
+  const shoal::test::ProcessResources before = shoal::test::processResources();
   auto t0 = std::chrono::steady_clock::now();
   shoalComm_t comm = nullptr;
   shoalResult_t r = shoalCommInitRank(&comm, n, id, rank);
+  if (r == shoalSuccess && c.fault == Fault::kStop) r = shoalCommSetTimeout(comm, c.timeout());
   if (r != shoalSuccess) {
-    record(s, r, 0, shoal::test::secondsSince(t0), shoalGetLastError(nullptr));
+    record(s, r, 0, shoal::test::secondsSince(t0), shoalGetLastError(comm));
+    if (comm) shoalCommAbort(comm);
   } else {
     std::vector<int32_t> buf(kCount);
     for (int call = 1; call <= kCalls; ++call) {
@@ -464,8 +493,18 @@ void runRank(const Case& c, Shared* sh, int rank, int n, const shoalUniqueId& id
       }
       record(s, 0, call, shoal::test::secondsSince(t0), "");
     }
-    shoalCommAbort(comm);
+    // A broken communicator is aborted, a working one destroyed (its barrier
+    // is the last step every rank completes); both must free everything.
+    if (r == shoalSuccess) {
+      t0 = std::chrono::steady_clock::now();
+      r = shoalCommDestroy(comm);
+      if (r != shoalSuccess)
+        record(s, r, kCalls + 1, shoal::test::secondsSince(t0), shoalGetLastError(nullptr));
+    } else {
+      shoalCommAbort(comm);
+    }
   }
+  snprintf(s.leaks, sizeof(s.leaks), "%s", shoal::test::leakedSince(before, 2.0).c_str());
   // The last rank to finish ends a stopped victim, which would never exit.
   int survivors = c.fault == Fault::kStop ? n - 1 : n;
   if (sh->finished.fetch_add(1) + 1 == survivors && c.fault == Fault::kStop) {
@@ -495,7 +534,7 @@ TEST_P(Faults, Case) {
   shoal::test::MultiProcessOptions opts;
   opts.env["SHOAL_TRANSPORT"] = c.transport;
   if (!c.ps()) opts.env["SHOAL_ALGO"] = c.algorithm;
-  opts.env["SHOAL_TIMEOUT"] = std::to_string(timeout);
+  opts.env["SHOAL_TIMEOUT"] = std::to_string(c.initTimeout());
   opts.env["UCX_WARN_UNUSED_ENV_VARS"] = "n";
   // Collective and PS phases fire in the second call, after a clean first.
   bool initPhase = c.phase == "bootstrap" || c.phase == "connect";
@@ -504,7 +543,8 @@ TEST_P(Faults, Case) {
   if (c.fault == Fault::kStop) opts.env["SHOAL_TEST_STOP_AT"] = spec;
   if (c.fault == Fault::kCorruptCtrl)
     opts.env["SHOAL_TEST_CORRUPT_CTRL"] = std::to_string(c.victim);
-  opts.timeoutSeconds = 3 * timeout + 20;
+  opts.timeoutSeconds = 3 * c.initTimeout() + 20;
+  const shoal::test::SharedMemoryObjects shmBefore = shoal::test::sharedMemoryObjects();
   auto start = std::chrono::steady_clock::now();
   auto results = shoal::test::runRanks(
       kRanks, [&](int rank, int n, const shoalUniqueId& id) { runRank(c, sh, rank, n, id); }, opts);
@@ -536,6 +576,12 @@ TEST_P(Faults, Case) {
     expected += " (workers); servers finalize Success, " + std::to_string(psDeadWorkers) +
                 " dead worker" + (psDeadWorkers == 1 ? "" : "s");
   }
+  // Leaks: what each survivor still held after destroy/abort/finalize, and
+  // shared memory any rank (the victim too) left once all exited.
+  std::vector<int> pids;
+  for (int r = 0; r < kRanks; ++r) pids.push_back(sh->slot[r].pid);
+  std::string leaks = shoal::test::sharedMemoryLeftBy(shmBefore, pids);
+  if (!leaks.empty()) leaks = "job: " + leaks;
   std::string observed;
   int namedBy = 0;
   double worst = 0;
@@ -551,6 +597,9 @@ TEST_P(Faults, Case) {
       continue;
     }
     std::string line = "r" + std::to_string(r) + " ";
+    if (res.exitCode == 0 && s.leaks[0] != '\0') {
+      leaks += (leaks.empty() ? "r" : "; r") + std::to_string(r) + ": " + s.leaks;
+    }
     if (res.exitCode != 0) {
       line += "CRASH/HANG (" + res.what + ")";
       pass = false;
@@ -598,6 +647,8 @@ TEST_P(Faults, Case) {
     EXPECT_GE(namedBy, 1) << "no survivor named the stopped rank " << c.victim;
     pass = pass && namedBy >= 1;
   }
+  EXPECT_EQ(leaks, "") << "resources left after the ranks ended";
+  pass = pass && leaks.empty();
   munmap(mem, sizeof(Shared));
   char t[64];
   snprintf(t, sizeof(t), "%.2f s (case %.1f s)", worst, wall);
@@ -620,6 +671,7 @@ TEST_P(Faults, Case) {
       expected,
       observed,
       t,
+      leaks.empty() ? "none" : leaks,
       pass ? "pass" : "FAIL"};
   std::lock_guard<std::mutex> lock(rowsMutex);
   rows.push_back(row);
@@ -637,7 +689,10 @@ class Report : public testing::Environment {
  public:
   void TearDown() override {
     if (rows.empty()) return;
-    shoal::test::writeMatrixRows(faultsDir(), testing::GTEST_FLAG(filter), rows);
+    // Shards of one filter (the rxe guest runs two at once) keep their own rows.
+    std::string name = testing::GTEST_FLAG(filter);
+    if (const char* shard = getenv("GTEST_SHARD_INDEX")) name += std::string("_shard") + shard;
+    shoal::test::writeMatrixRows(faultsDir(), name, rows);
     shoal::test::writeMatrixMarkdown(faultsDir(), kSetup);
   }
 };

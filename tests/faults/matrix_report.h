@@ -10,7 +10,7 @@
 namespace shoal::test {
 
 struct MatrixRow {
-  std::string name, transport, algorithm, victim, phase, expected, observed, time, verdict;
+  std::string name, transport, algorithm, victim, phase, expected, observed, time, leaks, verdict;
 };
 
 // What the table's header says about how the cases ran.

@@ -4,13 +4,19 @@
 // took) and that only the victim died.
 #pragma once
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <initializer_list>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/multiprocess.h"
@@ -73,6 +79,135 @@ inline void expectOnlyVictimKilled(const std::vector<RankResult>& results, int v
     }
   }
   EXPECT_TRUE(seen) << "no result for victim rank " << victim;
+}
+
+// What a rank process holds that a communicator or PS instance must give back
+// when it ends, even after an error: open descriptors (by what they point
+// at), threads, and mappings of transport memory (shm segments, which are
+// memfds named shoal-shm; RDMA device pages; POSIX shm). The library keeps no
+// object counters, so registered buffers and contexts show up here as their
+// mappings and device descriptors.
+struct ProcessResources {
+  std::map<std::string, int> fds;  // target (socket/pipe numbers dropped) -> count
+  int threads = 0;
+  std::map<std::string, int> maps;  // kind of transport mapping -> count
+};
+
+inline ProcessResources processResources() {
+  ProcessResources r;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    const int self = dirfd(d);
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.' || atoi(e->d_name) == self) continue;
+      char target[512];
+      ssize_t n =
+          readlink((std::string("/proc/self/fd/") + e->d_name).c_str(), target, sizeof(target) - 1);
+      if (n < 0) continue;  // closed by another thread meanwhile
+      std::string t(target, static_cast<size_t>(n));
+      // "socket:[123]" and "pipe:[456]" differ per object; their kind is what matters.
+      if (t.rfind("socket:", 0) == 0 || t.rfind("pipe:", 0) == 0) t = t.substr(0, t.find(':'));
+      r.fds[t]++;
+    }
+    closedir(d);
+  }
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) r.threads += e->d_name[0] != '.';
+    closedir(d);
+  }
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    for (const char* kind : {"memfd:shoal", "/dev/infiniband/", "/dev/shm/"}) {
+      if (line.find(kind) != std::string::npos) r.maps[kind]++;
+    }
+  }
+  return r;
+}
+
+// What `after` holds beyond `before`, e.g. "fds +2 socket, +1 /dev/infiniband/uverbs0;
+// threads +1"; empty when nothing.
+inline std::string resourcesHeldSince(const ProcessResources& before,
+                                      const ProcessResources& after) {
+  auto grown = [](const std::map<std::string, int>& b, const std::map<std::string, int>& a) {
+    std::string out;
+    for (const auto& [what, n] : a) {
+      auto it = b.find(what);
+      int extra = n - (it == b.end() ? 0 : it->second);
+      if (extra > 0) out += (out.empty() ? "+" : ", +") + std::to_string(extra) + " " + what;
+    }
+    return out;
+  };
+  std::string out;
+  std::string fds = grown(before.fds, after.fds);
+  if (!fds.empty()) out += "fds " + fds;
+  if (after.threads > before.threads)
+    out += (out.empty() ? "" : "; ") + std::string("threads +") +
+           std::to_string(after.threads - before.threads);
+  std::string maps = grown(before.maps, after.maps);
+  if (!maps.empty()) out += (out.empty() ? "" : "; ") + std::string("mappings ") + maps;
+  return out;
+}
+
+// resourcesHeldSince(before, now), waiting up to `graceSeconds` for it to
+// empty: a thread the library joined may still be leaving the task list.
+inline std::string leakedSince(const ProcessResources& before, double graceSeconds) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string held = resourcesHeldSince(before, processResources());
+  while (!held.empty() && secondsSince(t0) < graceSeconds) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    held = resourcesHeldSince(before, processResources());
+  }
+  return held;
+}
+
+// Names in /dev/shm and SysV shared memory segments (by key and creator pid).
+struct SharedMemoryObjects {
+  std::set<std::string> files;
+  std::map<std::string, int> sysvCreator;  // "key/shmid" -> creator pid
+};
+
+inline SharedMemoryObjects sharedMemoryObjects() {
+  SharedMemoryObjects s;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') s.files.insert(e->d_name);
+    }
+    closedir(d);
+  }
+  // "key shmid perms size cpid lpid ..." after a header line.
+  std::ifstream in("/proc/sysvipc/shm");
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    long long key = 0, id = 0, size = 0;
+    int perms = 0, cpid = 0;
+    if (f >> key >> id >> perms >> size >> cpid)
+      s.sysvCreator[std::to_string(key) + "/" + std::to_string(id)] = cpid;
+  }
+  return s;
+}
+
+// Shared memory a job left behind, all its ranks (the killed ones too) having
+// exited: SysV segments created by one of `pids` that still exist, and /dev/shm
+// files that appeared since `before` (another job running meanwhile on this
+// machine could add one too; the message names it).
+inline std::string sharedMemoryLeftBy(const SharedMemoryObjects& before,
+                                      const std::vector<int>& pids) {
+  SharedMemoryObjects now = sharedMemoryObjects();
+  std::string out;
+  for (const auto& f : now.files) {
+    if (!before.files.count(f)) out += (out.empty() ? "" : ", ") + std::string("/dev/shm/") + f;
+  }
+  for (const auto& [seg, cpid] : now.sysvCreator) {
+    for (int p : pids) {
+      if (p > 0 && p == cpid) {
+        out += (out.empty() ? "" : ", ") + std::string("SysV shm ") + seg + " of pid " +
+               std::to_string(p);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace shoal::test
