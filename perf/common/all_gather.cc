@@ -34,8 +34,6 @@ bool fillExpected(void* expected, const Layout& l, const Pattern& p, int, int) {
 
 Collective allGatherCollective(std::function<void(const Call&)> run) {
   return Collective{.name = "all_gather",
-                    .usesOp = false,
-                    .usesRoot = false,
                     .layout = layout,
                     .busFactor = busFactor,
                     .fillInput = fillInput,

@@ -6,16 +6,7 @@ namespace perf {
 
 namespace {
 
-Layout layout(size_t bytes, size_t typeSize, int) {
-  const size_t count = bytes / typeSize;
-  return Layout{count, count, count, 0, 0};
-}
-
 double busFactor(int n) { return n > 1 ? 2.0 * (n - 1) / n : 0.0; }
-
-void fillInput(void* send, const Layout& l, const Pattern& p, int rank, int) {
-  perf::fillInput(send, l.sendCount, p, rank, 0);
-}
 
 bool fillExpected(void* expected, const Layout& l, const Pattern& p, int, int) {
   fillReduced(expected, l.recvCount, p, 0);
@@ -27,10 +18,8 @@ bool fillExpected(void* expected, const Layout& l, const Pattern& p, int, int) {
 Collective allReduceCollective(std::function<void(const Call&)> run) {
   return Collective{.name = "all_reduce",
                     .usesOp = true,
-                    .usesRoot = false,
-                    .layout = layout,
+                    .layout = sameCountLayout,
                     .busFactor = busFactor,
-                    .fillInput = fillInput,
                     .fillExpected = fillExpected,
                     .run = std::move(run)};
 }

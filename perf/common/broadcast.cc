@@ -6,19 +6,10 @@ namespace perf {
 
 namespace {
 
-Layout layout(size_t bytes, size_t typeSize, int) {
-  const size_t count = bytes / typeSize;
-  return Layout{count, count, count, 0, 0};
-}
-
 double busFactor(int) { return 1.0; }
 
-// Only the root's send buffer is read; the others get their own rank's
-// values, which must not show up in any output.
-void fillInput(void* send, const Layout& l, const Pattern& p, int rank, int) {
-  perf::fillInput(send, l.sendCount, p, rank, 0);
-}
-
+// Every rank's send buffer holds its own values (fillOwnInput), but only the
+// root's is read: the others' must not show up in any output.
 bool fillExpected(void* expected, const Layout& l, const Pattern& p, int, int root) {
   perf::fillInput(expected, l.recvCount, p, root, 0);
   return true;
@@ -28,11 +19,9 @@ bool fillExpected(void* expected, const Layout& l, const Pattern& p, int, int ro
 
 Collective broadcastCollective(std::function<void(const Call&)> run) {
   return Collective{.name = "broadcast",
-                    .usesOp = false,
                     .usesRoot = true,
-                    .layout = layout,
+                    .layout = sameCountLayout,
                     .busFactor = busFactor,
-                    .fillInput = fillInput,
                     .fillExpected = fillExpected,
                     .run = std::move(run)};
 }

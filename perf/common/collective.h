@@ -32,14 +32,22 @@ struct Call {
   void* stream;  // a cudaStream_t with device buffers (-g 1), else nullptr
 };
 
+// Every rank contributes its own values from index 0 (all but all_gather).
+void fillOwnInput(void* send, const Layout& l, const Pattern& p, int rank, int root);
+// One count for send, receive and call (all_reduce, broadcast, reduce).
+Layout sameCountLayout(size_t bytes, size_t typeSize, int nranks);
+
+// The defaults are what most collectives have, so that each one spells out
+// only what sets it apart.
 struct Collective {
-  const char* name;  // "all_reduce"
-  bool usesOp;       // otherwise -o is ignored and the redop column says "none"
-  bool usesRoot;     // otherwise the root column says -1
+  const char* name;       // "all_reduce"
+  bool usesOp = false;    // otherwise -o is ignored and the redop column says "none"
+  bool usesRoot = false;  // otherwise the root column says -1
   Layout (*layout)(size_t bytes, size_t typeSize, int nranks);
   double (*busFactor)(int nranks);  // busbw = algbw * busFactor
   // This rank's input: sendCount elements.
-  void (*fillInput)(void* send, const Layout& l, const Pattern& p, int rank, int root);
+  void (*fillInput)(void* send, const Layout& l, const Pattern& p, int rank,
+                    int root) = fillOwnInput;
   // The expected receive buffer (recvCount elements); false when this rank's
   // output is not defined (e.g. a reduce's non-root ranks).
   bool (*fillExpected)(void* expected, const Layout& l, const Pattern& p, int rank, int root);

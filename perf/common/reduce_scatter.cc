@@ -13,10 +13,6 @@ Layout layout(size_t bytes, size_t typeSize, int n) {
 
 double busFactor(int n) { return static_cast<double>(n - 1) / n; }
 
-void fillInput(void* send, const Layout& l, const Pattern& p, int rank, int) {
-  perf::fillInput(send, l.sendCount, p, rank, 0);
-}
-
 bool fillExpected(void* expected, const Layout& l, const Pattern& p, int rank, int) {
   fillReduced(expected, l.recvCount, p, static_cast<size_t>(rank) * l.recvCount);
   return true;
@@ -27,10 +23,8 @@ bool fillExpected(void* expected, const Layout& l, const Pattern& p, int rank, i
 Collective reduceScatterCollective(std::function<void(const Call&)> run) {
   return Collective{.name = "reduce_scatter",
                     .usesOp = true,
-                    .usesRoot = false,
                     .layout = layout,
                     .busFactor = busFactor,
-                    .fillInput = fillInput,
                     .fillExpected = fillExpected,
                     .run = std::move(run)};
 }
