@@ -294,37 +294,57 @@ def rgb(color):
     return tuple(int(color[i:i + 2], 16) for i in (1, 3, 5))
 
 
+class Axes:
+    """The plot area's scales, shared by the PNG and SVG writers: log2 of the
+    size across, busbw up from 0 to a round top, in steps of 1, 2 or 5 times a
+    power of ten (at most six)."""
+
+    def __init__(self, impls, left, top, pw, ph):
+        self.left, self.top, self.pw, self.ph = left, top, pw, ph
+        sizes = [r[0] for rows in impls.values() for r in rows if r[0] > 0]
+        self.lo, self.hi = math.log2(min(sizes)), math.log2(max(sizes))
+        self.hi = self.hi if self.hi > self.lo else self.lo + 1
+        ymax = max([r[2] for rows in impls.values() for r in rows] + [0.01])
+        step = 10 ** math.floor(math.log10(ymax / 5 if ymax > 0 else 1))
+        self.step = step * next(m for m in (1, 2, 5, 10) if ymax / (step * m) <= 6)
+        self.ytop = self.step * math.ceil(ymax / self.step)
+
+    def x(self, size):
+        return self.left + self.pw * (math.log2(max(size, 1)) - self.lo) / (self.hi - self.lo)
+
+    def y(self, v):
+        return self.top + self.ph * (1 - v / self.ytop)
+
+    def y_ticks(self):
+        """busbw values of the horizontal grid lines, 0 to the top."""
+        v, ticks = 0.0, []
+        while v <= self.ytop + 1e-9:
+            ticks.append(v)
+            v += self.step
+        return ticks
+
+    def x_ticks(self):
+        """(size, labelled) for every power of two on the axis; every other
+        one carries a label, so that they do not overlap."""
+        first = math.ceil(self.lo)
+        return [(2 ** e, (e - first) % 2 == 0) for e in range(first, math.floor(self.hi) + 1)]
+
+
 def plot_png(path, n, impls, title=None):
     """busbw against size, log2 x axis, one line per implementation."""
     w, h, left, right, top, bottom = 900, 540, 70, 190, 50, 60
     pw, ph = w - left - right, h - top - bottom
     c = Canvas(w, h)
-    sizes = [r[0] for rows in impls.values() for r in rows if r[0] > 0]
-    lo, hi = math.log2(min(sizes)), math.log2(max(sizes))
-    hi = hi if hi > lo else lo + 1
-    ymax = max([r[2] for rows in impls.values() for r in rows] + [0.01])
-    step = 10 ** math.floor(math.log10(ymax / 5 if ymax > 0 else 1))
-    step *= next(m for m in (1, 2, 5, 10) if ymax / (step * m) <= 6)
-    ytop = step * math.ceil(ymax / step)
-
-    def x(size):
-        return left + pw * (math.log2(max(size, 1)) - lo) / (hi - lo)
-
-    def y(v):
-        return top + ph * (1 - v / ytop)
-
+    ax = Axes(impls, left, top, pw, ph)
+    x, y = ax.x, ax.y
     grid, black = (221, 221, 221), (0, 0, 0)
-    v = 0.0
-    while v <= ytop + 1e-9:
+    for v in ax.y_ticks():
         c.line(left, y(v), left + pw, y(v), grid)
         c.text(left - 6, y(v) - 3, f"{v:g}", anchor="end")
-        v += step
-    e = math.ceil(lo)
-    while e <= hi:
-        c.line(x(2 ** e), top, x(2 ** e), top + ph, (238, 238, 238))
-        if (e - math.ceil(lo)) % 2 == 0:
-            c.text(x(2 ** e), top + ph + 8, human(2 ** e), anchor="middle")
-        e += 1
+    for size, labelled in ax.x_ticks():
+        c.line(x(size), top, x(size), top + ph, (238, 238, 238))
+        if labelled:
+            c.text(x(size), top + ph + 8, human(size), anchor="middle")
     c.line(left, top, left + pw, top, black)
     c.line(left, top + ph, left + pw, top + ph, black)
     c.line(left, top, left, top + ph, black)
@@ -348,37 +368,21 @@ def plot_png(path, n, impls, title=None):
 def plot_svg(path, n, impls):
     w, h, left, right, top, bottom = 800, 500, 70, 170, 40, 60
     pw, ph = w - left - right, h - top - bottom
-    sizes = [r[0] for rows in impls.values() for r in rows if r[0] > 0]
-    lo, hi = math.log2(min(sizes)), math.log2(max(sizes))
-    hi = hi if hi > lo else lo + 1
-    ymax = max([r[2] for rows in impls.values() for r in rows] + [0.01])
-    step = 10 ** math.floor(math.log10(ymax / 5 if ymax > 0 else 1))
-    step *= next(m for m in (1, 2, 5, 10) if ymax / (step * m) <= 6)
-    ytop = step * math.ceil(ymax / step)
-
-    def x(size):
-        return left + pw * (math.log2(max(size, 1)) - lo) / (hi - lo)
-
-    def y(v):
-        return top + ph * (1 - v / ytop)
-
+    ax = Axes(impls, left, top, pw, ph)
+    x, y = ax.x, ax.y
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
            f'<text x="{left + pw / 2}" y="22" text-anchor="middle" font-size="15">'
            f'all_reduce busbw, {n} ranks</text>']
-    v = 0.0
-    while v <= ytop + 1e-9:
+    for v in ax.y_ticks():
         out.append(f'<line x1="{left}" y1="{y(v):.1f}" x2="{left + pw}" y2="{y(v):.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
-        v += step
-    e = math.ceil(lo)
-    while e <= hi:
-        xv = x(2 ** e)
+    for size, labelled in ax.x_ticks():
+        xv = x(size)
         out.append(f'<line x1="{xv:.1f}" y1="{top}" x2="{xv:.1f}" y2="{top + ph}" stroke="#eee"/>')
-        if (e - math.ceil(lo)) % 2 == 0:
-            out.append(f'<text x="{xv:.1f}" y="{top + ph + 16}" text-anchor="middle">{human(2 ** e)}</text>')
-        e += 1
+        if labelled:
+            out.append(f'<text x="{xv:.1f}" y="{top + ph + 16}" text-anchor="middle">{human(size)}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="black"/>')
     out.append(f'<text x="{left + pw / 2}" y="{h - 15}" text-anchor="middle">size (bytes)</text>')
     out.append(f'<text x="18" y="{top + ph / 2}" text-anchor="middle" '
