@@ -4,6 +4,7 @@
 // Ranks other than the root accumulate in scratch, never in the receive
 // buffer (which matters on the root only).
 #include "algorithms/algorithm.h"
+#include "algorithms/binomial_tree.h"
 #include "algorithms/schedule_builder.h"
 
 namespace shoal::algorithms {
@@ -12,30 +13,21 @@ Schedule treeReduce(const CollArgs& a) {
   Schedule s;
   ScheduleBuilder b(s, a);
   const size_t es = b.elemSize();
-  const int n = a.nranks;
-  const int me = relativeRank(a.rank, a.root, n);
+  const bool isRoot = a.rank == a.root;
   if (a.count == 0) return s;
-  std::vector<int> children;
-  int parent = -1;
-  for (int mask = 1; mask < n; mask <<= 1) {
-    if (me & mask) {
-      parent = absoluteRank(me - mask, a.root, n);
-      break;
-    }
-    if (me + mask < n) children.push_back(absoluteRank(me + mask, a.root, n));
-  }
-  const BufId accBuf = me == 0 ? BufId::kRecv : BufId::kScratch;
-  if (me != 0 && !children.empty()) b.needScratch(a.count * es);
-  if (me == 0 && children.empty()) b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
+  const BinomialTree tree(a.rank, a.root, a.nranks);
+  const BufId accBuf = isRoot ? BufId::kRecv : BufId::kScratch;
+  if (!isRoot && !tree.children.empty()) b.needScratch(a.count * es);
+  if (isRoot && tree.children.empty()) b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
   forEachChunk(0, a.count, b.chunkElems(), [&](size_t o, size_t c) {
     BufRef acc{BufId::kSend, o * es};
-    for (int child : children) {
+    for (int child : tree.children) {
       b.recvReduce(child, {accBuf, o * es}, acc, c * es);
       acc = {accBuf, o * es};
     }
-    if (parent >= 0) {
-      b.send(parent, acc, c * es);
-    } else if (a.op == shoalAvg && n > 1) {
+    if (tree.parent >= 0) {
+      b.send(tree.parent, acc, c * es);
+    } else if (a.op == shoalAvg && a.nranks > 1) {
       b.avg({BufId::kRecv, o * es}, c * es);
     }
   });
