@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -521,8 +522,16 @@ class Faults : public testing::TestWithParam<Case> {};
 
 TEST_P(Faults, Case) {
   const Case& c = GetParam();
-  std::string why;
-  if (!shoal::test::transportUsable(c.transport, &why)) {
+  // Probed once per transport: each probe forks a child that opens the
+  // transport, a second or more per case on the guest's emulated CPUs.
+  static std::map<std::string, std::pair<bool, std::string>> probed;
+  if (!probed.count(c.transport)) {
+    std::string why;
+    bool ok = shoal::test::transportUsable(c.transport, &why);
+    probed[c.transport] = {ok, why};
+  }
+  const auto& [usable, why] = probed[c.transport];
+  if (!usable) {
     GTEST_SKIP() << c.transport << " is not usable here: " << why;
   }
   void* mem =

@@ -10,6 +10,7 @@
 #           verbs and UCX, Gloo ibverbs, Open MPI over UCX; BENCH_VARIANTS adds shoal
 #           settings: "name:VAR=v,VAR=v ...") and `profile` for perf(1) of an allreduce
 # env: GUEST_MTU sets the guest NIC's MTU (rxe's path MTU follows: 4096 from 4200 up)
+#      FAULTS_JOBS: gtest shards of the verbs fault matrix run at once (default 1)
 # Exits 77 (ctest SKIP_RETURN_CODE) with the reason when this machine cannot boot the
 # guests: qemu or the kernel cache missing (run tests/rxe/setup.sh as root first).
 # Results, console logs and per-suite logs go to BUILD_DIR/rxe-results/<mode>.

@@ -278,13 +278,15 @@ suite_profile() {
 # The fault matrix's verbs cases (tests/faults): every algorithm's two halves,
 # connect, a stopped peer, PS workers and servers killed, each case checking for
 # leaks too. Its rows go to the shared folder; run.sh adds them to the build's
-# FAULTS.md. Each case sets up 4 ranks (~10 s under TCG, mostly process and
-# transport start-up waiting on the emulated CPUs), so FAULTS_JOBS (default 2)
-# gtest shards run at once.
+# FAULTS.md. Each case sets up 4 ranks: ~11 s under TCG on a quiet host, 20 s
+# and more while it is busy, nearly all of it CPU (4 cases took 80 s one after
+# the other and 92 s as 2 shards at once on the 2 vCPUs), so the cases run one
+# at a time; FAULTS_JOBS=N runs N gtest shards at once where the guest has the
+# CPUs for it.
 suite_faults() {
     step "fault matrix over verbs"
     export SHOAL_FAULTS_DIR=$RW/faults
-    local jobs=${FAULTS_JOBS:-2} i rc=0 t0
+    local jobs=${FAULTS_JOBS:-1} i rc=0 t0
     local pids=()
     t0=$(now)
     for ((i = 0; i < jobs; i++)); do
