@@ -38,6 +38,10 @@ void usage() {
           "  -S 0|1|2     0: generate every rank's schedule; 1: use node-translation\n"
           "               symmetry where it holds exactly (default); 2: also where only\n"
           "               dependencies differ (approximate, named in the output)\n"
+          "  -E STEPS     when no symmetry holds and simulating every rank would take more\n"
+          "               than STEPS steps, approximate (node 0's schedules where only\n"
+          "               dependencies differ, else extrapolate linearly from two smaller\n"
+          "               counts; named in the output); 0: always exact (default 12M)\n"
           "  -o DIR       also write <algo>_n<ranks>.txt and picks_n<ranks>.txt into DIR\n"
           "  -j N         threads generating schedules when every rank is needed (default: cores)\n"
           "  -L SECONDS   stop an algorithm's sweep once one size took longer (default: no limit)\n"
@@ -137,8 +141,12 @@ int main(int argc, char** argv) {
   double factor = 2, limit = 0;
   bool inPlace = false, verbose = false;
   int symmetry = 1, threads = 0;
+  // Simulating every rank costs about 1 us of wall time per step on the
+  // project VM: 12 M steps keep one prediction of any size at 2048 x 8
+  // within a minute, and 2-64 nodes x 8 exact (perf/SCALE.md).
+  uint64_t maxSteps = uint64_t{12} << 20;
   int opt;
-  while ((opt = getopt(argc, argv, "p:s:N:g:b:e:f:A:i:S:o:L:j:vh")) != -1) {
+  while ((opt = getopt(argc, argv, "p:s:N:g:b:e:f:A:i:S:E:o:L:j:vh")) != -1) {
     switch (opt) {
       case 'p':
         profileName = optarg;
@@ -169,6 +177,9 @@ int main(int argc, char** argv) {
         break;
       case 'S':
         symmetry = atoi(optarg);
+        break;
+      case 'E':
+        maxSteps = parseSize(optarg);
         break;
       case 'o':
         outDir = optarg;
@@ -250,6 +261,7 @@ int main(int argc, char** argv) {
           spec.count = bytes / es;
           spec.symmetry = symmetry;
           spec.threads = threads;
+          spec.maxSteps = maxSteps;
           const auto t0 = std::chrono::steady_clock::now();
           Prediction pr = predict(c, spec, prof, eo);
           Prediction ip = pr;

@@ -185,6 +185,13 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
       if (it == samples.end()) it = samples.emplace(r, generate(r)).first;
       return it->second;
     };
+    uint64_t nodeSteps = 0;
+    for (const Template& t : w.templates) nodeSteps += t.steps.size();
+    const uint64_t estimate = nodeSteps * static_cast<uint64_t>(c.nodes);
+    const bool overBudget = spec.maxSteps > 0 && estimate > spec.maxSteps;
+    // Where only dependencies differ, the approximation (symmetry 2, or over
+    // the budget) needs every sample node to send the same messages.
+    const bool acceptDeps = spec.symmetry >= 2 || overBudget;
     bool same = true, sameMessages = true;
     int checked = 0;
     for (int node : sampleNodes(c.nodes)) {
@@ -195,20 +202,28 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
         sameMessages = t.sameMessages(ref);
         ++checked;
       }
-      if (!sameMessages || (!same && spec.symmetry < 2)) break;
+      if (!sameMessages || (!same && !acceptDeps)) break;
     }
-    if (same || (sameMessages && spec.symmetry >= 2)) {
+    // Every rank runs node 0's schedules moved by whole nodes.
+    auto useNodeZero = [&]() {
       w.templateOf.resize(static_cast<size_t>(n));
       for (int r = 0; r < n; ++r) w.templateOf[static_cast<size_t>(r)] = r % m;
       w.period = m;
       w.how = same ? "node-translation symmetry, checked on " + std::to_string(checked) +
                          " ranks of other nodes"
-                   : "APPROXIMATE: node 0's schedules moved to every node; " +
-                         std::to_string(checked) +
+                   : "APPROXIMATE: node 0's schedules moved to every node" +
+                         (spec.symmetry >= 2 ? std::string()
+                                             : " (every rank would be " + std::to_string(estimate) +
+                                                   " simulated steps, over the budget of " +
+                                                   std::to_string(spec.maxSteps) + ")") +
+                         "; " + std::to_string(checked) +
                          " ranks of other nodes checked send the same messages but their "
                          "dependencies differ";
       w.exact = same;
       w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    };
+    if (same || (sameMessages && spec.symmetry >= 2)) {
+      useNodeZero();
       return w;
     }
     // Exchange symmetry: rank l + k (k a multiple of m) is rank l with every
@@ -242,10 +257,24 @@ Workload buildWorkload(const Cluster& c, const WorkloadSpec& spec) {
         return w;
       }
     }
+    // Over the budget, an exact symmetry having failed: differing
+    // dependencies are accepted as with symmetry 2.
+    if (sameMessages && overBudget) {
+      useNodeZero();
+      return w;
+    }
     w.templates.clear();
     w.how = sameMessages ? "not node-symmetric (dependencies differ on other nodes; -S 2 "
                            "would approximate); "
                          : "not node-symmetric (other nodes send different messages); ";
+    if (overBudget) {
+      w.overBudget = true;
+      w.estimatedSteps = estimate;
+      w.how += "every rank would be about " + std::to_string(estimate) +
+               " simulated steps, over the budget of " + std::to_string(spec.maxSteps);
+      w.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      return w;
+    }
   }
   // Every rank, deduplicated. The algorithms are pure functions of their
   // arguments, so ranks are generated in parallel blocks, each deduplicated

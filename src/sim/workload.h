@@ -67,6 +67,14 @@ struct WorkloadSpec {
   // are used everywhere, an approximation the output names.
   int symmetry = 1;
   int threads = 0;  // generating every rank: threads to use (0: one per core)
+  // With symmetry >= 1: when no exact symmetry holds and simulating every
+  // rank would take more than this many steps (estimated from node 0's
+  // schedules times the node count), every rank is neither generated nor
+  // simulated: buildWorkload uses node 0's schedules where other nodes only
+  // differ in dependencies (as symmetry 2), and otherwise returns a workload
+  // marked overBudget, which predict() answers by extrapolating from smaller
+  // counts. 0: no limit (always exact).
+  uint64_t maxSteps = 0;
 };
 
 struct Workload {
@@ -83,8 +91,12 @@ struct Workload {
   // r behaves as rank b = r % period with every peer XORed by r - b, the
   // template being b's own. Only used when n and period are powers of two.
   bool xorMap = false;
-  int generated = 0;   // schedules the algorithm code produced
-  bool exact = true;   // false: symmetry 2 approximated dependencies
+  int generated = 0;  // schedules the algorithm code produced
+  bool exact = true;  // false: symmetry 2 approximated dependencies
+  // Every rank would have to be generated and simulated, estimated at
+  // estimatedSteps > spec.maxSteps: nothing was generated for all ranks.
+  bool overBudget = false;
+  uint64_t estimatedSteps = 0;
   std::string how;     // how the templates were obtained, for the output
   double seconds = 0;  // wall time spent generating
 };
