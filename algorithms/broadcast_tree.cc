@@ -2,8 +2,6 @@
 // 2^k ranks further (relative to the root), so all ranks have it after
 // ceil(log2 n) rounds. Chunks are pipelined through the tree. Suits small
 // messages, where the chain's n-1 hops of latency dominate.
-#include <ranges>
-
 #include "algorithms/algorithm.h"
 #include "algorithms/binomial_tree.h"
 #include "algorithms/schedule_builder.h"
@@ -21,7 +19,10 @@ Schedule treeBroadcast(const CollArgs& a) {
   const BufId from = isRoot ? BufId::kSend : BufId::kRecv;
   forEachChunk(0, a.count, b.chunkElems(), [&](size_t o, size_t c) {
     if (tree.parent >= 0) b.recv(tree.parent, {BufId::kRecv, o * es}, c * es);
-    for (int child : std::views::reverse(tree.children)) b.send(child, {from, o * es}, c * es);
+    // Farthest child first: its subtree is the largest.
+    for (auto child = tree.children.rbegin(); child != tree.children.rend(); ++child) {
+      b.send(*child, {from, o * es}, c * es);
+    }
   });
   return s;
 }
