@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <initializer_list>
@@ -188,16 +189,50 @@ inline SharedMemoryObjects sharedMemoryObjects() {
   return s;
 }
 
+// Whether a live process has `path` open or mapped.
+inline bool heldByAnyProcess(const std::string& path) {
+  DIR* proc = opendir("/proc");
+  if (!proc) return false;
+  bool held = false;
+  while (dirent* p = readdir(proc)) {
+    if (held) break;
+    if (!isdigit(static_cast<unsigned char>(p->d_name[0]))) continue;
+    const std::string dir = std::string("/proc/") + p->d_name;
+    if (DIR* fds = opendir((dir + "/fd").c_str())) {
+      while (dirent* e = readdir(fds)) {
+        char target[512];
+        ssize_t n = readlink((dir + "/fd/" + e->d_name).c_str(), target, sizeof(target) - 1);
+        if (n > 0 && std::string(target, static_cast<size_t>(n)) == path) {
+          held = true;
+          break;
+        }
+      }
+      closedir(fds);
+    }
+    std::ifstream maps(dir + "/maps");
+    std::string line;
+    while (!held && std::getline(maps, line)) held = line.find(path) != std::string::npos;
+  }
+  closedir(proc);
+  return held;
+}
+
 // Shared memory a job left behind, all its ranks (the killed ones too) having
 // exited: SysV segments created by one of `pids` that still exist, and /dev/shm
-// files that appeared since `before` (another job running meanwhile on this
-// machine could add one too; the message names it).
+// files that appeared since `before` and that no live process holds (a file
+// another job on this machine is using meanwhile is held by that job).
 inline std::string sharedMemoryLeftBy(const SharedMemoryObjects& before,
                                       const std::vector<int>& pids) {
   SharedMemoryObjects now = sharedMemoryObjects();
   std::string out;
   for (const auto& f : now.files) {
-    if (!before.files.count(f)) out += (out.empty() ? "" : ", ") + std::string("/dev/shm/") + f;
+    const std::string path = "/dev/shm/" + f;
+    if (before.files.count(f) || heldByAnyProcess(path)) continue;
+    // Another job may be between closing the file and unlinking it: a leftover
+    // is still there, held by nobody, a moment later.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (access(path.c_str(), F_OK) != 0 || heldByAnyProcess(path)) continue;
+    out += (out.empty() ? "" : ", ") + path;
   }
   for (const auto& [seg, cpid] : now.sysvCreator) {
     for (int p : pids) {
