@@ -4,14 +4,7 @@
 # usage: shoal_info.sh SHOAL_INFO CONFIG_TABLE
 set -u
 info=$1 table=$2
-fails=0
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+source "$(dirname "$0")/checks.sh"
 
 SHOAL_CHUNK_SIZE=1M SHOAL_DEBUG= "$info" -c >"$out" 2>&1
 rc=$?
@@ -32,4 +25,4 @@ check "an unset variable shows its default" \
 "$info" --bogus >/dev/null 2>&1
 check "unknown option is an error" test $? -eq 2
 
-[ $fails -eq 0 ] && echo PASS || { echo "$fails check(s) failed"; exit 1; }
+finish

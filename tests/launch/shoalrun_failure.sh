@@ -4,14 +4,7 @@
 # usage: shoalrun_failure.sh SHOALRUN PROBE
 set -u
 shoalrun=$1 probe=$2
-fails=0
-check() {  # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+source "$(dirname "$0")/checks.sh"
 
 run() {  # run ARGS...: sets rc and ms (how long it took)
   local start=$(date +%s%N)
@@ -48,4 +41,4 @@ check "all ranks exiting 0 gives 0" test "$rc" -eq 0
 run -n 0 "$probe" print
 check "-n 0 is a usage error" test "$rc" -eq 2
 
-[ $fails -eq 0 ] && echo PASS || { echo "$fails check(s) failed"; exit 1; }
+finish

@@ -4,14 +4,7 @@
 # usage: shoalrun_prefix.sh SHOALRUN PROBE
 set -u
 shoalrun=$1 probe=$2
-fails=0
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+source "$(dirname "$0")/checks.sh"
 
 for hosts in 0 2; do
   args=(-n 4 -x PROBE_EXTRA=xyz)
@@ -43,4 +36,4 @@ for hosts in 0 2; do
   check "stderr has exactly the 4 stderr lines" test "$(wc -l <"$err")" -eq 4
 done
 
-[ $fails -eq 0 ] && echo PASS || { echo "$fails check(s) failed"; exit 1; }
+finish

@@ -4,14 +4,7 @@
 # usage: shoalrun_signals.sh SHOALRUN PROBE
 set -u
 shoalrun=$1 probe=$2
-fails=0
-check() {
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+source "$(dirname "$0")/checks.sh"
 
 for sig in INT TERM; do
   "$shoalrun" -n 3 "$probe" sleep >"$out" 2>"$err" &
@@ -36,4 +29,4 @@ for sig in INT TERM; do
   check "SIG$sig: no rank left running" test $left -eq 0
 done
 
-[ $fails -eq 0 ] && echo PASS || { echo "$fails check(s) failed"; exit 1; }
+finish
