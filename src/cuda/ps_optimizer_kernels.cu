@@ -140,41 +140,33 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// value -= lr * g
-__global__ void __launch_bounds__(kThreads)
-    sgdFloat(float* value, const float* g, size_t n, float lr) {
-  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
-  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    value[i] = __fsub_rn(value[i], __fmul_rn(lr, g[i]));
-  }
-}
+// The rounded intrinsics of either precision under one name, so that one
+// kernel template serves float and double values.
+__device__ __forceinline__ float addRn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double addRn(double a, double b) { return __dadd_rn(a, b); }
+__device__ __forceinline__ float subRn(float a, float b) { return __fsub_rn(a, b); }
+__device__ __forceinline__ double subRn(double a, double b) { return __dsub_rn(a, b); }
+__device__ __forceinline__ float mulRn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mulRn(double a, double b) { return __dmul_rn(a, b); }
 
-__global__ void __launch_bounds__(kThreads)
-    sgdDouble(double* value, const double* g, size_t n, double lr) {
+// value -= lr * g
+template <class T>
+__global__ void __launch_bounds__(kThreads) sgdKernel(T* value, const T* g, size_t n, T lr) {
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    value[i] = __dsub_rn(value[i], __dmul_rn(lr, g[i]));
+    value[i] = subRn(value[i], mulRn(lr, g[i]));
   }
 }
 
 // m = mu * m + g; value -= lr * m
+template <class T>
 __global__ void __launch_bounds__(kThreads)
-    momentumFloat(float* value, const float* g, float* m, size_t n, float lr, float mu) {
+    momentumKernel(T* value, const T* g, T* m, size_t n, T lr, T mu) {
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    float mi = __fadd_rn(__fmul_rn(mu, m[i]), g[i]);
+    T mi = addRn(mulRn(mu, m[i]), g[i]);
     m[i] = mi;
-    value[i] = __fsub_rn(value[i], __fmul_rn(lr, mi));
-  }
-}
-
-__global__ void __launch_bounds__(kThreads)
-    momentumDouble(double* value, const double* g, double* m, size_t n, double lr, double mu) {
-  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
-  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    double mi = __dadd_rn(__dmul_rn(mu, m[i]), g[i]);
-    m[i] = mi;
-    value[i] = __dsub_rn(value[i], __dmul_rn(lr, mi));
+    value[i] = subRn(value[i], mulRn(lr, mi));
   }
 }
 
@@ -187,6 +179,19 @@ void checkLaunch(const char* rule, size_t count, shoalDataType_t dtype) {
   if (e != cudaSuccess) {
     fail(shoalUnhandledCudaError, "ps %s update of %zu %s elements on the GPU: launch failed: %s",
          rule, count, dtypeName(dtype), cudaGetErrorString(e));
+  }
+}
+
+// The sgd or momentum rule on values of type T (float or double).
+template <class T>
+void launchRule(shoalPsUpdate_t kind, void* value, const void* g, void* state, size_t n, T lr, T mu,
+                cudaStream_t s) {
+  if (kind == shoalPsUpdateSgd) {
+    sgdKernel<T>
+        <<<blocksFor(n), kThreads, 0, s>>>(static_cast<T*>(value), static_cast<const T*>(g), n, lr);
+  } else {
+    momentumKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<T*>(value), static_cast<const T*>(g), static_cast<T*>(state), n, lr, mu);
   }
 }
 
@@ -248,31 +253,14 @@ void psUpdateAsync(shoalPsUpdate_t kind, bool replace, void* value, const void* 
   if (kind == shoalPsUpdateMomentum && state == nullptr) {
     fail(shoalInternalError, "ps momentum update on the GPU: no momentum buffer");
   }
-  const bool f32 = dtype == shoalFloat32;
-  // The CPU rule rounds lr and mu to float once for float32 values.
-  const auto lrF = static_cast<float>(learningRate);
-  const auto muF = static_cast<float>(momentum);
-  if (kind == shoalPsUpdateSgd) {
-    if (f32) {
-      sgdFloat<<<blocksFor(count), kThreads, 0, s>>>(static_cast<float*>(value),
-                                                     static_cast<const float*>(g), count, lrF);
-    } else {
-      sgdDouble<<<blocksFor(count), kThreads, 0, s>>>(
-          static_cast<double*>(value), static_cast<const double*>(g), count, learningRate);
-    }
-    checkLaunch("sgd", count, dtype);
-    return;
-  }
-  if (f32) {
-    momentumFloat<<<blocksFor(count), kThreads, 0, s>>>(
-        static_cast<float*>(value), static_cast<const float*>(g), static_cast<float*>(state), count,
-        lrF, muF);
+  if (dtype == shoalFloat32) {
+    // The CPU rule rounds lr and mu to float once for float32 values.
+    launchRule<float>(kind, value, g, state, count, static_cast<float>(learningRate),
+                      static_cast<float>(momentum), s);
   } else {
-    momentumDouble<<<blocksFor(count), kThreads, 0, s>>>(
-        static_cast<double*>(value), static_cast<const double*>(g), static_cast<double*>(state),
-        count, learningRate, momentum);
+    launchRule<double>(kind, value, g, state, count, learningRate, momentum, s);
   }
-  checkLaunch("momentum", count, dtype);
+  checkLaunch(kind == shoalPsUpdateSgd ? "sgd" : "momentum", count, dtype);
 }
 
 }  // namespace shoal::cuda
