@@ -84,6 +84,15 @@ GdrFacts everythingWorks(PathClass path) {
   return f;
 }
 
+// decideGdr(f) picks `method` and gives exactly `why` as the reason.
+::testing::AssertionResult decides(const GdrFacts& f, GdrMethod method, const std::string& why) {
+  const GdrDecision d = decideGdr(f);
+  if (d.method == method && d.why == why) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "decideGdr chose " << gdrMethodName(d.method) << ": \"" << d.why << "\"\n  expected "
+         << gdrMethodName(method) << ": \"" << why << "\"";
+}
+
 int nicIndex(const topo::Topology& t, const std::string& name) {
   for (size_t i = 0; i < t.nics.size(); ++i)
     if (t.nics[i].name == name) return static_cast<int>(i);
@@ -92,29 +101,25 @@ int nicIndex(const topo::Topology& t, const std::string& name) {
 
 TEST(VerbsGdr, DmabufFirstThenPeermemThenStaging) {
   GdrFacts f = everythingWorks(PathClass::kPix);
-  GdrDecision d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kDmabuf);
-  EXPECT_EQ(d.why,
-            "dmabuf: GPU 0 (0000:1d:00.0) and mlx5_0 share a PCIe switch (PIX <= "
-            "SHOAL_NET_GDR_LEVEL=PXB); the GPU exports dma-bufs and rdma-core has "
-            "ibv_reg_dmabuf_mr");
+  EXPECT_TRUE(decides(f, GdrMethod::kDmabuf,
+                      "dmabuf: GPU 0 (0000:1d:00.0) and mlx5_0 share a PCIe switch (PIX <= "
+                      "SHOAL_NET_GDR_LEVEL=PXB); the GPU exports dma-bufs and rdma-core has "
+                      "ibv_reg_dmabuf_mr"));
 
   f.gpuDmabuf = false;
   f.gpuDmabufWhy = "GPU 0 reports no dma-buf export";
-  d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kPeermem);
-  EXPECT_EQ(d.why,
-            "peermem: GPU 0 (0000:1d:00.0) and mlx5_0 share a PCIe switch (PIX <= "
-            "SHOAL_NET_GDR_LEVEL=PXB); nvidia_peermem is loaded (dma-buf not used: GPU 0 reports "
-            "no dma-buf export)");
+  EXPECT_TRUE(
+      decides(f, GdrMethod::kPeermem,
+              "peermem: GPU 0 (0000:1d:00.0) and mlx5_0 share a PCIe switch (PIX <= "
+              "SHOAL_NET_GDR_LEVEL=PXB); nvidia_peermem is loaded (dma-buf not used: GPU 0 reports "
+              "no dma-buf export)"));
 
   f.peermemModule = "";
-  d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why,
-            "staging: nvidia_peermem not loaded and dma-buf unusable: GPU 0 reports no dma-buf "
-            "export; GPU 0 (0000:1d:00.0) and mlx5_0 share a PCIe switch (PIX <= "
-            "SHOAL_NET_GDR_LEVEL=PXB)");
+  EXPECT_TRUE(
+      decides(f, GdrMethod::kStaging,
+              "staging: nvidia_peermem not loaded and dma-buf unusable: GPU 0 reports no dma-buf "
+              "export; GPU 0 (0000:1d:00.0) and mlx5_0 share a PCIe switch (PIX <= "
+              "SHOAL_NET_GDR_LEVEL=PXB)"));
 }
 
 TEST(VerbsGdr, EachDmabufObstacleFallsBackToPeermem) {
@@ -137,13 +142,12 @@ TEST(VerbsGdr, EachDmabufObstacleFallsBackToPeermem) {
     GdrFacts f = everythingWorks(PathClass::kPxb);
     f.peermemModule = "nv_peer_mem";
     c.apply(&f);
-    GdrDecision d = decideGdr(f);
-    EXPECT_EQ(d.method, GdrMethod::kPeermem) << c.what;
-    EXPECT_EQ(d.why, std::string("peermem: GPU 0 (0000:1d:00.0) and mlx5_0 meet across PCIe "
-                                 "switches below one host bridge (PXB <= "
-                                 "SHOAL_NET_GDR_LEVEL=PXB); nv_peer_mem is loaded (dma-buf not "
-                                 "used: ") +
-                         c.obstacle + ")")
+    EXPECT_TRUE(decides(f, GdrMethod::kPeermem,
+                        std::string("peermem: GPU 0 (0000:1d:00.0) and mlx5_0 meet across PCIe "
+                                    "switches below one host bridge (PXB <= "
+                                    "SHOAL_NET_GDR_LEVEL=PXB); nv_peer_mem is loaded (dma-buf not "
+                                    "used: ") +
+                            c.obstacle + ")"))
         << c.what;
     f.peermemModule = "";
     EXPECT_EQ(decideGdr(f).method, GdrMethod::kStaging) << c.what;
@@ -153,16 +157,14 @@ TEST(VerbsGdr, EachDmabufObstacleFallsBackToPeermem) {
 TEST(VerbsGdr, OffDistantOrUnsupportedMeansStaging) {
   GdrFacts f = everythingWorks(PathClass::kPix);
   f.enabled = false;
-  GdrDecision d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why, "staging: SHOAL_NET_GDR_ENABLE=0 turns GPUDirect RDMA off");
+  EXPECT_TRUE(
+      decides(f, GdrMethod::kStaging, "staging: SHOAL_NET_GDR_ENABLE=0 turns GPUDirect RDMA off"));
 
   f = everythingWorks(PathClass::kSys);
-  d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why,
-            "staging: GPU 0 (0000:1d:00.0) and mlx5_0 are on different sockets (SYS > "
-            "SHOAL_NET_GDR_LEVEL=PXB): PCIe peer traffic that far is slower than host staging");
+  EXPECT_TRUE(
+      decides(f, GdrMethod::kStaging,
+              "staging: GPU 0 (0000:1d:00.0) and mlx5_0 are on different sockets (SYS > "
+              "SHOAL_NET_GDR_LEVEL=PXB): PCIe peer traffic that far is slower than host staging"));
 
   f = everythingWorks(PathClass::kPhb);
   EXPECT_EQ(decideGdr(f).method, GdrMethod::kStaging);
@@ -174,44 +176,39 @@ TEST(VerbsGdr, OffDistantOrUnsupportedMeansStaging) {
 
   f = everythingWorks(PathClass::kPix);
   f.gpuRdma = false;
-  d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why,
-            "staging: GPU 0 (0000:1d:00.0) does not support GPUDirect RDMA "
-            "(CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED = 0)");
+  EXPECT_TRUE(decides(f, GdrMethod::kStaging,
+                      "staging: GPU 0 (0000:1d:00.0) does not support GPUDirect RDMA "
+                      "(CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED = 0)"));
 
   f = everythingWorks(PathClass::kPix);
   f.gpuVisible = false;
   f.gpuInvisibleWhy = "no GPU visible to this process";
-  d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why,
-            "staging: GPU 0 (0000:1d:00.0) is not usable by CUDA in this process (no GPU visible "
-            "to this process); the path would allow GPUDirect RDMA: GPU 0 (0000:1d:00.0) and "
-            "mlx5_0 share a PCIe switch (PIX <= SHOAL_NET_GDR_LEVEL=PXB)");
+  EXPECT_TRUE(
+      decides(f, GdrMethod::kStaging,
+              "staging: GPU 0 (0000:1d:00.0) is not usable by CUDA in this process (no GPU visible "
+              "to this process); the path would allow GPUDirect RDMA: GPU 0 (0000:1d:00.0) and "
+              "mlx5_0 share a PCIe switch (PIX <= SHOAL_NET_GDR_LEVEL=PXB)"));
 }
 
 TEST(VerbsGdr, UnknownPathCountsAsSys) {
   GdrFacts f = everythingWorks(PathClass::kPix);
   f.pathKnown = false;
   f.pathUnknownWhy = "no topology: built without hwloc";
-  GdrDecision d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why,
-            "staging: the GPU 0 (0000:1d:00.0)-mlx5_0 path is unknown (no topology: built without "
-            "hwloc), counted as SYS against SHOAL_NET_GDR_LEVEL=PXB: PCIe peer traffic that far "
-            "is slower than host staging");
+  EXPECT_TRUE(decides(
+      f, GdrMethod::kStaging,
+      "staging: the GPU 0 (0000:1d:00.0)-mlx5_0 path is unknown (no topology: built without "
+      "hwloc), counted as SYS against SHOAL_NET_GDR_LEVEL=PXB: PCIe peer traffic that far "
+      "is slower than host staging"));
   f.level = PathClass::kSys;
   EXPECT_EQ(decideGdr(f).method, GdrMethod::kDmabuf);
   // Without the GPU there is no path to speak of: the GPU is the reason.
   f.gpuVisible = false;
   f.gpuInvisibleWhy = "this process sees 0 GPU(s)";
   f.pathUnknownWhy = "the GPU is not visible";
-  d = decideGdr(f);
-  EXPECT_EQ(d.method, GdrMethod::kStaging);
-  EXPECT_EQ(d.why,
-            "staging: GPU 0 (0000:1d:00.0) is not usable by CUDA in this process (this process "
-            "sees 0 GPU(s))");
+  EXPECT_TRUE(
+      decides(f, GdrMethod::kStaging,
+              "staging: GPU 0 (0000:1d:00.0) is not usable by CUDA in this process (this process "
+              "sees 0 GPU(s))"));
 }
 
 TEST(VerbsGdr, PeermemModuleFromModuleDirectory) {
