@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/dtype_names.h"
+
 namespace perf {
 
 namespace {
@@ -32,70 +34,9 @@ void divideTyped(void* buf, size_t count, int n) {
 
 }  // namespace
 
-size_t typeSize(shoalDataType_t t) {
-  switch (t) {
-    case shoalInt8:
-    case shoalUint8:
-      return 1;
-    case shoalHalf:
-    case shoalBfloat16:
-      return 2;
-    case shoalInt32:
-    case shoalUint32:
-    case shoalFloat:
-      return 4;
-    case shoalInt64:
-    case shoalUint64:
-    case shoalDouble:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
-const char* typeName(shoalDataType_t t) {
-  switch (t) {
-    case shoalInt8:
-      return "int8";
-    case shoalUint8:
-      return "uint8";
-    case shoalInt32:
-      return "int32";
-    case shoalUint32:
-      return "uint32";
-    case shoalInt64:
-      return "int64";
-    case shoalUint64:
-      return "uint64";
-    case shoalHalf:
-      return "half";
-    case shoalFloat:
-      return "float";
-    case shoalDouble:
-      return "double";
-    case shoalBfloat16:
-      return "bfloat16";
-    default:
-      return "invalid";
-  }
-}
-
-const char* opName(shoalRedOp_t op) {
-  switch (op) {
-    case shoalSum:
-      return "sum";
-    case shoalProd:
-      return "prod";
-    case shoalMax:
-      return "max";
-    case shoalMin:
-      return "min";
-    case shoalAvg:
-      return "avg";
-    default:
-      return "invalid";
-  }
-}
+size_t typeSize(shoalDataType_t t) { return shoal::dtypeSize(t); }
+const char* typeName(shoalDataType_t t) { return shoal::dtypeName(t); }
+const char* opName(shoalRedOp_t op) { return shoal::opName(op); }
 
 bool isFloating(shoalDataType_t t) {
   return t == shoalHalf || t == shoalFloat || t == shoalDouble || t == shoalBfloat16;

@@ -1,6 +1,7 @@
 // Element types and reduction operators as the benchmarks name them. The
-// vocabulary is shoal.h's enums (header only), so the MPI and Gloo baselines
-// share it without linking shoal.
+// vocabulary is shoal.h's enums, and the sizes and names are the library's
+// own (core/dtype_names.h); both are header only, so the MPI and Gloo
+// baselines share them without linking shoal.
 #pragma once
 
 #include <cstddef>

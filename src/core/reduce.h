@@ -9,13 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype_names.h"  // dtypeSize, dtypeName, opName
 #include "shoal/shoal.h"
 
 namespace shoal {
 
-size_t dtypeSize(shoalDataType_t t);
-const char* dtypeName(shoalDataType_t t);  // nccl-tests names: int8, float, half, bfloat16...
-const char* opName(shoalRedOp_t op);       // sum, prod, max, min, avg
 bool validDtype(int t);
 bool validOp(int op);
 
