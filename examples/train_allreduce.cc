@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/batches.h"
+#include "common/hash_check.h"
 #include "common/idx_dataset.h"
 #include "common/loss_log.h"
 #include "common/mlp.h"
@@ -176,31 +177,15 @@ int run(const train::TrainOptions& o) {
 
     if (o.check) {
       const auto c0 = std::chrono::steady_clock::now();
-      const uint64_t refFailed =
+      uint64_t refFailed =
           reference && !reference->afterStep(trainSet, batch, lr, params.data(), g) ? 1 : 0;
-      // max(hash) == min(hash) iff every rank holds the same hash; the second
-      // max element carries rank 0's reference verdict to everyone.
+      // The hash comparison carries rank 0's reference verdict to everyone.
       const uint64_t h = train::hashParameters(params.data(), P);
-      uint64_t hi2[2] = {h, refFailed};
-      uint64_t lo1 = h;
-      comm.allReduce(hi2, 2, shoalUint64, shoalMax, "shoalAllReduce(check: max hash)");
-      comm.allReduce(&lo1, 1, shoalUint64, shoalMin, "shoalAllReduce(check: min hash)");
-      if (hi2[0] != lo1) {
-        std::vector<uint64_t> all(static_cast<size_t>(ranks));
-        comm.allGather(&h, all.data(), 1, shoalUint64, "shoalAllGather(check: hashes)");
-        if (rank == 0) {
-          for (int r = 1; r < ranks; ++r) {
-            if (all[r] == all[0]) continue;
-            fprintf(stderr,
-                    "%s: check failed at step %zu: the parameters on rank %d differ from "
-                    "rank 0's (hash %016llx, rank 0 %016llx)\n",
-                    kProgram, g + 1, r, static_cast<unsigned long long>(all[r]),
-                    static_cast<unsigned long long>(all[0]));
-          }
-        }
+      if (!train::sameOnHolders(comm, &h, "shoalAllReduce(check: hashes)", &refFailed)) {
+        train::reportDifferingHashes(comm, h, ranks, "rank", g + 1, kProgram);
         return 1;
       }
-      if (hi2[1] != 0) {
+      if (refFailed != 0) {
         if (rank != 0) {
           fprintf(stderr, "%s: rank %d: stopping: rank 0 reported a check failure at step %zu\n",
                   kProgram, rank, g + 1);

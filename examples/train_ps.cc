@@ -24,7 +24,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <shoal/ps.hpp>
 #include <stdexcept>
@@ -32,6 +31,7 @@
 #include <vector>
 
 #include "common/batches.h"
+#include "common/hash_check.h"
 #include "common/idx_dataset.h"
 #include "common/loss_log.h"
 #include "common/mlp.h"
@@ -124,16 +124,6 @@ void evaluate(Comm& comm, train::Mlp* model, const float* params, const train::D
     fflush(stdout);
     log->test(globalStep, images, sums[0], sums[1], elapsed);
   }
-}
-
-// Compares a value across the ranks that hold one (the others pass nothing):
-// returns whether every holder had the same value.
-bool sameOnHolders(Comm& comm, const uint64_t* value, const char* what) {
-  uint64_t hi = value ? *value : 0;
-  uint64_t lo = value ? *value : std::numeric_limits<uint64_t>::max();
-  comm.allReduce(&hi, 1, shoalUint64, shoalMax, what);
-  comm.allReduce(&lo, 1, shoalUint64, shoalMin, what);
-  return hi == lo;
 }
 
 int run(const train::TrainOptions& o, const PsOptions& po) {
@@ -258,17 +248,8 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
             reference && !reference->afterStep(trainSet, batch, o.lr, params.data(), g) ? 1 : 0;
         comm.allReduce(&refFailed, 1, shoalUint64, shoalMax, "shoalAllReduce(check: verdict)");
         const uint64_t h = isWorker ? train::hashParameters(params.data(), P) : 0;
-        if (!sameOnHolders(comm, isWorker ? &h : nullptr, "shoalAllReduce(check: hashes)")) {
-          std::vector<uint64_t> all(static_cast<size_t>(ranks));
-          comm.allGather(&h, all.data(), 1, shoalUint64, "shoalAllGather(check: hashes)");
-          for (int r = 1; rank == 0 && r < workers; ++r) {
-            if (all[r] == all[0]) continue;
-            fprintf(stderr,
-                    "%s: check failed at step %zu: the parameters on worker %d differ from "
-                    "worker 0's (hash %016llx, worker 0 %016llx)\n",
-                    kProgram, g + 1, r, static_cast<unsigned long long>(all[r]),
-                    static_cast<unsigned long long>(all[0]));
-          }
+        if (!train::sameOnHolders(comm, isWorker ? &h : nullptr, "shoalAllReduce(check: hashes)")) {
+          train::reportDifferingHashes(comm, h, workers, "worker", g + 1, kProgram);
           return 1;
         }
         if (refFailed != 0) return 1;
@@ -300,7 +281,7 @@ int run(const train::TrainOptions& o, const PsOptions& po) {
   }
   const uint64_t expectVersion = sync ? total : total * static_cast<uint64_t>(workers);
   const bool sameFinal =
-      sameOnHolders(comm, isWorker ? &finalHash : nullptr, "shoalAllReduce(final hashes)");
+      train::sameOnHolders(comm, isWorker ? &finalHash : nullptr, "shoalAllReduce(final hashes)");
   uint64_t wrongVersion = isWorker && finalVersion != expectVersion ? 1 : 0;
   comm.allReduce(&wrongVersion, 1, shoalUint64, shoalMax, "shoalAllReduce(final versions)");
 
