@@ -45,6 +45,28 @@ std::vector<uint32_t> iota(size_t n) {
   return v;
 }
 
+// The tiny model on tinyData(dataSeed), with parameters initialised from
+// initSeed, and every sample's index in order.
+struct TinyRun {
+  TinyRun(uint64_t dataSeed, uint64_t initSeed)
+      : data(tinyData(dataSeed)), params(model.parameterCount()), idx(iota(data.count)) {
+    model.initialize(params.data(), initSeed);
+  }
+  // The gradient summed over every sample, into a buffer of its own.
+  std::vector<float> gradient(BatchStats* stats = nullptr) {
+    std::vector<float> grad(params.size(), 0.f);
+    const BatchStats st =
+        model.accumulateGradient(params.data(), data, idx.data(), idx.size(), grad.data());
+    if (stats) *stats = st;
+    return grad;
+  }
+
+  const Dataset data;
+  Mlp model{tinyShape()};
+  std::vector<float> params;
+  const std::vector<uint32_t> idx;
+};
+
 TEST(MlpTest, LayoutIsContiguous) {
   const MlpLayout l(MlpShape{});
   EXPECT_EQ(l.w1, 0u);
@@ -55,16 +77,12 @@ TEST(MlpTest, LayoutIsContiguous) {
 }
 
 TEST(MlpTest, GradientMatchesFiniteDifferences) {
-  const Dataset data = tinyData(3);
-  Mlp model(tinyShape());
-  std::vector<float> params(model.parameterCount());
-  model.initialize(params.data(), 11);
+  TinyRun run(3, 11);
+  auto& [data, model, params, idx] = run;
   // Non-zero biases, so that they matter and some ReLUs start off.
   for (size_t i = model.layout().b1; i < model.layout().w2; ++i)
     params[i] = 0.05f * (i % 3) - 0.04f;
-  const auto idx = iota(data.count);
-  std::vector<float> grad(params.size(), 0.f);
-  model.accumulateGradient(params.data(), data, idx.data(), idx.size(), grad.data());
+  const std::vector<float> grad = run.gradient();
 
   // Central differences of the summed loss; float forward passes, so the
   // step is large enough for rounding (~1e-7 relative) to stay small.
@@ -85,14 +103,10 @@ TEST(MlpTest, GradientMatchesFiniteDifferences) {
 }
 
 TEST(MlpTest, GradientIndependentOfHowSamplesAreSplit) {
-  const Dataset data = tinyData(5);
-  Mlp model(tinyShape());
-  std::vector<float> params(model.parameterCount());
-  model.initialize(params.data(), 2);
-  const auto idx = iota(data.count);
-  std::vector<float> whole(params.size(), 0.f);
-  const BatchStats all =
-      model.accumulateGradient(params.data(), data, idx.data(), idx.size(), whole.data());
+  TinyRun run(5, 2);
+  auto& [data, model, params, idx] = run;
+  BatchStats all;
+  const std::vector<float> whole = run.gradient(&all);
   // Pieces of 1, 6, 3, 13 and 17 samples into the same buffer, so blocks of
   // 4 start at different samples: the result must be identical, bit for bit.
   std::vector<float> pieces(params.size(), 0.f);
@@ -114,14 +128,10 @@ TEST(MlpTest, GradientIndependentOfHowSamplesAreSplit) {
 }
 
 TEST(MlpTest, EvaluateAgreesWithTraining) {
-  const Dataset data = tinyData(9);
-  Mlp model(tinyShape());
-  std::vector<float> params(model.parameterCount());
-  model.initialize(params.data(), 4);
-  const auto idx = iota(data.count);
-  std::vector<float> grad(params.size(), 0.f);
-  const BatchStats t =
-      model.accumulateGradient(params.data(), data, idx.data(), idx.size(), grad.data());
+  TinyRun run(9, 4);
+  auto& [data, model, params, idx] = run;
+  BatchStats t;
+  run.gradient(&t);
   const BatchStats e = model.evaluate(params.data(), data, 0, data.count);
   EXPECT_EQ(t.samples, data.count);
   EXPECT_EQ(e.samples, data.count);
@@ -147,12 +157,9 @@ TEST(MlpTest, InitialisationIsAFunctionOfTheSeed) {
 }
 
 TEST(MlpTest, TrainingLowersTheLoss) {
-  const Dataset data = tinyData(12);
-  Mlp model(tinyShape());
-  std::vector<float> params(model.parameterCount());
-  model.initialize(params.data(), 7);
+  TinyRun run(12, 7);
+  auto& [data, model, params, idx] = run;
   SgdMomentum opt(params.size(), 0.1f, 0.9f);
-  const auto idx = iota(data.count);
   const double before = model.evaluate(params.data(), data, 0, data.count).lossSum;
   std::vector<float> grad(params.size());
   for (int step = 0; step < 200; ++step) {

@@ -13,11 +13,7 @@ set -uo pipefail
 shoalrun=$1 train=$2 out=$3
 max_loss=0.45
 min_accuracy=83.0
-data=${SHOAL_TRAIN_DATA:-/usr/share/datasets/fashion-mnist}
-if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: Fashion-MNIST not found in $data (apt-get install dataset-fashion-mnist)"
-  exit 77
-fi
+source "$(dirname "$0")/fashion_mnist.sh"
 mkdir -p "$out"
 log=$out/train_check.log csv=$out/train_check.csv
 rm -f "$log" "$csv"

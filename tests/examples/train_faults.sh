@@ -6,11 +6,7 @@
 #   train_faults.sh SHOALRUN TRAIN_ALLREDUCE OUTDIR
 set -uo pipefail
 shoalrun=$1 train=$2 out=$3
-data=${SHOAL_TRAIN_DATA:-/usr/share/datasets/fashion-mnist}
-if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: Fashion-MNIST not found in $data (apt-get install dataset-fashion-mnist)"
-  exit 77
-fi
+source "$(dirname "$0")/fashion_mnist.sh"
 mkdir -p "$out"
 status=0
 expect_failure() {  # name, expected message, fault

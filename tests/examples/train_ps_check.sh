@@ -11,11 +11,7 @@
 #   train_ps_check.sh SHOALRUN TRAIN_PS OUTDIR
 set -uo pipefail
 shoalrun=$1 train=$2 out=$3
-data=${SHOAL_TRAIN_DATA:-/usr/share/datasets/fashion-mnist}
-if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: Fashion-MNIST not found in $data (apt-get install dataset-fashion-mnist)"
-  exit 77
-fi
+source "$(dirname "$0")/fashion_mnist.sh"
 mkdir -p "$out"
 fail() { echo "FAIL: $*"; exit 1; }
 above() { awk -v a="$1" -v m="$2" 'BEGIN { exit !(a > m) }'; }
