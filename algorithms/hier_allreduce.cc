@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "algorithms/algorithm.h"
 #include "algorithms/group_ring.h"
@@ -30,15 +31,41 @@ namespace shoal::algorithms {
 namespace {
 
 // Ranks of each node, nodes in order of their lowest rank. Every rank of a
-// large cluster calls this (the simulator plans all 16384 of 2048 x 8), so
-// the usual layout, each node's ranks in one block, costs one string
-// comparison per rank, and each node's list is allocated once.
-std::vector<std::vector<int>> nodesOf(const CollArgs& a) {
+// large cluster computes this (the simulator plans all 16384 of 2048 x 8),
+// so the usual layout, each node's ranks in one block, costs one string
+// comparison per rank and is kept as block starts, not one list per node.
+class Nodes {
+ public:
+  explicit Nodes(std::vector<int> starts) : starts_(std::move(starts)) {}
+  explicit Nodes(std::vector<std::vector<int>> lists) : lists_(std::move(lists)) {}
+  int count() const {
+    return static_cast<int>(lists_.empty() ? starts_.size() - 1 : lists_.size());
+  }
+  size_t size(int j) const {
+    const size_t u = static_cast<size_t>(j);
+    return lists_.empty() ? static_cast<size_t>(starts_[u + 1] - starts_[u]) : lists_[u].size();
+  }
+  int rank(int j, size_t i) const {
+    const size_t u = static_cast<size_t>(j);
+    return lists_.empty() ? starts_[u] + static_cast<int>(i) : lists_[u][i];
+  }
+  std::vector<int> members(int j) const {
+    std::vector<int> out(size(j));
+    for (size_t i = 0; i < out.size(); ++i) out[i] = rank(j, i);
+    return out;
+  }
+
+ private:
+  std::vector<int> starts_;              // block layout: node j is [starts_[j], starts_[j + 1])
+  std::vector<std::vector<int>> lists_;  // any other layout
+};
+
+Nodes nodesOf(const CollArgs& a) {
   const bool named = a.hosts && static_cast<int>(a.hosts->size()) == a.nranks;
   if (named) {
     // Blocks whose host names increase from one block to the next (what
     // launchers and the simulator produce) are distinct nodes without a
-    // hash lookup: at 2048 nodes the lookups and per-node growth, repeated
+    // hash lookup: at 2048 nodes the lookups and per-node lists, repeated
     // for each of 16384 ranks, cost the simulator 40 s.
     std::vector<int> starts;
     std::string_view prev;
@@ -53,12 +80,7 @@ std::vector<std::vector<int>> nodesOf(const CollArgs& a) {
     }
     if (increasing) {
       starts.push_back(a.nranks);
-      std::vector<std::vector<int>> nodes(starts.size() - 1);
-      for (size_t j = 0; j < nodes.size(); ++j) {
-        nodes[j].resize(static_cast<size_t>(starts[j + 1] - starts[j]));
-        for (size_t i = 0; i < nodes[j].size(); ++i) nodes[j][i] = starts[j] + static_cast<int>(i);
-      }
-      return nodes;
+      return Nodes(std::move(starts));
     }
   }
   std::unordered_map<std::string_view, int> index;
@@ -85,18 +107,18 @@ std::vector<std::vector<int>> nodesOf(const CollArgs& a) {
   for (size_t j = 0; j < sizes.size(); ++j) nodes[j].reserve(sizes[j]);
   for (int r = 0; r < a.nranks; ++r)
     nodes[static_cast<size_t>(nodeOf[static_cast<size_t>(r)])].push_back(r);
-  return nodes;
+  return Nodes(std::move(nodes));
 }
 
 }  // namespace
 
 bool hierApplies(const CollArgs& a) {
-  auto nodes = nodesOf(a);
+  const Nodes nodes = nodesOf(a);
   size_t largest = 0;
-  for (const auto& n : nodes) largest = std::max(largest, n.size());
+  for (int j = 0; j < nodes.count(); ++j) largest = std::max(largest, nodes.size(j));
   // One node: a flat ring is the same thing with fewer steps. One rank per
   // node: nothing to do inside nodes.
-  return nodes.size() > 1 && largest > 1;
+  return nodes.count() > 1 && largest > 1;
 }
 
 Schedule hierAllReduce(const CollArgs& a) {
@@ -104,24 +126,25 @@ Schedule hierAllReduce(const CollArgs& a) {
   ScheduleBuilder b(s, a);
   const size_t es = b.elemSize();
   if (a.count == 0) return s;
-  const auto nodes = nodesOf(a);
-  const int numNodes = static_cast<int>(nodes.size());
+  const Nodes nodes = nodesOf(a);
+  const int numNodes = nodes.count();
   int myNode = 0, myLocal = 0;
+  bool uniform = true;
   for (int j = 0; j < numNodes; ++j) {
-    auto it = std::find(nodes[j].begin(), nodes[j].end(), a.rank);
-    if (it != nodes[j].end()) {
-      myNode = j;
-      myLocal = static_cast<int>(it - nodes[j].begin());
+    for (size_t i = 0; i < nodes.size(j); ++i) {
+      if (nodes.rank(j, i) == a.rank) {
+        myNode = j;
+        myLocal = static_cast<int>(i);
+      }
     }
+    uniform = uniform && nodes.size(j) == nodes.size(0);
   }
+  const std::vector<int> myNodeRanks = nodes.members(myNode);
   // Nodes of one size (the usual case) cut the data alike: one list of
   // slices serves them all, and the pieces of phase 2 are the slices.
-  const bool uniform = std::all_of(nodes.begin(), nodes.end(), [&](const std::vector<int>& nd) {
-    return nd.size() == nodes[0].size();
-  });
   std::vector<std::vector<Segment>> slices;
-  for (const auto& node : nodes) {
-    slices.push_back(splitEven(a.count, static_cast<int>(node.size())));
+  for (int j = 0; j < numNodes; ++j) {
+    slices.push_back(splitEven(a.count, static_cast<int>(nodes.size(j))));
     if (uniform) break;
   }
   auto slicesOf = [&](int j) -> const std::vector<Segment>& {
@@ -131,8 +154,7 @@ Schedule hierAllReduce(const CollArgs& a) {
   const Segment own = mine[static_cast<size_t>(myLocal)];
 
   // Phase 1: node-local reduce-scatter into the receive buffer.
-  groupRingReduceScatter(b, nodes[static_cast<size_t>(myNode)], myLocal, mine, BufId::kSend,
-                         BufId::kRecv);
+  groupRingReduceScatter(b, myNodeRanks, myLocal, mine, BufId::kSend, BufId::kRecv);
 
   // Phase 2: each piece of the slices, allreduced among its holders.
   auto allreducePiece = [&](size_t lo, size_t hi, const std::vector<int>& holders) {
@@ -146,7 +168,9 @@ Schedule hierAllReduce(const CollArgs& a) {
   if (numNodes > 1 && uniform) {
     if (own.count > 0) {
       std::vector<int> holders;
-      for (const auto& node : nodes) holders.push_back(node[static_cast<size_t>(myLocal)]);
+      holders.reserve(static_cast<size_t>(numNodes));
+      for (int j = 0; j < numNodes; ++j)
+        holders.push_back(nodes.rank(j, static_cast<size_t>(myLocal)));
       allreducePiece(own.offset, own.offset + own.count, holders);
     }
   } else if (numNodes > 1) {
@@ -163,7 +187,7 @@ Schedule hierAllReduce(const CollArgs& a) {
         const auto& sl = slices[static_cast<size_t>(j)];
         for (size_t i = 0; i < sl.size(); ++i) {
           if (sl[i].count > 0 && lo >= sl[i].offset && lo < sl[i].offset + sl[i].count)
-            holders.push_back(nodes[static_cast<size_t>(j)][i]);
+            holders.push_back(nodes.rank(j, i));
         }
       }
       allreducePiece(lo, hi, holders);
@@ -173,7 +197,7 @@ Schedule hierAllReduce(const CollArgs& a) {
   }
 
   // Phase 3: node-local allgather of the slices.
-  groupRingAllGather(b, nodes[static_cast<size_t>(myNode)], myLocal, mine, BufId::kRecv);
+  groupRingAllGather(b, myNodeRanks, myLocal, mine, BufId::kRecv);
   return s;
 }
 
