@@ -146,8 +146,9 @@ std::vector<Case> allCases() {
   cases.push_back({v, "ring", Fault::kStop, "allgather", 3});
   cases.push_back({v, "ps", Fault::kKill, "push", 1});
   cases.push_back({v, "ps", Fault::kKill, "push", 2});
+  cases.push_back({v, "ps", Fault::kKill, "pull", 0});
   cases.push_back({v, "ps", Fault::kKill, "pull", 3});
-  cases.push_back({v, "psasync", Fault::kKill, "push", 0});
+  cases.push_back({v, "psasync", Fault::kKill, "push", 1});
   // The bootstrap root is the same code whatever the transport.
   for (Fault f : {Fault::kGarbage, Fault::kWrongSecret, Fault::kPortScan, Fault::kTruncatedHello})
     cases.push_back({"shm", "ring", f, "", -1});
