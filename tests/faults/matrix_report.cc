@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -23,6 +24,12 @@ void writeMatrixRows(const std::string& dir, const std::string& file,
   std::string safe = file;
   for (char& ch : safe) {
     if (!isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') ch = '_';
+  }
+  // A long filter (a list of cases) would pass the file system's name limit.
+  if (safe.size() > 100) {
+    char h[20];
+    snprintf(h, sizeof(h), "_%016zx", std::hash<std::string>{}(file));
+    safe = safe.substr(0, 100) + h;
   }
   std::string path = dir + "/rows/" + safe + ".tsv";
   {
