@@ -59,11 +59,14 @@ TEST(LeakCheck, SeesSharedMemoryAnExitedProcessLeft) {
   if (child == 0) {
     int fd = shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
     int seg = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    if (fd >= 0 && seg < 0) shm_unlink(name.c_str());
+    if (fd < 0 && seg >= 0) shmctl(seg, IPC_RMID, nullptr);
     _exit(fd >= 0 && seg >= 0 ? 0 : 1);
   }
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "shm_open or shmget failed";
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) != 0) GTEST_SKIP() << "no POSIX or SysV shared memory here";
   std::string left = shoal::test::sharedMemoryLeftBy(before, {child});
   EXPECT_NE(left.find("/dev/shm" + name), std::string::npos) << left;
   EXPECT_NE(left.find("SysV shm "), std::string::npos) << left;
