@@ -54,14 +54,14 @@ TEST(SimBudget, UnderTheBudgetNothingChanges) {
   }
 }
 
-// A pipelined tree of 64 chunks per half, extrapolated from about 21 and
-// 10: every rank's message and byte counts are affine in the chunks, so
-// they come out exact; the time is within the measured error.
+// A pipelined tree of 128 chunks per half, extrapolated from 15 and 31: every rank's message and
+// byte counts are affine in the chunks, so they come out exact; the time is within the measured
+// error.
 TEST(SimBudget, TreeExtrapolatesInTheCount) {
   const Profile p = namedProfile("ndr400");
   const Cluster c{4, 4};
   const size_t ce = chunkBytesFromConfig() / 4;
-  const size_t count = 2 * 64 * ce;
+  const size_t count = 2 * 128 * ce;
   const uint64_t est = estimatedSteps(c, allreduce("tree", count, 0));
   const Prediction exact = predict(c, allreduce("tree", count, 0), p, engineOptions());
   const Prediction ex = predict(c, allreduce("tree", count, est - 1), p, engineOptions());
@@ -89,7 +89,7 @@ TEST(SimBudget, SmallRingExtrapolatesInTheCount) {
   const Prediction exact = predict(c, allreduce("ring", count, 0), p, engineOptions());
   const Prediction ex = predict(c, allreduce("ring", count, est / 2), p, engineOptions());
   EXPECT_FALSE(ex.exact);
-  EXPECT_NE(ex.how.find("EXTRAPOLATED linearly in the count from 8 and 16 elements"),
+  EXPECT_NE(ex.how.find("EXTRAPOLATED linearly in the count from 6 and 12 elements"),
             std::string::npos)
       << ex.how;
   EXPECT_LT(relErr(ex.seconds, exact.seconds), 0.01)

@@ -51,9 +51,11 @@ Prediction extrapolate(const Cluster& c, const WorkloadSpec& spec, const Profile
                        const EngineOptions& o, const Workload& over) {
   const size_t count = spec.count;
   const size_t ce = std::max<size_t>(1, over.chunkBytes / dtypeSize(spec.dtype));
-  // The larger count aims at a third of the budget, so both runs together
-  // cost half of what one run at the budget would.
-  const double scale = static_cast<double>(spec.maxSteps) / 3.0 /
+  // The larger count aims at a quarter of the budget, so both runs
+  // together cost 3/8 of what one run at the budget would (at 2048 x 8 a
+  // tree then has 12 and 25 chunks per half: within 0.6% of exact at 64-256
+  // nodes, perf/SCALE.md).
+  const double scale = static_cast<double>(spec.maxSteps) / 4.0 /
                        static_cast<double>(std::max<uint64_t>(1, over.estimatedSteps));
   size_t c2 = static_cast<size_t>(static_cast<double>(count) * scale);
   // Pipelined counts stay whole chunks in each half (the double tree's
