@@ -274,16 +274,21 @@ TEST(Bootstrap, WrongSecretIsRefusedWithoutReadingPastTheSecret) {
   EXPECT_TRUE(waitFor([&] { return root.stats->succeeded.load(); }, 5));
 }
 
-TEST(Bootstrap, SecondProcessWithTheSameRankIsRefused) {
-  TestRoot root = startTestRoot();
-  pid_t first = spawn([&] {
-    auto b = Bootstrap::create(root.id, 1, 2, Deadline::after(30));
-    int mine = 11, all[2] = {0, 0};
+// Rank `rank` of a two-rank job: contributes 10 + rank and must see both.
+pid_t spawnPairRank(const TestRoot& root, int rank) {
+  return spawn([&root, rank] {
+    auto b = Bootstrap::create(root.id, rank, 2, Deadline::after(30));
+    int mine = 10 + rank, all[2] = {0, 0};
     b->allgather(&mine, all, sizeof(int), Deadline::after(30));
     EXPECT_EQ(all[0], 10);
     EXPECT_EQ(all[1], 11);
     return kOk;
   });
+}
+
+TEST(Bootstrap, SecondProcessWithTheSameRankIsRefused) {
+  TestRoot root = startTestRoot();
+  pid_t first = spawnPairRank(root, 1);
   ASSERT_TRUE(waitFor([&] { return root.stats->registered == 1; }, 10));
 
   pid_t dup = spawn([&] {
@@ -300,14 +305,7 @@ TEST(Bootstrap, SecondProcessWithTheSameRankIsRefused) {
   EXPECT_EQ(waitChild(dup, 20), kOk);
   EXPECT_EQ(root.stats->rejectedHello, 1);
 
-  pid_t zero = spawn([&] {
-    auto b = Bootstrap::create(root.id, 0, 2, Deadline::after(30));
-    int mine = 10, all[2] = {0, 0};
-    b->allgather(&mine, all, sizeof(int), Deadline::after(30));
-    EXPECT_EQ(all[0], 10);
-    EXPECT_EQ(all[1], 11);
-    return kOk;
-  });
+  pid_t zero = spawnPairRank(root, 0);
   EXPECT_EQ(waitChild(first, 30), kOk);
   EXPECT_EQ(waitChild(zero, 30), kOk);
   EXPECT_TRUE(root.stats->succeeded);

@@ -24,7 +24,9 @@
 
 #include "transports/device.h"
 #include "util/multiprocess.h"
+#include "util/reduction_buffers.h"
 #include "util/reference.h"
+#include "util/transport_matrix.h"
 
 namespace {
 
@@ -33,7 +35,9 @@ using shoal::test::allTypes;
 using shoal::test::compare;
 using shoal::test::fillExpected;
 using shoal::test::fillInput;
+using shoal::test::ReductionBuffers;
 using shoal::test::runRanks;
+using shoal::test::TransportRanks;
 using shoal::test::typeSize;
 
 struct TypeOp {
@@ -71,21 +75,17 @@ void checkAllReduce(shoalComm_t comm, int rank, int n, const std::string& algo,
   useAlgorithm("allreduce:" + algo);
   for (size_t count : counts) {
     for (const TypeOp& c : cases) {
-      const size_t bytes = count * typeSize(c.type);
-      std::vector<char> input(bytes + 1), want(bytes + 1), send(bytes + 1), recv(bytes + 1);
-      fillInput(input.data(), count, c.type, c.op, rank);
-      fillExpected(want.data(), count, c.type, c.op, n);
+      ReductionBuffers b(count, c.type, c.op, rank, n);
       for (bool inPlace : {false, true}) {
-        memcpy(send.data(), input.data(), bytes);
-        memset(recv.data(), 0x5a, bytes);
-        void* out = inPlace ? send.data() : recv.data();
-        ASSERT_EQ(shoalAllReduce(send.data(), out, count, c.type, c.op, comm, nullptr),
+        b.reset();
+        void* out = inPlace ? b.send.data() : b.recv.data();
+        ASSERT_EQ(shoalAllReduce(b.send.data(), out, count, c.type, c.op, comm, nullptr),
                   shoalSuccess)
             << shoalGetLastError(comm);
-        ASSERT_EQ(compare(out, want.data(), count, c.type), "")
+        ASSERT_EQ(compare(out, b.want.data(), count, c.type), "")
             << where(rank, algo, count, c.type, c.op, inPlace);
         if (!inPlace) {
-          ASSERT_EQ(memcmp(send.data(), input.data(), bytes), 0) << "send modified";
+          ASSERT_TRUE(b.sendUnchanged()) << "send modified";
         }
         if (count > 0) {
           ASSERT_STREQ(shoalCommLastAlgorithm(comm), algo.c_str());
@@ -191,24 +191,20 @@ void checkReduce(shoalComm_t comm, int rank, int n, const std::string& algo,
   for (int root : roots) {
     for (size_t count : counts) {
       for (const TypeOp& c : kSomeTypeOps) {
-        const size_t bytes = count * typeSize(c.type);
-        std::vector<char> input(bytes + 1), want(bytes + 1), send(bytes + 1), recv(bytes + 1);
-        fillInput(input.data(), count, c.type, c.op, rank);
-        fillExpected(want.data(), count, c.type, c.op, n);
+        ReductionBuffers b(count, c.type, c.op, rank, n);
         for (bool inPlace : {false, true}) {
-          memcpy(send.data(), input.data(), bytes);
-          memset(recv.data(), 0x5a, bytes);
+          b.reset();
           // Only the root's receive buffer matters: the others pass NULL.
-          void* out = rank != root ? nullptr : (inPlace ? send.data() : recv.data());
-          ASSERT_EQ(shoalReduce(send.data(), out, count, c.type, c.op, root, comm, nullptr),
+          void* out = rank != root ? nullptr : (inPlace ? b.send.data() : b.recv.data());
+          ASSERT_EQ(shoalReduce(b.send.data(), out, count, c.type, c.op, root, comm, nullptr),
                     shoalSuccess)
               << shoalGetLastError(comm);
           if (rank == root) {
-            ASSERT_EQ(compare(out, want.data(), count, c.type), "")
+            ASSERT_EQ(compare(out, b.want.data(), count, c.type), "")
                 << where(rank, "reduce:" + algo, count, c.type, c.op, inPlace) << " root " << root;
           }
           if (!inPlace || rank != root) {
-            ASSERT_EQ(memcmp(send.data(), input.data(), bytes), 0);
+            ASSERT_TRUE(b.sendUnchanged());
           }
           if (count > 0) {
             ASSERT_STREQ(shoalCommLastAlgorithm(comm), algo.c_str());
@@ -246,16 +242,7 @@ void checkBarrier(shoalComm_t comm, int rank, int n, volatile double* entered) {
   }
 }
 
-struct Param {
-  std::string transport;
-  int nranks;
-};
-
-std::string paramName(const testing::TestParamInfo<Param>& p) {
-  return p.param.transport + "_" + std::to_string(p.param.nranks) + "ranks";
-}
-
-class Collectives : public testing::TestWithParam<Param> {};
+class Collectives : public testing::TestWithParam<TransportRanks> {};
 
 TEST_P(Collectives, EveryAlgorithm) {
   const auto& p = GetParam();
@@ -308,15 +295,9 @@ TEST_P(Collectives, EveryAlgorithm) {
   munmap(entered, 4096);
 }
 
-std::vector<Param> matrix() {
-  std::vector<Param> v;
-  for (const char* t : {"shm", "ucx", "verbs"}) {
-    for (int n = 1; n <= 8; ++n) v.push_back({t, n});
-  }
-  return v;
-}
-
-INSTANTIATE_TEST_SUITE_P(Transports, Collectives, testing::ValuesIn(matrix()), paramName);
+INSTANTIATE_TEST_SUITE_P(Transports, Collectives,
+                         testing::ValuesIn(shoal::test::everyTransportAndWorldSize()),
+                         shoal::test::transportRanksName);
 
 // Hierarchical allreduce across fake nodes.
 struct HierParam {

@@ -2,10 +2,7 @@
 // mapping, the exceptions and their codes, the RAII communicator, and
 // allreduce through it in real processes with exact results.
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,7 +10,6 @@
 #include <cstring>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -273,42 +269,13 @@ void checkAllReduce(Communicator& comm, size_t count, Op op, bool inPlace, Gen g
   }
 }
 
-// Whether the named transport is built in and usable here, asked in a forked
-// child: probing UCX initialises it and installs its memory hooks, and a
-// process that forks ranks afterwards can hand them a held UCX lock (the rank
-// then hangs in ucp_init). The test process itself stays free of transports.
-bool transportUsableInChild(const std::string& transport) {
-  fflush(stdout);
-  fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ADD_FAILURE() << "fork for the transport probe failed: " << strerror(errno);
-    return false;
-  }
-  if (pid == 0) {
-    const auto usable = shoal::test::usableTransports();
-    _exit(std::find(usable.begin(), usable.end(), transport) != usable.end() ? 0 : 1);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      ADD_FAILURE() << "probing transport " << transport << " took over 60 s";
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+// Ranks over one transport, each call bounded by a minute.
+shoal::test::MultiProcessOptions over(const std::string& transport) {
+  shoal::test::MultiProcessOptions opts;
+  opts.env["SHOAL_TRANSPORT"] = transport;
+  opts.env["SHOAL_TIMEOUT"] = "60";
+  return opts;
 }
-
-#define SKIP_UNLESS_USABLE(transport)                                                       \
-  do {                                                                                      \
-    if (!transportUsableInChild(transport)) {                                               \
-      GTEST_SKIP() << "transport " << (transport) << " is not built in or not usable here"; \
-    }                                                                                       \
-  } while (0)
 
 // One case per transport and group size, so a failure names both and cannot
 // leak into the next case (forked ranks inherit the test's failure state).
@@ -316,10 +283,7 @@ class CppApiTransports : public ::testing::TestWithParam<std::tuple<std::string,
 
 TEST_P(CppApiTransports, AllReduceFloatAndInt32SumMaxInAndOutOfPlace) {
   const auto& [transport, n] = GetParam();
-  SKIP_UNLESS_USABLE(transport);
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TRANSPORT"] = transport;
-  opts.env["SHOAL_TIMEOUT"] = "60";
+  SHOAL_SKIP_UNLESS_USABLE(transport);
   auto results = shoal::test::runRanks(
       n,
       [&](int rank, int nranks, const shoalUniqueId& raw) {
@@ -339,16 +303,13 @@ TEST_P(CppApiTransports, AllReduceFloatAndInt32SumMaxInAndOutOfPlace) {
         }
         EXPECT_FALSE(comm.lastAlgorithm().empty());
       },
-      opts);
+      over(transport));
   shoal::test::expectAllRanksPassed(results);
 }
 
 TEST_P(CppApiTransports, ReduceScatterAllGatherBroadcastReduceBarrier) {
   const auto& [transport, n] = GetParam();
-  SKIP_UNLESS_USABLE(transport);
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TRANSPORT"] = transport;
-  opts.env["SHOAL_TIMEOUT"] = "60";
+  SHOAL_SKIP_UNLESS_USABLE(transport);
   auto results = shoal::test::runRanks(
       n,
       [&](int rank, int nranks, const shoalUniqueId& raw) {
@@ -466,7 +427,7 @@ TEST_P(CppApiTransports, ReduceScatterAllGatherBroadcastReduceBarrier) {
         }
         comm.barrier();
       },
-      opts);
+      over(transport));
   shoal::test::expectAllRanksPassed(results);
 }
 
@@ -479,10 +440,7 @@ INSTANTIATE_TEST_SUITE_P(Transports, CppApiTransports,
                          });
 
 TEST(CppApiMultiProcess, ContainersMoveAndSizeMismatch) {
-  SKIP_UNLESS_USABLE("shm");
-  shoal::test::MultiProcessOptions opts;
-  opts.env["SHOAL_TRANSPORT"] = "shm";
-  opts.env["SHOAL_TIMEOUT"] = "60";
+  SHOAL_SKIP_UNLESS_USABLE("shm");
   auto results = shoal::test::runRanks(
       3,
       [&](int rank, int nranks, const shoalUniqueId& raw) {
@@ -561,7 +519,7 @@ TEST(CppApiMultiProcess, ContainersMoveAndSizeMismatch) {
           EXPECT_EQ(shoal::bf16ToFloat(b[i].bits), 3.0f * i + 3.0f) << "bfloat16 element " << i;
         }
       },
-      opts);
+      over("shm"));
   shoal::test::expectAllRanksPassed(results);
 }
 

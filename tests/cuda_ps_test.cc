@@ -12,8 +12,6 @@
 // after the parent initialized it, so the parent never touches CUDA: even the
 // availability probe runs in a child. Skips without a usable GPU.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -29,51 +27,22 @@
 #include "shoal/ps.h"
 #include "shoal/ps.hpp"
 #include "util/multiprocess.h"
+#include "util/ps_rank.h"
 #include "util/ps_values.h"
 
 namespace {
 
+using shoal::test::psCheckRound;
 using shoal::test::psGradient;
+using shoal::test::psInitRank;
+using shoal::test::psRoleOf;
 using shoal::test::runRanks;
 
-// Whether a forked child sees a GPU; *why says what is missing.
-bool gpuUsable(std::string* why) {
-  static int known = -1;
-  static std::string reason;
-  if (known < 0) {
-    int fds[2];
-    if (pipe(fds) != 0) {
-      reason = "pipe failed";
-      known = 0;
-    } else {
-      pid_t pid = fork();
-      if (pid == 0) {
-        close(fds[0]);
-        std::string w;
-        bool ok = shoal::cuda::available(&w);
-        if (!ok && write(fds[1], w.data(), w.size()) < 0) _exit(2);
-        _exit(ok ? 0 : 1);
-      }
-      close(fds[1]);
-      char buf[512];
-      ssize_t n;
-      while ((n = read(fds[0], buf, sizeof(buf))) > 0) reason.append(buf, static_cast<size_t>(n));
-      close(fds[0]);
-      int status = 0;
-      waitpid(pid, &status, 0);
-      known = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : 0;
-      if (!known && reason.empty()) reason = "the CUDA probe child failed";
-    }
-  }
-  if (why) *why = reason;
-  return known == 1;
-}
-
-#define SKIP_WITHOUT_GPU()                       \
-  do {                                           \
-    std::string why_;                            \
-    if (!gpuUsable(&why_)) GTEST_SKIP() << why_; \
-    SHOAL_SKIP_UNLESS_USABLE("shm");             \
+// A GPU for the ranks (probed in a child, see above) and shm between them.
+#define SKIP_WITHOUT_GPU()           \
+  do {                               \
+    SHOAL_SKIP_UNLESS_CUDA();        \
+    SHOAL_SKIP_UNLESS_USABLE("shm"); \
   } while (0)
 
 // Device memory for one test buffer.
@@ -127,25 +96,6 @@ shoal::test::MultiProcessOptions processOptions(const std::string& serverDevice)
   return mp;
 }
 
-float roundSum(int workers, int r, uint64_t k, size_t i) {
-  float s = 0;
-  for (int w = 0; w < workers; ++w) s += psGradient(w, r, k, i);
-  return s;
-}
-
-// "" when out holds round r's sum for key k, else the first difference.
-std::string checkRound(const std::vector<float>& out, int workers, int r, uint64_t k) {
-  for (size_t i = 0; i < out.size(); ++i) {
-    float want = r == 0 ? 0.0f : roundSum(workers, r, k, i);
-    if (out[i] != want) {
-      return "key " + std::to_string(k) + " round " + std::to_string(r) + " element " +
-             std::to_string(i) + " of " + std::to_string(out.size()) + ": got " +
-             std::to_string(out[i]) + ", want " + std::to_string(want);
-    }
-  }
-  return "";
-}
-
 constexpr size_t kPartition = 64 * 1024;
 // 3 elements; 50021 floats: four partitions, the last short; 1000 floats.
 const std::vector<size_t> kCounts = {3, 50021, 1000};
@@ -158,12 +108,9 @@ void runSum(int workers, int servers, const std::string& serverDevice) {
       workers + servers,
       [&](int rank, int n, const shoalUniqueId& id) {
         const bool isWorker = rank < workers;
-        shoalPsOptions opts = options(shoalPsUpdateSum, kPartition);
+        const shoalPsOptions opts = options(shoalPsUpdateSum, kPartition);
         shoalPs_t ps = nullptr;
-        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
-                                  isWorker ? shoalPsRoleWorker : shoalPsRoleServer, &opts),
-                  shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        ASSERT_NO_FATAL_FAILURE(psInitRank(&ps, n, id, rank, psRoleOf(rank, workers), opts));
         if (isWorker) {
           const size_t keys = kCounts.size();
           std::vector<std::unique_ptr<DeviceVector<float>>> dGrad, dOut;
@@ -186,7 +133,7 @@ void runSum(int workers, int servers, const std::string& serverDevice) {
             uint64_t version = 99;
             ASSERT_EQ(shoalPsWait(ps, h[k], &version), shoalSuccess) << shoalPsGetLastError(ps);
             EXPECT_EQ(version, 0u);
-            ASSERT_EQ(checkRound(dOut[k]->download(), workers, 0, k + 1), "");
+            ASSERT_EQ(psCheckRound(dOut[k]->download(), workers, 0, k + 1), "");
           }
           for (int r = 1; r <= 3; ++r) {
             const bool odd = r % 2 == 1;
@@ -227,7 +174,8 @@ void runSum(int workers, int servers, const std::string& serverDevice) {
                   << shoalPsGetLastError(ps);
               EXPECT_EQ(version, static_cast<uint64_t>(r));
               const bool hostOut = k == 2 && !odd;
-              ASSERT_EQ(checkRound(hostOut ? hOut[k] : dOut[k]->download(), workers, r, k + 1), "");
+              ASSERT_EQ(psCheckRound(hostOut ? hOut[k] : dOut[k]->download(), workers, r, k + 1),
+                        "");
             }
           }
         } else {
@@ -274,12 +222,9 @@ void runOptimizer(shoalPsUpdate_t update, const std::string& serverDevice) {
       workers + servers,
       [&](int rank, int n, const shoalUniqueId& id) {
         const bool isWorker = rank < workers;
-        shoalPsOptions opts = options(update, kPartition);
+        const shoalPsOptions opts = options(update, kPartition);
         shoalPs_t ps = nullptr;
-        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
-                                  isWorker ? shoalPsRoleWorker : shoalPsRoleServer, &opts),
-                  shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        ASSERT_NO_FATAL_FAILURE(psInitRank(&ps, n, id, rank, psRoleOf(rank, workers), opts));
         if (isWorker) {
           shoal::ps::UpdateRule rule{update, opts.learningRate, opts.momentum};
           std::vector<T> want(count, 0), state(count, 0), sum(count), grad(count);
@@ -347,10 +292,7 @@ TEST_P(CudaPsOptimizer, AsyncSgdOnePushAtATimeBitwiseAsTheCpuRule) {
         shoalPsOptions opts = options(shoalPsUpdateSgd, kPartition);
         opts.mode = shoalPsAsync;
         shoalPs_t ps = nullptr;
-        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
-                                  rank == 0 ? shoalPsRoleWorker : shoalPsRoleServer, &opts),
-                  shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        ASSERT_NO_FATAL_FAILURE(psInitRank(&ps, n, id, rank, psRoleOf(rank, 1), opts));
         if (rank == 0) {
           shoal::ps::UpdateRule rule{shoalPsUpdateSgd, opts.learningRate, opts.momentum};
           std::vector<float> want(count, 0), grad(count);
@@ -402,7 +344,7 @@ TEST(CudaPsCpp, PushPullSpansOfDeviceMemory) {
             auto h = ps.pushPull(11, std::span<const float>(dGrad.data(), count),
                                  std::span<float>(dOut.data(), count));
             EXPECT_EQ(ps.wait(h), static_cast<uint64_t>(r));
-            ASSERT_EQ(checkRound(dOut.download(), workers, r, 11), "");
+            ASSERT_EQ(psCheckRound(dOut.download(), workers, r, 11), "");
           }
         }
         ps.finalize();
@@ -416,7 +358,7 @@ TEST(CudaPsCpp, PushPullSpansOfDeviceMemory) {
 // refuses with the reason; an unknown value is refused everywhere.
 TEST(CudaPsServerDevice, CudaServerWithHostBuffersOrRefusedWithoutGpu) {
   SHOAL_SKIP_UNLESS_USABLE("shm");
-  const bool gpu = gpuUsable(nullptr);
+  const bool gpu = shoal::test::cudaUsable(nullptr);
   auto results = runRanks(
       1,
       [&](int rank, int n, const shoalUniqueId& id) {
@@ -442,7 +384,7 @@ TEST(CudaPsServerDevice, CudaServerWithHostBuffersOrRefusedWithoutGpu) {
           uint64_t version = 0;
           ASSERT_EQ(shoalPsWait(ps, h, &version), shoalSuccess) << shoalPsGetLastError(ps);
           EXPECT_EQ(version, static_cast<uint64_t>(r));
-          ASSERT_EQ(checkRound(out, 1, r, 4), "");
+          ASSERT_EQ(psCheckRound(out, 1, r, 4), "");
         }
         ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
       },

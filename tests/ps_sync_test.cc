@@ -14,19 +14,16 @@
 
 #include "shoal/ps.h"
 #include "util/multiprocess.h"
+#include "util/ps_rank.h"
 #include "util/ps_values.h"
 
 namespace {
 
-using shoal::test::runRanks;
-
+using shoal::test::psCheckRound;
 using shoal::test::psGradient;
-
-float roundSum(int workers, int r, uint64_t k, size_t i) {
-  float s = 0;
-  for (int w = 0; w < workers; ++w) s += psGradient(w, r, k, i);
-  return s;
-}
+using shoal::test::psInitRank;
+using shoal::test::psRoleOf;
+using shoal::test::runRanks;
 
 shoalPsOptions syncOptions(size_t partitionBytes) {
   shoalPsOptions o{};
@@ -40,19 +37,6 @@ shoalPsOptions syncOptions(size_t partitionBytes) {
   return o;
 }
 
-// "" when out holds round r's sum for key k, else the first difference.
-std::string checkRound(const std::vector<float>& out, int workers, int r, uint64_t k) {
-  for (size_t i = 0; i < out.size(); ++i) {
-    float want = r == 0 ? 0.0f : roundSum(workers, r, k, i);
-    if (out[i] != want) {
-      return "key " + std::to_string(k) + " round " + std::to_string(r) + " element " +
-             std::to_string(i) + " of " + std::to_string(out.size()) + ": got " +
-             std::to_string(out[i]) + ", want " + std::to_string(want);
-    }
-  }
-  return "";
-}
-
 // Ranks 0..W-1 are workers, W..W+S-1 servers. Each worker: a pull before any
 // push (zeros, version 0), then rounds alternating push + pull and push_pull.
 void runSync(const std::string& transport, int workers, int servers,
@@ -64,12 +48,9 @@ void runSync(const std::string& transport, int workers, int servers,
       workers + servers,
       [&](int rank, int n, const shoalUniqueId& id) {
         const bool isWorker = rank < workers;
-        shoalPsOptions opts = syncOptions(partitionBytes);
         shoalPs_t ps = nullptr;
-        ASSERT_EQ(shoalPsInitRank(&ps, n, id, rank,
-                                  isWorker ? shoalPsRoleWorker : shoalPsRoleServer, &opts),
-                  shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        ASSERT_NO_FATAL_FAILURE(
+            psInitRank(&ps, n, id, rank, psRoleOf(rank, workers), syncOptions(partitionBytes)));
         int index = -1, count = 0;
         ASSERT_EQ(shoalPsWorkerIndex(ps, &index, &count), shoalSuccess);
         EXPECT_EQ(count, workers);
@@ -91,7 +72,7 @@ void runSync(const std::string& transport, int workers, int servers,
             uint64_t version = 99;
             ASSERT_EQ(shoalPsWait(ps, h[k], &version), shoalSuccess) << shoalPsGetLastError(ps);
             EXPECT_EQ(version, 0u);
-            ASSERT_EQ(checkRound(outs[k], workers, 0, k + 1), "");
+            ASSERT_EQ(psCheckRound(outs[k], workers, 0, k + 1), "");
           }
           for (int r = 1; r <= rounds; ++r) {
             // All keys in flight at once, as a training step would.
@@ -126,7 +107,7 @@ void runSync(const std::string& transport, int workers, int servers,
               ASSERT_EQ(shoalPsWait(ps, pull[k], &version), shoalSuccess)
                   << shoalPsGetLastError(ps);
               EXPECT_EQ(version, static_cast<uint64_t>(r));
-              ASSERT_EQ(checkRound(outs[k], workers, r, k + 1), "");
+              ASSERT_EQ(psCheckRound(outs[k], workers, r, k + 1), "");
             }
           }
         }
@@ -192,10 +173,9 @@ TEST(PsSyncBoth, EveryRankWorkerAndServer) {
   auto results = runRanks(
       n,
       [&](int rank, int size, const shoalUniqueId& id) {
-        shoalPsOptions opts = syncOptions(kTestPartition);
         shoalPs_t ps = nullptr;
-        ASSERT_EQ(shoalPsInitRank(&ps, size, id, rank, shoalPsRoleBoth, &opts), shoalSuccess)
-            << shoalPsGetLastError(nullptr);
+        ASSERT_NO_FATAL_FAILURE(
+            psInitRank(&ps, size, id, rank, shoalPsRoleBoth, syncOptions(kTestPartition)));
         std::vector<float> grad(count), out(count);
         for (int r = 1; r <= 3; ++r) {
           for (size_t i = 0; i < count; ++i) grad[i] = psGradient(rank, r, 9, i);
@@ -205,7 +185,7 @@ TEST(PsSyncBoth, EveryRankWorkerAndServer) {
           uint64_t version = 0;
           ASSERT_EQ(shoalPsWait(ps, h, &version), shoalSuccess) << shoalPsGetLastError(ps);
           EXPECT_EQ(version, static_cast<uint64_t>(r));
-          ASSERT_EQ(checkRound(out, n, r, 9), "");
+          ASSERT_EQ(psCheckRound(out, n, r, 9), "");
         }
         ASSERT_EQ(shoalPsFinalize(ps), shoalSuccess) << shoalPsGetLastError(nullptr);
       },
