@@ -1,6 +1,7 @@
 #include "core/comm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "algorithms/algorithm.h"
@@ -31,6 +32,10 @@ transport::Device* chooseTransport(shoalComm* comm, Deadline deadline) {
   uint64_t mine = 0;
   std::string reasons;
   for (size_t i = 0; i < devs.size(); ++i) {
+    // A transport named by SHOAL_TRANSPORT is the only one probed: starting
+    // the others (UCX's probe starts a whole UCP context) costs seconds on
+    // a slow machine and decides nothing.
+    if (!forced.empty() && forced != devs[i]->name()) continue;
     std::string why;
     if (devs[i]->usable(&why)) {
       mine |= uint64_t{1} << i;
@@ -128,12 +133,9 @@ const algorithms::AlgorithmInfo& chooseAlgorithm(shoalComm* comm, const CollArgs
 }
 
 const shoalComm::Plan& plan(shoalComm* comm, const CollArgs& args) {
-  static const config::Tunable kAlgo("SHOAL_ALGO");
-  const char* algoEnv = kAlgo.raw();
-  if (comm->algoEnv != algoEnv) {
-    comm->algoEnv = algoEnv;
-    comm->lastPlan = nullptr;
-  }
+  bool algoChanged = false;
+  comm->algoEnv.read(&algoChanged);
+  if (algoChanged) comm->lastPlan = nullptr;
   shoalComm::CallShape shape{
       static_cast<int>(args.kind), args.count, args.dtype, args.op, args.root, args.inPlace};
   if (comm->lastPlan && shape == comm->lastShape) return *comm->lastPlan;
@@ -151,6 +153,8 @@ const shoalComm::Plan& plan(shoalComm* comm, const CollArgs& args) {
     shoalComm::Plan p;
     p.schedule = algo.plan(args);
     p.schedule.algorithm = algo.name;
+    static std::atomic<uint64_t> lastScheduleId{0};
+    p.schedule.id = ++lastScheduleId;
     p.signature = CallSignature{static_cast<uint8_t>(args.kind),
                                 static_cast<uint8_t>(args.dtype),
                                 static_cast<uint8_t>(args.op),
