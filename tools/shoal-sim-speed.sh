@@ -29,7 +29,11 @@ for a in $algos; do
   for s in $sizes; do
     log=$(mktemp)
     start=$(date +%s.%N)
-    /usr/bin/time -f "%U %S" -o "$log.cpu" timeout "$limit" "$sim" -p ndr400 -N "$nodes" \
+    # CPU seconds need GNU time (Debian package "time"); without it only wall time.
+    cputime=()
+    [ -x /usr/bin/time ] && cputime=(/usr/bin/time -f "%U %S" -o "$log.cpu")
+    : >"$log.cpu"
+    "${cputime[@]}" timeout "$limit" "$sim" -p ndr400 -N "$nodes" \
       -g "$ranks" -A "$a" -b "$s" -e "$s" -v "$@" >"$log.out" 2>"$log"
     rc=$?
     cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { printf "%.2f", $1 + $2 }' "$log.cpu")
