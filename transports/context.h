@@ -26,7 +26,7 @@ struct Event {
   int peer;
   uint32_t imm;     // kWrite
   uint64_t cookie;  // kSendDone
-  uint32_t len;     // kCtrl payload length
+  uint32_t len;     // kCtrl payload length; kWrite: the note's length (0 without)
   uint8_t payload[kMaxCtrl];
   // kError: a failed completion. message names the peer and the cause (the
   // transport's own status string plus a hint); code is the shoalResult_t.
@@ -68,6 +68,8 @@ class Context {
   // the peers it waits for may need this very core.
   virtual int idleSpins() const { return 64; }
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
+  // Largest note Pair::writeWithNote takes; 0 where the transport has none.
+  virtual size_t maxNoteBytes() const { return 0; }
 
   // Whether write() may read GPU memory of CUDA device `cudaDevice` directly
   // and registerMemory() may take it (GPUDirect RDMA on verbs). When false the

@@ -23,6 +23,12 @@ class Pair {
   // send resources; progress (Context::poll) and retry.
   virtual bool write(const void* src, size_t len, const RemoteKey& dst, size_t dstOffset,
                      uint32_t imm, uint64_t cookie) = 0;
+  // write() whose kWrite event also carries `note` (up to
+  // Context::maxNoteBytes() bytes) in its payload: a control message that
+  // rides with the data instead of costing a message of its own. Only called
+  // where maxNoteBytes() is nonzero.
+  virtual bool writeWithNote(const void* src, size_t len, const RemoteKey& dst, size_t dstOffset,
+                             uint32_t imm, uint64_t cookie, const void* note, size_t noteLen);
   // Sends up to Context::maxCtrlBytes() bytes; the peer gets a kCtrl event.
   // Returns false when out of resources (retry after poll).
   virtual bool sendCtrl(const void* msg, size_t len) = 0;

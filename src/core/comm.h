@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/bootstrap.h"
+#include "core/config.h"
 #include "core/executor.h"
 #include "core/schedule.h"
 #include "shoal/shoal.h"
@@ -57,7 +58,7 @@ struct shoalComm {
   // SHOAL_ALGO changes or the plan is evicted.
   CallShape lastShape{-1, 0, 0, 0, 0, false};
   const Plan* lastPlan = nullptr;
-  std::string algoEnv;        // SHOAL_ALGO as last read
+  shoal::config::EnvWatch algoEnv{"SHOAL_ALGO"};
   std::vector<char> scratch;  // host scratch reused across calls (bounded)
 
   // Stream-ordered calls (core/stream_proxy.h), made by the first one.

@@ -1,5 +1,7 @@
 #include "core/config.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +44,41 @@ Tunable::Tunable(const char* name) {
 const char* Tunable::raw() const {
   const char* v = getenv(name_);
   return v ? v : default_;
+}
+
+EnvWatch::EnvWatch(const char* name) {
+  const Decl& d = find(name);
+  name_ = d.name;
+  default_ = d.defaultValue;
+  nameLen_ = strlen(name_);
+}
+
+const char* EnvWatch::read(bool* changed) {
+  char** env = environ;
+  if (primed_ && env == env_ && env != nullptr) {
+    const bool same = index_ >= 0 ? env[index_] == entry_
+                                  : env[count_] == nullptr && (count_ == 0 || env[count_ - 1]);
+    if (same) {
+      *changed = false;
+      return value_.c_str();
+    }
+  }
+  env_ = env;
+  index_ = -1;
+  entry_ = nullptr;
+  count_ = 0;
+  for (; env && env[count_]; ++count_) {
+    const char* e = env[count_];
+    if (index_ < 0 && strncmp(e, name_, nameLen_) == 0 && e[nameLen_] == '=') {
+      index_ = static_cast<ptrdiff_t>(count_);
+      entry_ = e;
+    }
+  }
+  const char* v = entry_ ? entry_ + nameLen_ + 1 : default_;
+  *changed = !primed_ || value_ != v;
+  primed_ = true;
+  value_ = v;
+  return value_.c_str();
 }
 
 long long getInt(const char* name) {

@@ -36,33 +36,71 @@ struct Executor::Channel {
   std::deque<CallSignature> signatures;  // received, not yet checked
 };
 
-// Per-call bookkeeping whose storage outlives the call: the vectors are
-// handed from one run to the next, so a small collective allocates nothing.
-struct Executor::RunVectors {
-  std::vector<int32_t> waiting;   // unmet dependencies per step
+// What a schedule's run needs beyond its steps, worked out once per
+// schedule: a training loop repeats the same few calls, whose plans (and so
+// schedules) the communicator keeps, so a repeated call only copies the
+// dependency counts.
+struct Executor::Prepared {
+  uint64_t id = 0;                // Schedule::id; 0 when not cached
+  std::vector<int32_t> waiting;   // unmet dependencies per step, at the start
   std::vector<int32_t> depStart;  // CSR of dependents
   std::vector<int32_t> depList;
-  std::vector<int32_t> depFill;
   std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
+  std::vector<int> peers;                          // peers this schedule talks to
+  std::vector<int32_t> localReady;                 // local steps ready at the start
+  size_t firstGather = 0;  // fault hooks: where the distributing half starts
+};
+
+// Per-call state, kept by the executor between calls so that a small
+// collective allocates nothing.
+struct Executor::RunVectors {
+  std::vector<int32_t> waiting;
   std::vector<size_t> sendHead, recvHead;
   std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
   std::vector<int32_t> localReady;
-  std::vector<int> peers;  // peers this schedule talks to
 };
 
-struct Executor::RunState : RunVectors {
-  RunState(const Schedule& s, const ExecBuffers& b, shoalDataType_t t, shoalRedOp_t o,
-           const ExecLabel& l, Deadline d, RunVectors&& v)
-      : RunVectors(std::move(v)), sch(s), bufs(b), dtype(t), op(o), label(l), deadline(d) {}
+struct Executor::RunState {
+  RunState(const Schedule& s, const Prepared& p, RunVectors& v, const ExecBuffers& b,
+           shoalDataType_t t, shoalRedOp_t o, const ExecLabel& l, Deadline d)
+      : sch(s),
+        depStart(p.depStart),
+        depList(p.depList),
+        sendQ(p.sendQ),
+        recvQ(p.recvQ),
+        peers(p.peers),
+        firstGather(p.firstGather),
+        waiting(v.waiting),
+        sendHead(v.sendHead),
+        recvHead(v.recvHead),
+        sigSent(v.sigSent),
+        sigChecked(v.sigChecked),
+        localReady(v.localReady),
+        bufs(b),
+        dtype(t),
+        op(o),
+        label(l),
+        deadline(d) {}
   const Schedule& sch;
+  const std::vector<int32_t>& depStart;
+  const std::vector<int32_t>& depList;
+  const std::vector<std::vector<int32_t>>& sendQ;
+  const std::vector<std::vector<int32_t>>& recvQ;
+  const std::vector<int>& peers;
+  const size_t firstGather;
+  std::vector<int32_t>& waiting;
+  std::vector<size_t>& sendHead;
+  std::vector<size_t>& recvHead;
+  std::vector<uint8_t>& sigSent;
+  std::vector<uint8_t>& sigChecked;
+  std::vector<int32_t>& localReady;
   const ExecBuffers& bufs;
   shoalDataType_t dtype;
   shoalRedOp_t op;
   const ExecLabel& label;
   Deadline deadline;
   size_t completed = 0;
-  // Fault hooks only: where the distributing half starts, and what fired.
-  size_t firstGather = 0;
+  // Fault hooks only: what fired.
   bool firedReduce = false, firedGather = false;
 };
 
@@ -75,7 +113,7 @@ Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotByt
     fail(shoalInvalidArgument, "SHOAL_CHUNK_SIZE=%zu: must be at least 64 bytes", slotBytes_);
   slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
   creditBatch_ = std::max(1, slots_ / 2);
-  spare_ = std::make_unique<RunVectors>();
+  vectors_ = std::make_unique<RunVectors>();
 }
 
 Executor::~Executor() {
@@ -202,6 +240,16 @@ void Executor::handleEvents(RunState& st) {
                  static_cast<unsigned long long>(st.label.sequence), e.imm, e.peer, expectLow,
                  expectLow + static_cast<uint32_t>(slots_) - 1);
           }
+          if (e.len != 0) {
+            // A note with the write: only a call signature travels that way.
+            execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
+            if (c.kind != execwire::Ctrl::kSignature) {
+              fail(shoalRemoteError,
+                   "rank %d: %s: malformed note (type %u, %u bytes) with a write from rank %d",
+                   ctx_.rank(), st.label.operation, c.type, e.len, e.peer);
+            }
+            ch.signatures.push_back(c.sig);
+          }
           ch.arrived[(ch.recvSeq + static_cast<uint64_t>(ahead)) % static_cast<uint64_t>(slots_)] =
               1;
           break;
@@ -292,7 +340,7 @@ void Executor::checkSignature(RunState& st, int peer, const CallSignature& their
   const CallSignature& mine = st.label.signature;
   if (theirs.kind == mine.kind && theirs.dtype == mine.dtype && theirs.op == mine.op &&
       theirs.root == mine.root && theirs.count == mine.count && theirs.sequence == mine.sequence &&
-      strncmp(theirs.algorithm, mine.algorithm, sizeof(mine.algorithm)) == 0) {
+      memcmp(theirs.algorithm, mine.algorithm, sizeof(mine.algorithm)) == 0) {
     return;
   }
   origin_ = ctx_.rank();
@@ -375,6 +423,94 @@ void Executor::run(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t
   }
 }
 
+const Executor::Prepared& Executor::prepare(const Schedule& sch) {
+  if (sch.id != 0) {
+    for (size_t i = 0; i < prepared_.size(); ++i) {
+      if (prepared_[i]->id != sch.id) continue;
+      // Most recent first, so the calls of a loop are found at once.
+      std::rotate(prepared_.begin(), prepared_.begin() + static_cast<std::ptrdiff_t>(i),
+                  prepared_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+      return *prepared_.front();
+    }
+  }
+  std::unique_ptr<Prepared> made;
+  constexpr size_t kCached = 32;
+  if (sch.id == 0) {
+    made = std::move(uncached_);
+  } else if (prepared_.size() >= kCached) {
+    made = std::move(prepared_.back());
+    prepared_.pop_back();
+  }
+  if (!made) made = std::make_unique<Prepared>();
+  Prepared& p = *made;
+  const size_t total = sch.steps.size();
+  const int n = ctx_.size();
+  p.id = sch.id;
+  p.waiting.assign(total, 0);
+  p.depStart.assign(total + 1, 0);
+  p.sendQ.resize(n);
+  p.recvQ.resize(n);
+  for (int q = 0; q < n; ++q) {
+    p.sendQ[q].clear();
+    p.recvQ[q].clear();
+  }
+  p.peers.clear();
+  p.localReady.clear();
+  for (size_t i = 0; i < total; ++i) {
+    const Step& s = sch.steps[i];
+    for (int32_t d : s.dep) {
+      if (d < 0) continue;
+      if (static_cast<size_t>(d) >= i)
+        fail(shoalInternalError, "schedule step %zu depends on later step %d", i, d);
+      ++p.waiting[i];
+      ++p.depStart[d + 1];
+    }
+    if (s.kind == StepKind::kSend || s.kind == StepKind::kRecv || s.kind == StepKind::kRecvReduce) {
+      if (s.peer < 0 || s.peer >= n || s.peer == ctx_.rank() || s.bytes > slotBytes_) {
+        fail(shoalInternalError, "%s schedule step %zu: bad peer %d or size %zu",
+             sch.algorithm.c_str(), i, s.peer, s.bytes);
+      }
+      (s.kind == StepKind::kSend ? p.sendQ : p.recvQ)[s.peer].push_back(static_cast<int32_t>(i));
+    }
+  }
+  for (size_t i = 0; i < total; ++i) p.depStart[i + 1] += p.depStart[i];
+  p.depList.resize(p.depStart[total]);
+  std::vector<int32_t> fill(p.depStart.begin(), p.depStart.end() - 1);
+  for (size_t i = 0; i < total; ++i) {
+    for (int32_t d : sch.steps[i].dep) {
+      if (d >= 0) p.depList[fill[d]++] = static_cast<int32_t>(i);
+    }
+  }
+  for (int q = 0; q < n; ++q) {
+    if (!p.sendQ[q].empty() || !p.recvQ[q].empty()) p.peers.push_back(q);
+  }
+  for (size_t i = 0; i < total; ++i) {
+    if (p.waiting[i] == 0 && sch.steps[i].peer < 0) p.localReady.push_back(static_cast<int32_t>(i));
+  }
+  // The reducing half ends where the first plain receive is (ring, rhd, a
+  // tree's inner ranks and leaves) or, with none, at the first send after
+  // the last reducing receive (a tree's root).
+  size_t firstRecv = total, lastReduce = total, firstSendAfter = total;
+  for (size_t i = 0; i < total; ++i) {
+    StepKind k = sch.steps[i].kind;
+    if (k == StepKind::kRecv && firstRecv == total) firstRecv = i;
+    if (k == StepKind::kRecvReduce) lastReduce = i;
+  }
+  for (size_t i = lastReduce == total ? total : lastReduce + 1; i < total; ++i) {
+    if (sch.steps[i].kind == StepKind::kSend) {
+      firstSendAfter = i;
+      break;
+    }
+  }
+  p.firstGather = firstRecv != total ? firstRecv : firstSendAfter;
+  if (sch.id == 0) {
+    uncached_ = std::move(made);
+    return *uncached_;
+  }
+  prepared_.insert(prepared_.begin(), std::move(made));
+  return *prepared_.front();
+}
+
 void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t dtype,
                            shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
                            const std::atomic<bool>* abortFlag) {
@@ -382,75 +518,15 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   if (total == 0) return;
   const int n = ctx_.size();
   const size_t es = dtypeSize(dtype);
-  RunState st(sch, bufs, dtype, op, label, deadline, std::move(*spare_));
-  // The bookkeeping's storage goes back for the next run, also on errors.
-  struct GiveBack {
-    RunVectors& from;
-    RunVectors& to;
-    ~GiveBack() { to = std::move(from); }
-  } giveBack{st, *spare_};
-  st.waiting.assign(total, 0);
-  st.depStart.assign(total + 1, 0);
-  st.sendQ.resize(n);
-  st.recvQ.resize(n);
-  for (int p = 0; p < n; ++p) {
-    st.sendQ[p].clear();
-    st.recvQ[p].clear();
-  }
-  st.sendHead.assign(n, 0);
-  st.sigSent.assign(n, 0);
-  st.sigChecked.assign(n, 0);
-  st.recvHead.assign(n, 0);
-  st.localReady.clear();
-  st.peers.clear();
-  for (size_t i = 0; i < total; ++i) {
-    const Step& s = sch.steps[i];
-    for (int32_t d : s.dep) {
-      if (d < 0) continue;
-      if (static_cast<size_t>(d) >= i)
-        fail(shoalInternalError, "schedule step %zu depends on later step %d", i, d);
-      ++st.waiting[i];
-      ++st.depStart[d + 1];
-    }
-    if (s.kind == StepKind::kSend || s.kind == StepKind::kRecv || s.kind == StepKind::kRecvReduce) {
-      if (s.peer < 0 || s.peer >= n || s.peer == ctx_.rank() || s.bytes > slotBytes_) {
-        fail(shoalInternalError, "%s schedule step %zu: bad peer %d or size %zu",
-             sch.algorithm.c_str(), i, s.peer, s.bytes);
-      }
-      (s.kind == StepKind::kSend ? st.sendQ : st.recvQ)[s.peer].push_back(static_cast<int32_t>(i));
-    }
-  }
-  for (size_t i = 0; i < total; ++i) st.depStart[i + 1] += st.depStart[i];
-  st.depList.resize(st.depStart[total]);
-  st.depFill.assign(st.depStart.begin(), st.depStart.end() - 1);
-  for (size_t i = 0; i < total; ++i) {
-    for (int32_t d : sch.steps[i].dep) {
-      if (d >= 0) st.depList[st.depFill[d]++] = static_cast<int32_t>(i);
-    }
-  }
-  for (int p = 0; p < n; ++p) {
-    if (!st.sendQ[p].empty() || !st.recvQ[p].empty()) st.peers.push_back(p);
-  }
-  for (size_t i = 0; i < total; ++i) {
-    if (st.waiting[i] == 0 && sch.steps[i].peer < 0)
-      st.localReady.push_back(static_cast<int32_t>(i));
-  }
-
-  if (hooks_.any()) {
-    size_t firstRecv = total, lastReduce = total, firstSendAfter = total;
-    for (size_t i = 0; i < total; ++i) {
-      StepKind k = sch.steps[i].kind;
-      if (k == StepKind::kRecv && firstRecv == total) firstRecv = i;
-      if (k == StepKind::kRecvReduce) lastReduce = i;
-    }
-    for (size_t i = lastReduce == total ? total : lastReduce + 1; i < total; ++i) {
-      if (sch.steps[i].kind == StepKind::kSend) {
-        firstSendAfter = i;
-        break;
-      }
-    }
-    st.firstGather = firstRecv != total ? firstRecv : firstSendAfter;
-  }
+  const Prepared& prep = prepare(sch);
+  RunVectors& v = *vectors_;
+  v.waiting.assign(prep.waiting.begin(), prep.waiting.end());
+  v.localReady.assign(prep.localReady.begin(), prep.localReady.end());
+  v.sendHead.assign(n, 0);
+  v.recvHead.assign(n, 0);
+  v.sigSent.assign(n, 0);
+  v.sigChecked.assign(n, 0);
+  RunState st(sch, prep, v, bufs, dtype, op, label, deadline);
 
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
   DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
@@ -459,6 +535,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   // (and their credits returned) once the stream has passed them.
   std::vector<std::pair<int, size_t>> slotsInUse;
 
+  const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl;
   uint64_t idle = 0;
   Clock::time_point idleSince{};
   // Not reset by progress: a collective that trickles along is checked too.
@@ -493,7 +570,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       Channel& ch = *channels_[p];
       auto& q = st.sendQ[p];
       size_t& h = st.sendHead[p];
-      if (!q.empty() && !st.sigSent[p]) {
+      // Where the transport carries notes with writes the signature rides
+      // with the first chunk to this peer (one message instead of two).
+      if (!q.empty() && !st.sigSent[p] && !noteSignature) {
         if (hooks_.corruptCtrl && label.sequence >= hooks_.fromSequence) {
           const uint8_t junk[5] = {0x77, 0xde, 0xad, 0xbe, 0xef};
           if (!ctx_.pair(p).sendCtrl(junk, sizeof(junk))) continue;
@@ -518,8 +597,15 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           }
           cuda::streamSync(gpu->stream(), deadline, label.operation);
         }
-        if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm,
-                                static_cast<uint64_t>(q[h]) + 1)) {
+        const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
+        if (noteSignature && !st.sigSent[p]) {
+          SignatureMsg m{kCtrlSignature, {}, label.signature};
+          if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
+                                          &m, sizeof(m))) {
+            break;
+          }
+          st.sigSent[p] = 1;
+        } else if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie)) {
           break;
         }
         --ch.credits;
@@ -613,7 +699,13 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       if (nextPeerCheck == Clock::time_point{})
         nextPeerCheck = idleSince + std::chrono::milliseconds(20);
     }
-    for (int p : st.peers) returnCredit(p, true);
+    // Owed credits go back once this rank has waited past its spin phase:
+    // a peer out of credits then waits a few microseconds at most, while in
+    // a steady stream of small calls (where every call waits a little) no
+    // credit message crosses per call.
+    if (idle > static_cast<uint64_t>(ctx_.idleSpins())) {
+      for (int p : st.peers) returnCredit(p, true);
+    }
     // The checks below run every 256 idle passes and, once passes sleep or
     // yield, at least every 10 ms by the clock (peers every 20 ms): on an
     // emulated or overloaded CPU a single pass can take milliseconds, and a

@@ -82,8 +82,11 @@ class Executor {
 
  private:
   struct Channel;
+  struct Prepared;
   struct RunVectors;
   struct RunState;
+
+  const Prepared& prepare(const Schedule& schedule);
 
   void runSchedule(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
                    shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
@@ -120,7 +123,9 @@ class Executor {
   faults::Hooks hooks_;
   Watchdog watchdog_;                      // SHOAL_WATCHDOG, read when the communicator is built
   std::unique_ptr<DeviceStaging> device_;  // made by the first call on GPU buffers
-  std::unique_ptr<RunVectors> spare_;      // storage for the next run's bookkeeping
+  std::vector<std::unique_ptr<Prepared>> prepared_;  // by Schedule::id, most recent first
+  std::unique_ptr<Prepared> uncached_;               // reused for schedules without an id
+  std::unique_ptr<RunVectors> vectors_;              // the current run's bookkeeping
   uint32_t creditBatch_ = 1;
 };
 

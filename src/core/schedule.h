@@ -47,6 +47,10 @@ struct Schedule {
   std::vector<Step> steps;
   size_t scratchBytes = 0;
   std::string algorithm;
+  // Nonzero and unique in the process for a schedule that is kept and run
+  // again unchanged (a communicator's plan): the executor then keeps what it
+  // works out from the steps. Whoever changes steps must reset it to 0.
+  uint64_t id = 0;
 
   int32_t add(const Step& s) {
     steps.push_back(s);

@@ -10,7 +10,46 @@
 
 namespace shoal::transport::shm {
 
-SegmentBuffer::SegmentBuffer(size_t bytes) {
+void OwnRegions::add(const void* p, size_t bytes) {
+  const auto begin = reinterpret_cast<uint64_t>(p);
+  std::lock_guard<std::mutex> lock(mu_);
+  list_.emplace_back(begin, begin + bytes);
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+void OwnRegions::remove(const void* p) {
+  const auto begin = reinterpret_cast<uint64_t>(p);
+  std::lock_guard<std::mutex> lock(mu_);
+  generation_.fetch_add(1, std::memory_order_release);
+  for (size_t i = 0; i < list_.size(); ++i) {
+    if (list_[i].first == begin) {
+      list_[i] = list_.back();
+      list_.pop_back();
+      return;
+    }
+  }
+}
+
+bool OwnRegions::contains(uint64_t addr, size_t bytes, Hint& hint) {
+  auto inside = [&](uint64_t begin, uint64_t end) {
+    return addr >= begin && addr <= end && bytes <= end - addr;
+  };
+  if (hint.generation == generation_.load(std::memory_order_acquire) &&
+      inside(hint.begin, hint.end)) {
+    return true;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto [begin, end] : list_) {
+    if (inside(begin, end)) {
+      hint = {generation_.load(std::memory_order_relaxed), begin, end};
+      return true;
+    }
+  }
+  return false;
+}
+
+SegmentBuffer::SegmentBuffer(size_t bytes, std::shared_ptr<OwnRegions> regions)
+    : regions_(std::move(regions)) {
   mapped_ = (bytes + 4095) & ~size_t{4095};
   if (mapped_ == 0) mapped_ = 4096;
   // memfd rather than a named segment: nothing is left in /dev/shm when a
@@ -32,9 +71,11 @@ SegmentBuffer::SegmentBuffer(size_t bytes) {
   }
   data_ = p;
   size_ = bytes;
+  if (regions_) regions_->add(data_, size_);
 }
 
 SegmentBuffer::~SegmentBuffer() {
+  if (regions_ && data_) regions_->remove(data_);
   if (data_) munmap(data_, mapped_);
   if (fd_ >= 0) close(fd_);
 }
@@ -49,9 +90,15 @@ RemoteKey SegmentBuffer::key() const {
   return k;
 }
 
-UserBuffer::UserBuffer(void* ptr, size_t bytes) {
+UserBuffer::UserBuffer(void* ptr, size_t bytes, std::shared_ptr<OwnRegions> regions)
+    : regions_(std::move(regions)) {
   data_ = ptr;
   size_ = bytes;
+  if (regions_) regions_->add(data_, size_);
+}
+
+UserBuffer::~UserBuffer() {
+  if (regions_) regions_->remove(data_);
 }
 
 RemoteKey UserBuffer::key() const {

@@ -2,7 +2,6 @@
 
 #include <sys/types.h>
 
-#include <deque>
 #include <map>
 #include <memory>
 #include <vector>
@@ -33,17 +32,22 @@ class ShmContext : public Context {
   // More ranks than usable cores: a peer being waited for may be queued on
   // this core, so yield at once instead of spinning it out of its turn.
   int idleSpins() const override { return oversubscribed_ ? 0 : spinPolls_; }
+  size_t maxNoteBytes() const override { return kEntryBody; }
 
   // Used by pairs.
   MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
   void ring(int peer);             // after a push to outbox(peer): wake it if it sleeps
   void* peerSegment(int peer, pid_t pid, int fd, size_t bytes);
   pid_t peerPid(int peer) const { return peerPids_[peer]; }
-  void pushLocal(const Event& e) { local_.push_back(e); }
+  // A write of ours is complete as soon as it is published.
+  void sendDone(int peer, uint64_t cookie) { local_.push_back({peer, cookie}); }
   bool cmaAllowed() const { return cma_; }
 
  private:
   MailboxQueue& inbox(int peer);
+  // Copies an inline write into place; false when its destination is not
+  // memory of ours that peers may write.
+  bool landInline(const MailboxEntry& e);
 
   std::unique_ptr<SegmentBuffer> mailbox_;    // my n incoming queues
   std::vector<MailboxQueue*> peerMailboxes_;  // each peer's queue array, mapped
@@ -52,7 +56,12 @@ class ShmContext : public Context {
   std::vector<pid_t> peerPids_;
   std::vector<std::unique_ptr<ShmPair>> pairs_;
   std::map<std::pair<int, int>, std::pair<void*, size_t>> mapped_;  // (peer, fd) -> mapping
-  std::deque<Event> local_;                                         // completions of my own writes
+  std::shared_ptr<OwnRegions> regions_;                             // what peers may write
+  OwnRegions::Hint regionHint_;
+  // Completions of my own writes, not yet polled: a vector that keeps its
+  // storage, so a small collective allocates nothing here.
+  std::vector<std::pair<int, uint64_t>> local_;
+  size_t localHead_ = 0;
   int pollStart_ = 0;
   bool cma_ = true;
   bool oversubscribed_ = false;

@@ -1,8 +1,12 @@
 // Single-producer single-consumer notification queue living in shared memory:
-// one per ordered pair of ranks, inside the receiver's mailbox segment. The
-// producer publishes an entry with a release store of `head`, so a consumer
-// that sees the entry also sees the data written before it (memcpy into a
-// mapped segment, or a completed process_vm_writev).
+// one per ordered pair of ranks, inside the receiver's mailbox segment.
+//
+// Each entry carries its own stamp (the entry's sequence number + 1), stored
+// last with release order, so the consumer learns of a new entry and reads it
+// from the same cache line: one transfer between cores per small message
+// instead of a shared head counter and then the entry. Small writes travel
+// inside the entry (the consumer copies them into place before it reports the
+// write), which saves the separate line of the destination slot as well.
 #pragma once
 
 #include <atomic>
@@ -12,17 +16,24 @@
 
 namespace shoal::transport::shm {
 
-struct MailboxEntry {
-  uint32_t kind;  // Event::Kind
-  uint32_t imm;
-  uint32_t len;
-  uint32_t pad;
-  uint8_t payload[64];
+struct alignas(64) MailboxEntry {
+  static constexpr uint8_t kInline = 1;  // flags: the write's data follows the note in body
+  std::atomic<uint32_t> stamp;           // sequence + 1 once published
+  uint8_t kind;                          // Event::Kind
+  uint8_t flags;
+  uint16_t len;      // kCtrl: payload bytes; kWrite: data bytes
+  uint32_t imm;      // kWrite
+  uint16_t noteLen;  // kWrite: control bytes delivered with the write
+  uint16_t pad;
+  uint64_t addr;      // inline write: destination in the consumer's memory
+  uint8_t body[104];  // kCtrl payload, or a write's note then its inline data
 };
+static_assert(sizeof(MailboxEntry) == 128);
+constexpr size_t kEntryBody = sizeof(MailboxEntry::body);
 
 struct alignas(64) MailboxQueue {
   static constexpr uint32_t kEntries = 256;
-  alignas(64) std::atomic<uint64_t> head;  // written by the producer
+  alignas(64) std::atomic<uint64_t> head;  // written and read by the producer only
   alignas(64) std::atomic<uint64_t> tail;  // written by the consumer
   alignas(64) MailboxEntry entries[kEntries];
 
@@ -35,21 +46,21 @@ struct alignas(64) MailboxQueue {
     tailSeen = tail.load(std::memory_order_acquire);
     return h - tailSeen < kEntries;
   }
-  // Producer side, after hasRoom.
-  void push(uint32_t kind, uint32_t imm, const void* payload, uint32_t len) {
-    uint64_t h = head.load(std::memory_order_relaxed);
-    MailboxEntry& e = entries[h % kEntries];
-    e.kind = kind;
-    e.imm = imm;
-    e.len = len;
-    if (len) memcpy(e.payload, payload, len);
-    head.store(h + 1, std::memory_order_release);
+  // Producer side, after hasRoom: the entry to fill, then publish().
+  MailboxEntry& next() { return entries[head.load(std::memory_order_relaxed) % kEntries]; }
+  void publish(MailboxEntry& e) {
+    const uint64_t h = head.load(std::memory_order_relaxed);
+    e.stamp.store(static_cast<uint32_t>(h + 1), std::memory_order_release);
+    head.store(h + 1, std::memory_order_relaxed);
   }
-  // Consumer side. Null when empty; call pop() after using the entry.
+  // Consumer side. Null when empty; call pop() after using the entry. The
+  // stamp of a slot not yet rewritten is one lap (kEntries) behind, never
+  // equal, so a stale entry is never taken for a new one.
   const MailboxEntry* front() const {
-    uint64_t t = tail.load(std::memory_order_relaxed);
-    if (head.load(std::memory_order_acquire) == t) return nullptr;
-    return &entries[t % kEntries];
+    const uint64_t t = tail.load(std::memory_order_relaxed);
+    const MailboxEntry& e = entries[t % kEntries];
+    if (e.stamp.load(std::memory_order_acquire) != static_cast<uint32_t>(t + 1)) return nullptr;
+    return &e;
   }
   void pop() { tail.store(tail.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 };

@@ -11,19 +11,36 @@ namespace shoal::transport::shm {
 
 bool ShmPair::write(const void* src, size_t len, const RemoteKey& dst, size_t dstOffset,
                     uint32_t imm, uint64_t cookie) {
+  return writeWithNote(src, len, dst, dstOffset, imm, cookie, nullptr, 0);
+}
+
+bool ShmPair::writeWithNote(const void* src, size_t len, const RemoteKey& dst, size_t dstOffset,
+                            uint32_t imm, uint64_t cookie, const void* note, size_t noteLen) {
   MailboxQueue& q = ctx_.outbox(peer_);
   // Check for room first so a false return has no side effects.
   if (!q.hasRoom(tailSeen_)) return false;
   KeyData kd;
   if (dst.len != sizeof(kd))
     fail(shoalInternalError, "shm: write to peer %d with a foreign key", peer_);
+  if (noteLen > Event::kMaxCtrl) {
+    fail(shoalInternalError, "shm: note of %zu bytes to peer %d exceeds %zu", noteLen, peer_,
+         Event::kMaxCtrl);
+  }
   memcpy(&kd, dst.bytes, sizeof(kd));
   if (dstOffset > dst.size || len > dst.size - dstOffset) {
     fail(shoalInvalidArgument,
          "shm: write of %zu bytes at offset %zu past the end of peer %d's %llu-byte region", len,
          dstOffset, peer_, static_cast<unsigned long long>(dst.size));
   }
-  if (len > 0) {
+  MailboxEntry& e = q.next();
+  e.flags = 0;
+  if (len > 0 && len <= kEntryBody - noteLen) {
+    // Small enough to ride in the entry: the peer copies it into place, so
+    // the data crosses between cores in the entry's own cache lines.
+    e.flags = MailboxEntry::kInline;
+    e.addr = dst.addr + dstOffset;
+    memcpy(e.body + noteLen, src, len);
+  } else if (len > 0) {
     if (kd.kind == KeyKind::kSegment) {
       char* base = static_cast<char*>(ctx_.peerSegment(peer_, kd.pid, kd.fd, kd.segBytes));
       memcpy(base + dstOffset, src, len);
@@ -38,15 +55,14 @@ bool ShmPair::write(const void* src, size_t len, const RemoteKey& dst, size_t ds
       }
     }
   }
-  q.push(Event::kWrite, imm, nullptr, 0);
+  e.kind = Event::kWrite;
+  e.imm = imm;
+  e.len = static_cast<uint16_t>(e.flags ? len : 0);
+  e.noteLen = static_cast<uint16_t>(noteLen);
+  if (noteLen) memcpy(e.body, note, noteLen);
+  q.publish(e);
   ctx_.ring(peer_);
-  if (cookie != 0) {
-    Event e{};
-    e.kind = Event::kSendDone;
-    e.peer = peer_;
-    e.cookie = cookie;
-    ctx_.pushLocal(e);
-  }
+  if (cookie != 0) ctx_.sendDone(peer_, cookie);
   return true;
 }
 
@@ -57,7 +73,12 @@ bool ShmPair::sendCtrl(const void* msg, size_t len) {
   }
   MailboxQueue& q = ctx_.outbox(peer_);
   if (!q.hasRoom(tailSeen_)) return false;
-  q.push(Event::kCtrl, 0, msg, static_cast<uint32_t>(len));
+  MailboxEntry& e = q.next();
+  e.kind = Event::kCtrl;
+  e.flags = 0;
+  e.len = static_cast<uint16_t>(len);
+  if (len) memcpy(e.body, msg, len);
+  q.publish(e);
   ctx_.ring(peer_);
   return true;
 }
