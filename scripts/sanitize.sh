@@ -19,25 +19,31 @@ JOBS=${SHOAL_JOBS:-$(nproc)}
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_WERROR=ON -DSHOAL_BUILD_PERF=OFF
         -DSHOAL_BUILD_EXAMPLES=OFF -DSHOAL_WITH_CUDA=OFF)
 
-# One suite: program [gtest filter]; its output goes to a log that is printed
-# when it fails. Every run has a deadline (timeout) so a hang fails too.
+# One suite: program, gtest filter, then NAME=value settings for its
+# environment, if any; its output goes to a log that is printed when it
+# fails. Every run has a deadline (timeout) so a hang fails too.
 run_suite() {
-  local dir=$1 prog=$2 filter=${3:-*}
-  local bin log start rc=0
+  local dir=$1 prog=$2 filter=$3
+  shift 3
+  local settings=("$@")
+  local bin log name start rc=0
   bin=$(find "$dir/tests" -name "$prog" -type f -executable | head -1)
-  log=$dir/sanitize-logs/$prog.log
+  name="$prog${settings[*]:+ ${settings[*]}}"
+  log=$dir/sanitize-logs/$(echo "$name" | tr -c 'A-Za-z0-9_.=-' '_').log
   start=$(date +%s)
-  timeout -k 10 600 "$bin" --gtest_filter="$filter" --gtest_brief=1 > "$log" 2>&1 || rc=$?
+  env "${settings[@]}" timeout -k 10 600 "$bin" --gtest_filter="$filter" --gtest_brief=1 \
+    > "$log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
-    echo "== FAILED (exit $rc): $prog --gtest_filter='$filter'; its log:"
+    echo "== FAILED (exit $rc): $name --gtest_filter='$filter'; its log:"
     cat "$log"
     return 1
   fi
-  echo "== ok: $prog ($(( $(date +%s) - start )) s)"
+  echo "== ok: $name ($(( $(date +%s) - start )) s)"
 }
 export -f run_suite
 
-# Runs "program filter" lines two at a time; fails if any suite failed.
+# Runs "program filter [NAME=value...]" lines two at a time; fails if any
+# suite failed.
 run_suites() {
   local dir=$1
   mkdir -p "$dir/sanitize-logs"
@@ -50,18 +56,21 @@ if [ "$WHAT" = asan ] || [ "$WHAT" = all ]; then
   cmake -S "$HERE" -B "$B" "${common[@]}" -DSHOAL_SANITIZE=address,undefined -DSHOAL_WITH_UCX=ON \
     > "$B/configure.log" 2>&1 ||
     { cat "$B/configure.log"; exit 1; }
-  # program  gtest filter (the allreduce and collectives matrices are slow
-  # under ASan: a few rank counts and layouts stand for the rest).
+  # program  gtest filter: the whole allreduce matrix (every count, type, op
+  # and placement at 1..8 ranks over shm and UCX); the collectives matrix over
+  # shm at every world size and every hier layout, over UCX at 2 and 4 ranks
+  # and two hier layouts (UCX under ASan costs about as much again as shm).
   ASAN_SUITES="bootstrap_test *
 api_validation_test *
-allreduce_test *shm_3ranks:*ucx_2ranks:*ucx_3ranks
+allreduce_test *
 allreduce_errors_test *
-collectives_test AutomaticChoice.*:*/shm_3ranks:*/ucx_2ranks:*/shm_2x2:*/ucx_2plus3:*Fallback*
+collectives_test AutomaticChoice.*:*/shm_*:*Fallback*:*/ucx_2ranks:*/ucx_4ranks:*/ucx_2x2:*/ucx_2plus3
 ps_sync_test *
+ps_modes_test *
 ucx_transport_test *
 faults_deadline_test *
 ps_faults_test *"
-  ninja -C "$B" -j "$JOBS" $(echo "$ASAN_SUITES" | cut -d' ' -f1)
+  ninja -C "$B" -j "$JOBS" $(echo "$ASAN_SUITES" | cut -d' ' -f1 | sort -u)
   # Leaks are checked in the test processes; rank children leave with _exit.
   export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:symbolize=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -75,11 +84,22 @@ if [ "$WHAT" = tsan ] || [ "$WHAT" = all ]; then
   # use them), so warnings stay warnings here.
   cmake -S "$HERE" -B "$B" "${common[@]}" -DSHOAL_WERROR=OFF -DSHOAL_SANITIZE=thread -DSHOAL_WITH_UCX=OFF \
     -DSHOAL_WITH_VERBS=OFF > "$B/configure.log" 2>&1 || { cat "$B/configure.log"; exit 1; }
+  # The allreduce matrix at 2 and 4 ranks once per algorithm (the test checks
+  # that the forced one ran); the other collectives' algorithms and hier on
+  # fake nodes through the collectives suite; the parameter server's server
+  # threads in sync, async and ssp modes.
   TSAN_SUITES="bootstrap_test *
 api_validation_test *
 faults_deadline_test *
-ps_faults_test *"
-  ninja -C "$B" -j "$JOBS" $(echo "$TSAN_SUITES" | cut -d' ' -f1)
+ps_faults_test *
+ps_sync_test *
+ps_modes_test *
+allreduce_test *shm_2ranks:*shm_4ranks SHOAL_ALGO=allreduce:ring
+allreduce_test *shm_2ranks:*shm_4ranks SHOAL_ALGO=allreduce:tree
+allreduce_test *shm_2ranks:*shm_4ranks SHOAL_ALGO=allreduce:rhd
+allreduce_test *shm_2ranks:*shm_4ranks SHOAL_ALGO=allreduce:rd
+collectives_test *shm_2ranks:*shm_4ranks:*shm_2x2:*shm_2plus3:*Fallback/shm"
+  ninja -C "$B" -j "$JOBS" $(echo "$TSAN_SUITES" | cut -d' ' -f1 | sort -u)
   # Ranks are forked from a test process that runs the bootstrap root thread;
   # a child that starts threads of its own is fine here (no locks cross the
   # fork: see the fork guard in src/core/bootstrap_root.cc).

@@ -17,16 +17,18 @@ ctest --output-on-failure --timeout 1800 -L 'rxe'
 # 30 s over its seeds (scripts/fuzz.sh; measured: 1 min to configure and build
 # on a shared, loaded 2-core machine, then 2 min 12 s for the four 30 s runs;
 # about 3 min in all), then the ASan+UBSan build with UCX and its suites
-# (scripts/sanitize.sh asan; which suites and filters: see there). Measured
-# 2026-11-23 on this 2-core machine while other builds ran (load 8-17): a
-# full ASan build of the library and 17 test programs took 1196 s of CPU
-# (52 min wall under that load; about 10 min on 2 idle cores; the 9 programs
-# built now take less), the 9 suites 91 s wall and 119 s of CPU (load 5-9);
-# so at most about 12 min on an idle machine. Then the TSan build (no UCX or
-# verbs) and its threaded suites (scripts/sanitize.sh tsan): 232 s wall and
-# 259 s of CPU for build and run together (load 3-8). A sanitizer report, a
-# failed test or a hang (600 s per suite) fails CI here and prints that
-# suite's log.
+# (scripts/sanitize.sh asan; which suites and filters: see there), then the
+# TSan build (no UCX or verbs) and its threaded suites (scripts/sanitize.sh
+# tsan). Measured 2026-11-23 06:00-06:30 on this 2-core machine while other
+# engineers built and tested (load 5-27), each run recompiling most of its
+# library and programs (others had changed core headers): ASan 970 s wall,
+# 1060 s of CPU (862 user + 198 sys) for that build and its 10 suites (the
+# whole allreduce matrix alone: 417 s wall); TSan 677 s wall, 450 s of CPU for
+# the build and its 11 runs. A fresh clone compiles every object (a full ASan
+# build of the library and 17 programs took 1196 s of CPU before), so allow
+# about 13 min for ASan and 5 min for TSan on 2 idle cores: under the 25 min
+# the sanitizers may take. A sanitizer report, a failed test or a hang
+# (600 s per suite) fails CI here and prints that suite's log.
 "$HERE/scripts/fuzz.sh" "$HERE/build-fuzz" 30
 "$HERE/scripts/sanitize.sh" asan
 "$HERE/scripts/sanitize.sh" tsan

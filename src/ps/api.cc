@@ -48,8 +48,17 @@ shoalResult_t invalid(shoalPs_t ps, shoalResult_t code, const std::string& msg) 
   return record(ps, code, msg);
 }
 
+// The dtype a caller stored, read without loading it as the enum: any int
+// may arrive through the C ABI, and loading one that names no enumerator is
+// undefined behaviour (UBSan reports it), as in the collectives' C API.
+int rawDtype(const shoalDataType_t& t) {
+  int v;
+  memcpy(&v, &t, sizeof(v));
+  return v;
+}
+
 shoalResult_t submit(shoalPs_t ps, shoal::ps::OpKind kind, uint64_t key, const void* src, void* dst,
-                     size_t count, shoalDataType_t dtype, shoalPsHandle_t* handle) {
+                     size_t count, int rawType, shoalPsHandle_t* handle) {
   const char* name = shoal::ps::opName(kind);
   if (!ps)
     return invalid(nullptr, shoalInvalidArgument, shoal::strprintf("ps %s: ps is NULL", name));
@@ -58,11 +67,12 @@ shoalResult_t submit(shoalPs_t ps, shoal::ps::OpKind kind, uint64_t key, const v
                    shoal::strprintf("rank %d: ps %s: handle is NULL", ps->rank, name));
   }
   *handle = 0;
-  if (!shoal::validDtype(dtype)) {
-    return invalid(ps, shoalInvalidArgument,
-                   shoal::strprintf("rank %d: ps %s: invalid datatype %d", ps->rank, name,
-                                    static_cast<int>(dtype)));
+  if (!shoal::validDtype(rawType)) {
+    return invalid(
+        ps, shoalInvalidArgument,
+        shoal::strprintf("rank %d: ps %s: invalid datatype %d", ps->rank, name, rawType));
   }
+  const auto dtype = static_cast<shoalDataType_t>(rawType);
   if (count > static_cast<size_t>(PTRDIFF_MAX) / shoal::dtypeSize(dtype)) {
     return invalid(ps, shoalInvalidArgument,
                    shoal::strprintf("rank %d: ps %s: count %zu overflows the address space",
@@ -184,17 +194,17 @@ shoalResult_t shoalPsServerIndex(shoalPs_t ps, int* index, int* numServers) {
 
 shoalResult_t shoalPsPush(shoalPs_t ps, uint64_t key, const void* data, size_t count,
                           shoalDataType_t dtype, shoalPsHandle_t* handle) {
-  return submit(ps, shoal::ps::OpKind::kPush, key, data, nullptr, count, dtype, handle);
+  return submit(ps, shoal::ps::OpKind::kPush, key, data, nullptr, count, rawDtype(dtype), handle);
 }
 
 shoalResult_t shoalPsPull(shoalPs_t ps, uint64_t key, void* out, size_t count,
                           shoalDataType_t dtype, shoalPsHandle_t* handle) {
-  return submit(ps, shoal::ps::OpKind::kPull, key, nullptr, out, count, dtype, handle);
+  return submit(ps, shoal::ps::OpKind::kPull, key, nullptr, out, count, rawDtype(dtype), handle);
 }
 
 shoalResult_t shoalPsPushPull(shoalPs_t ps, uint64_t key, const void* grad, void* out, size_t count,
                               shoalDataType_t dtype, shoalPsHandle_t* handle) {
-  return submit(ps, shoal::ps::OpKind::kPushPull, key, grad, out, count, dtype, handle);
+  return submit(ps, shoal::ps::OpKind::kPushPull, key, grad, out, count, rawDtype(dtype), handle);
 }
 
 shoalResult_t shoalPsWait(shoalPs_t ps, shoalPsHandle_t handle, uint64_t* version) {
