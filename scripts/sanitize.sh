@@ -1,12 +1,13 @@
 #!/bin/bash
 # The host test suites under sanitizers, each in its own build folder:
 #   build-asan  -fsanitize=address,undefined, with UCX: the suites listed in
-#               ASAN_SUITES below (shm and UCX), some narrowed by a gtest
-#               filter to their cheaper cases so that CI stays in its budget;
+#               ASAN_SUITES below (shm and UCX); only the collectives matrix
+#               is narrowed (by a gtest filter) so that CI stays in its budget;
 #   build-tsan  -fsanitize=thread: the suites whose code runs threads (the
 #               bootstrap root thread, abort and concurrent calls, the
-#               watchdog, the parameter server's threads) over shm; the CUDA
-#               stream proxy's thread needs a GPU and is left out.
+#               watchdog, the parameter server's threads in every mode) and
+#               every collective algorithm at 2 and 4 ranks, over shm; the
+#               CUDA stream proxy's thread needs a GPU and is left out.
 # Only the test programs those runs need are built. Any sanitizer report
 # aborts the process that found it (-fno-sanitize-recover, abort_on_error);
 # a rank that aborts fails its test, the suite's log (sanitizer report
