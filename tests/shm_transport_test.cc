@@ -1,60 +1,27 @@
 // The shm transport below the executor: writes small enough to travel inside
 // a mailbox entry (and the notes that ride with them) land exactly like the
 // ones copied straight into the peer's segment; a queue that fills and wraps
-// keeps every message in order; and a small write through the key of freed
-// memory is refused by the receiver, which copies inline data only into
-// memory it registered.
+// keeps every message in order. (A small write through the key of freed
+// memory: tests/faults/faults_stale_key_test.cc.)
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/bootstrap.h"
-#include "transports/context.h"
-#include "transports/device.h"
 #include "transports/pair.h"
-#include "util/multiprocess.h"
+#include "util/two_rank_context.h"
 
 namespace shoal::test {
 namespace {
 
 constexpr uint32_t kTagKey = 0x5a1, kTagDone = 0x5a2;
 
-// Two ranks with a connected shm context each; body(rank, ctx, boot, deadline).
-void twoRanks(const std::function<void(int, transport::Context&, Bootstrap&, Deadline)>& body) {
-  MultiProcessOptions opts;
-  opts.timeoutSeconds = 120;
-  auto results = runRanks(
-      2,
-      [&](int rank, int n, const shoalUniqueId& id) {
-        UniqueIdData data;
-        memcpy(&data, id.internal, sizeof(data));
-        Deadline deadline = Deadline::after(60);
-        auto boot = Bootstrap::create(data, rank, n, deadline);
-        auto ctx = transport::findDevice("shm")->createContext(rank, n);
-        ctx->connect(*boot, deadline);
-        body(rank, *ctx, *boot, deadline);
-        ctx->quiesce();
-        ctx.reset();
-        boot->close();
-      },
-      opts);
-  expectAllRanksPassed(results);
-}
+void twoRanks(const TwoRankBody& body) { runTwoRankContexts("shm", body); }
 
-// Polls one event at a time (so none is dropped) until one of `kind` arrives.
 transport::Event waitFor(transport::Context& ctx, transport::Event::Kind kind, Deadline d) {
-  transport::Event ev{};
-  while (!d.expired()) {
-    if (ctx.poll(&ev, 1) == 1 && ev.kind == kind) return ev;
-  }
-  transport::Event none{};
-  none.peer = -1;
-  return none;
+  return waitForEvent(ctx, kind, d);
 }
 
 uint8_t pattern(size_t msg, size_t i) { return static_cast<uint8_t>(msg * 31 + i * 7 + 1); }
@@ -178,55 +145,6 @@ TEST(ShmTransport, AFullQueueWrapsAndKeepsEveryMessageInOrder) {
       // The receiver only starts once the key is out and drains while we
       // send, so whether the queue filled is timing; record it.
       RecordProperty("refused", static_cast<int>(refused));
-    }
-  });
-}
-
-TEST(ShmTransport, ASmallWriteThroughAKeyOfFreedMemoryIsRefused) {
-  constexpr size_t kRegion = 64 << 10;
-  constexpr size_t kWrite = 64;  // inline: copied by the receiver
-  twoRanks([&](int rank, transport::Context& ctx, Bootstrap& boot, Deadline deadline) {
-    if (rank == 1) {
-      void* mem =
-          mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      ASSERT_NE(mem, MAP_FAILED);
-      auto buf = ctx.registerMemory(mem, kRegion);
-      transport::RemoteKey key = buf->key();
-      boot.send(0, kTagKey, &key, sizeof(key), deadline);
-      transport::Event first = waitFor(ctx, transport::Event::kWrite, deadline);
-      ASSERT_EQ(first.peer, 0);
-      for (size_t i = 0; i < kWrite; ++i) ASSERT_EQ(static_cast<uint8_t*>(mem)[i], 0x11);
-      buf.reset();
-      munmap(mem, kRegion);
-      void* again =
-          mmap(nullptr, kRegion, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      ASSERT_NE(again, MAP_FAILED);
-      memset(again, 0xaa, kRegion);
-      int one = 1;
-      boot.send(0, kTagDone, &one, sizeof(one), deadline);
-      transport::Event err = waitFor(ctx, transport::Event::kError, deadline);
-      EXPECT_EQ(err.peer, 0);
-      EXPECT_EQ(err.code, shoalRemoteError);
-      std::string msg = err.message;
-      EXPECT_NE(msg.find("outside every buffer this rank registered"), std::string::npos) << msg;
-      EXPECT_NE(msg.find("from peer 0"), std::string::npos) << msg;
-      for (size_t i = 0; i < kRegion; ++i)
-        ASSERT_EQ(static_cast<uint8_t*>(again)[i], 0xaa) << "byte " << i << " was overwritten";
-      boot.send(0, kTagDone, &one, sizeof(one), deadline);
-      munmap(again, kRegion);
-    } else {
-      transport::RemoteKey key{};
-      boot.recv(1, kTagKey, &key, sizeof(key), deadline);
-      std::vector<transport::Event> ev(16);
-      std::vector<uint8_t> src(kWrite, 0x11);
-      while (!ctx.pair(1).write(src.data(), kWrite, key, 0, 1, 0)) ctx.poll(ev.data(), ev.size());
-      int flag = 0;
-      boot.recv(1, kTagDone, &flag, sizeof(flag), deadline);
-      std::fill(src.begin(), src.end(), 0x22);
-      while (!ctx.pair(1).write(src.data(), kWrite, key, 0, 2, 0)) ctx.poll(ev.data(), ev.size());
-      while (!boot.tryRecv(1, kTagDone, &flag, sizeof(flag)) && !deadline.expired())
-        ctx.poll(ev.data(), ev.size());
-      EXPECT_FALSE(deadline.expired());
     }
   });
 }
