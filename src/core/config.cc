@@ -33,17 +33,10 @@ const Decl& find(const char* name) {
 
 }  // namespace
 
-std::string getString(const char* name) { return Tunable(name).raw(); }
-
-Tunable::Tunable(const char* name) {
+std::string getString(const char* name) {
   const Decl& d = find(name);
-  name_ = d.name;
-  default_ = d.defaultValue;
-}
-
-const char* Tunable::raw() const {
-  const char* v = getenv(name_);
-  return v ? v : default_;
+  const char* v = getenv(d.name);
+  return v ? v : d.defaultValue;
 }
 
 EnvWatch::EnvWatch(const char* name) {

@@ -17,17 +17,6 @@ struct Entry {
 };
 
 std::string getString(const char* name);
-// A tunable read on every call: looked up in the table once, then each read
-// is one getenv; raw() is valid until the environment changes.
-class Tunable {
- public:
-  explicit Tunable(const char* name);
-  const char* raw() const;
-
- private:
-  const char* name_;
-  const char* default_;
-};
 // A tunable read before every call, as cheaply as the environment allows:
 // getenv compares the name against every variable, so the entry's place in
 // `environ` is remembered and the scan is redone only when the environment

@@ -487,9 +487,7 @@ const Executor::Prepared& Executor::prepare(const Schedule& sch) {
   for (size_t i = 0; i < total; ++i) {
     if (p.waiting[i] == 0 && sch.steps[i].peer < 0) p.localReady.push_back(static_cast<int32_t>(i));
   }
-  // The reducing half ends where the first plain receive is (ring, rhd, a
-  // tree's inner ranks and leaves) or, with none, at the first send after
-  // the last reducing receive (a tree's root).
+  // Where faultPoint's distributing half starts (see there).
   size_t firstRecv = total, lastReduce = total, firstSendAfter = total;
   for (size_t i = 0; i < total; ++i) {
     StepKind k = sch.steps[i].kind;

@@ -142,9 +142,10 @@ void ShmContext::waitForEvents(double maxSeconds) {
   d.sleepers.fetch_sub(1, std::memory_order_relaxed);
 }
 
+static_assert(Event::kMaxCtrl <= kEntryBody, "a note must fit in a mailbox entry");
+
 bool ShmContext::landInline(const MailboxEntry& e) {
-  if (e.noteLen > kEntryBody || e.len > kEntryBody - e.noteLen ||
-      !regions_->contains(e.addr, e.len, regionHint_))
+  if (e.len > kEntryBody - e.noteLen || !regions_->contains(e.addr, e.len, regionHint_))
     return false;
   memcpy(reinterpret_cast<void*>(e.addr), e.body + e.noteLen, e.len);
   return true;
@@ -176,19 +177,20 @@ size_t ShmContext::poll(Event* events, size_t max) {
       ev.len = 0;
       if (e->kind == Event::kWrite) {
         ev.imm = e->imm;
-        if ((e->flags & MailboxEntry::kInline) && !landInline(*e)) {
+        // The note is checked first: landInline trusts its length.
+        if (e->noteLen > Event::kMaxCtrl) {
+          ev.kind = Event::kError;
+          ev.code = shoalRemoteError;
+          snprintf(ev.message, sizeof(ev.message),
+                   "shm: rank %d sent a write with a %u-byte note (at most %zu)", p, e->noteLen,
+                   Event::kMaxCtrl);
+        } else if ((e->flags & MailboxEntry::kInline) && !landInline(*e)) {
           ev.kind = Event::kError;
           ev.code = shoalRemoteError;
           snprintf(ev.message, sizeof(ev.message),
                    "shm: rank %d: a %u-byte write to 0x%llx from peer %d is outside every buffer "
                    "this rank registered (a key used after its memory was freed?)",
                    rank_, e->len, static_cast<unsigned long long>(e->addr), p);
-        } else if (e->noteLen > Event::kMaxCtrl) {
-          ev.kind = Event::kError;
-          ev.code = shoalRemoteError;
-          snprintf(ev.message, sizeof(ev.message),
-                   "shm: rank %d sent a write with a %u-byte note (at most %zu)", p, e->noteLen,
-                   Event::kMaxCtrl);
         } else {
           ev.len = e->noteLen;
           memcpy(ev.payload, e->body, ev.len);

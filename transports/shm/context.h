@@ -32,7 +32,8 @@ class ShmContext : public Context {
   // More ranks than usable cores: a peer being waited for may be queued on
   // this core, so yield at once instead of spinning it out of its turn.
   int idleSpins() const override { return oversubscribed_ ? 0 : spinPolls_; }
-  size_t maxNoteBytes() const override { return kEntryBody; }
+  // A note reaches the executor in Event::payload.
+  size_t maxNoteBytes() const override { return Event::kMaxCtrl; }
 
   // Used by pairs.
   MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
