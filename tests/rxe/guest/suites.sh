@@ -275,14 +275,15 @@ suite_profile() {
     return 0
 }
 
-# The fault matrix's verbs cases (tests/faults): every algorithm's two halves,
-# connect, a stopped peer, PS workers and servers killed, each case checking for
-# leaks too. Its rows go to the shared folder; run.sh adds them to the build's
-# FAULTS.md. Each case sets up 4 ranks: ~11 s under TCG on a quiet host, 20 s
-# and more while it is busy, nearly all of it CPU (4 cases took 80 s one after
-# the other and 92 s as 2 shards at once on the 2 vCPUs), so the cases run one
-# at a time; FAULTS_JOBS=N runs N gtest shards at once where the guest has the
-# CPUs for it.
+# The fault matrix's verbs cases (tests/faults): the same grid as UCX's on the
+# host (every rank killed at every phase of every algorithm, bootstrap and
+# connect included, stopped peers, a malformed control message, every PS worker
+# and server killed at push and at pull), each case checking for leaks too. Its
+# rows go to the shared folder; run.sh adds them to the build's FAULTS.md. A
+# case sets up 4 ranks: 2-8 s under TCG, nearly all of it CPU on the 2 vCPUs,
+# so shards at once gain nothing (4 cases took 80 s one after the other and
+# 92 s as 2 shards); FAULTS_JOBS=N runs N gtest shards at once where the guest
+# has the CPUs for it.
 suite_faults() {
     step "fault matrix over verbs"
     export SHOAL_FAULTS_DIR=$RW/faults
