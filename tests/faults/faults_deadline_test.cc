@@ -63,6 +63,34 @@ TEST(FaultsDeadline, TimeoutNamesOperationSequenceAlgorithmAndMissingRank) {
   shoal::test::expectAllRanksPassed(results);
 }
 
+// SHOAL_TIMEOUT alone (no shoalCommSetTimeout) bounds a collective: rank 1
+// stays silent for longer, and rank 0 gets shoalTimeout after 2 s, not at
+// the 300 s default.
+TEST(FaultsDeadline, EnvironmentTimeoutAppliesWithoutPerCommunicatorSetting) {
+  auto opts = faultRun("", 60, {{"SHOAL_TIMEOUT", "2"}, {"SHOAL_ALGO", "ring"}});
+  auto results = runRanks(
+      2,
+      [](int rank, int n, const shoalUniqueId& id) {
+        shoalComm_t comm = nullptr;
+        ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess)
+            << shoalGetLastError(nullptr);
+        std::vector<float> buf(1000, 1.0f);
+        if (rank == 1) {
+          std::this_thread::sleep_for(std::chrono::seconds(5));  // alive, silent
+          shoalCommAbort(comm);
+          return;
+        }
+        auto lastError = [&] { return std::string(shoalGetLastError(comm)); };
+        expectOutcome(
+            timedCall([&] { return sum(buf, buf.size(), comm); }, lastError), shoalTimeout,
+            {"rank 0: allreduce #1 (ring over ", "deadline passed", "waiting for ranks {1}"}, 4.0,
+            1.9);
+        EXPECT_EQ(shoalCommDestroy(comm), shoalSuccess);
+      },
+      opts);
+  shoal::test::expectAllRanksPassed(results);
+}
+
 // A rank stuck in a collective whose peer never comes: another thread aborts
 // after 200 ms and the call returns within about a second.
 TEST(FaultsDeadline, AbortFromAnotherThreadEndsAStuckCall) {
