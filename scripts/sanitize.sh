@@ -61,8 +61,9 @@ if [ "$WHAT" = asan ] || [ "$WHAT" = all ]; then
   # and placement at 1..8 ranks over shm and UCX); the whole collectives
   # matrix (every algorithm at 1..8 ranks over shm and UCX, so odd and
   # non-power-of-two schedules too, and every hier layout); mismatched calls
-  # over both transports.
+  # over both transports; hostile connections to a rank's mesh listener.
   ASAN_SUITES="bootstrap_test *
+bootstrap_mesh_test *
 api_validation_test *
 allreduce_test *
 allreduce_errors_test *
