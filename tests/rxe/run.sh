@@ -10,7 +10,10 @@
 #           verbs and UCX, Gloo ibverbs, Open MPI over UCX; BENCH_VARIANTS adds shoal
 #           settings: "name:VAR=v,VAR=v ...") and `profile` for perf(1) of an allreduce
 # env: GUEST_MTU sets the guest NIC's MTU (rxe's path MTU follows: 4096 from 4200 up)
-#      FAULTS_JOBS: gtest shards of the verbs fault matrix run at once (default 1)
+#      FAULTS_JOBS: gtest shards of the verbs fault matrix run at once in a guest (default 1)
+#      FAULTS_GUESTS: single mode runs the verbs fault matrix (part faults) in this many
+#          guests of its own (node1..), each a share of the cases, booted next to node0,
+#          which runs the other parts (default 1; 0: node0 runs it after the others)
 # Exits 77 (ctest SKIP_RETURN_CODE) with the reason when this machine cannot boot the
 # guests: qemu or the kernel cache missing (run tests/rxe/setup.sh as root first).
 # Results, console logs and per-suite logs go to BUILD_DIR/rxe-results/<mode>.
@@ -41,6 +44,20 @@ case $MODE in
     *) PARTS="allreduce hier train train_ps perf" ;;
 esac
 [ $# -gt 0 ] && PARTS="$*"
+# The fault matrix is minutes of emulated CPU that depends on nothing the other parts
+# do, and one guest keeps the host's 2 cores only about half busy (qemu used 323 CPU s
+# in a 359 s run of every part), so guests of its own run it beside node0's parts
+# (its 56 cases: 258 s in one guest, 143 s split over two at once, host load 6-10).
+FAULTS_GUESTS=${FAULTS_GUESTS:-1}
+case " $PARTS " in *" faults "*) ;; *) FAULTS_GUESTS=0 ;; esac
+[ "$MODE" = single ] || FAULTS_GUESTS=0
+if [ "$FAULTS_GUESTS" -gt 0 ]; then
+    PARTS=$(echo " $PARTS " | sed 's/ faults / /g; s/^ *//; s/ *$//')
+    for k in $(seq "$FAULTS_GUESTS"); do
+        printf 'PARTS=faults\nFAULTS_SHARD=%d\nFAULTS_SHARDS=%d\n' $((k - 1)) "$FAULTS_GUESTS" \
+            > "$OUT/plan-node$k.sh"
+    done
+fi
 cat > "$OUT/plan.sh" <<PLAN
 export BUILD=$BUILD
 PARTS="$PARTS"
@@ -60,10 +77,18 @@ done
 t0=$(date +%s)
 case $MODE in
 single | ucx)
-    GUEST_SMP=${GUEST_SMP:-2} "$HERE/boot.sh" node0 10.0.2.15/24 "$HERE/guest/single.sh" "$OUT" \
-        > "$OUT/node0.console" 2>&1
-    qemu_rc=$?
-    NODES="node0"
+    # node0 runs the parts; node1.. (FAULTS_GUESTS) the fault matrix's shares. Each
+    # guest is on a user-mode network of its own.
+    NODES="" pids=()
+    [ -n "$PARTS" ] && NODES="node0"
+    for k in $(seq "$FAULTS_GUESTS"); do NODES="$NODES node$k"; done
+    for n in $NODES; do
+        GUEST_SMP=${GUEST_SMP:-2} "$HERE/boot.sh" "$n" 10.0.2.15/24 "$HERE/guest/single.sh" "$OUT" \
+            > "$OUT/$n.console" 2>&1 &
+        pids+=($!)
+    done
+    qemu_rc=0
+    for p in "${pids[@]}"; do wait "$p" || qemu_rc=1; done
     ;;
 two)
     # Symmetric UDP sockets: either guest may start first. Ports derived from the pid
@@ -90,6 +115,11 @@ esac
 # The guest's fault-matrix rows (suite_faults) join the build's FAULTS.md.
 if compgen -G "$OUT/faults/rows/*.tsv" > /dev/null; then
     mkdir -p "$BUILD/tests/faults/rows"
+    # An earlier run's shards of the same filter would mix with this run's.
+    for f in "$OUT"/faults/rows/*.tsv; do
+        b=${f##*/}
+        rm -f "$BUILD/tests/faults/rows/${b%_shard*}"_shard*.tsv
+    done
     cp "$OUT"/faults/rows/*.tsv "$BUILD/tests/faults/rows/"
     "$BUILD/tests/faults/faults_matrix_test" --gtest_filter=MatrixReport.Rebuild \
         > "$OUT/faults-report.log" 2>&1 || echo "== FAULTS.md not rebuilt: see $OUT/faults-report.log"

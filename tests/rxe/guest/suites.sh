@@ -281,23 +281,25 @@ suite_profile() {
 # and server killed at push and at pull), each case checking for leaks too. Its
 # rows go to the shared folder; run.sh adds them to the build's FAULTS.md. A
 # case sets up 4 ranks: 2-8 s under TCG, nearly all of it CPU on the 2 vCPUs,
-# so shards at once gain nothing (4 cases took 80 s one after the other and
-# 92 s as 2 shards); FAULTS_JOBS=N runs N gtest shards at once where the guest
-# has the CPUs for it.
+# so shards at once in one guest gain nothing (4 cases took 80 s one after the
+# other and 92 s as 2 shards); FAULTS_JOBS=N runs N gtest shards at once where
+# the guest has the CPUs for it. run.sh gives guests of its own (FAULTS_GUESTS)
+# a share each: FAULTS_SHARD of FAULTS_SHARDS.
 suite_faults() {
     step "fault matrix over verbs"
     export SHOAL_FAULTS_DIR=$RW/faults
-    local jobs=${FAULTS_JOBS:-1} i rc=0 t0
+    local jobs=${FAULTS_JOBS:-1} share=${FAULTS_SHARD:-0} shares=${FAULTS_SHARDS:-1} i k rc=0 t0
     local pids=()
     t0=$(now)
     for ((i = 0; i < jobs; i++)); do
-        GTEST_TOTAL_SHARDS=$jobs GTEST_SHARD_INDEX=$i gtest 600 "faults_verbs_$i" \
+        k=$((share * jobs + i))
+        GTEST_TOTAL_SHARDS=$((shares * jobs)) GTEST_SHARD_INDEX=$k gtest 600 "faults_verbs_$k" \
             "$BUILD/tests/faults/faults_matrix_test" \
             "--gtest_filter=${FILTER_FAULTS:-Matrix/Faults.Case/verbs_*}" &
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i" || rc=1; done
-    echo "SHOAL_RESULT faults_verbs rc=$rc time=$(secs "$t0")s ($jobs shards)"
+    echo "SHOAL_RESULT faults_verbs rc=$rc time=$(secs "$t0")s (shard $((share + 1)) of $shares, $jobs at once)"
     unset SHOAL_FAULTS_DIR
     return $rc
 }
