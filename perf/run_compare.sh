@@ -5,7 +5,7 @@
 #
 #   perf/run_compare.sh [-B build_dir] [-o results_dir] [-r "2 4"] [-f 4]
 #                       [-b 8] [-e 128M] [-n 20] [-w 5] [-c 0] [-A "ring"] [-R 1]
-#                       [-L 2M -N 5 -W 1] [-s "rd"] [-p -20] [-K 0]
+#                       [-L 2M -N 5 -W 1] [-s "rd"] [-p -20] [-F] [-K 0]
 #
 # -L splits the sweep: sizes from -L up run as a second command with -N timed
 # and -W warm-up iterations (large sizes need few iterations to be measured
@@ -15,6 +15,10 @@
 # -p runs every implementation under nice -n <value>, so that builds other
 # people run on a shared machine take less of the CPU from the measured
 # processes (all implementations alike; negative values need root).
+# -F runs every implementation under SCHED_FIFO (chrt -f 10, root only): the
+# ranks then keep their cores against everything else on a shared machine
+# (the kernel's real-time throttling still leaves others 5%), the nearest a
+# loaded machine gets to a quiet one; ranks that outnumber cores still share.
 # -K numbers this invocation's rounds from K+1, so several invocations (with
 # and without -p, say) can add rounds to one results directory.
 # -R repeats the whole comparison that many rounds, each round running every
@@ -43,8 +47,9 @@ bigIters=5
 bigWarmup=1
 smallOnly=""
 niceness=""
+fifo=""
 roundOffset=0
-while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:K:h" opt; do
+while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:FK:h" opt; do
   case $opt in
     B) build=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -62,6 +67,7 @@ while getopts "B:o:r:b:e:f:n:w:c:A:R:L:N:W:s:p:K:h" opt; do
     W) bigWarmup=$OPTARG ;;
     s) smallOnly=$OPTARG ;;
     p) niceness=$OPTARG ;;
+    F) fifo=1 ;;
     K) roundOffset=$OPTARG ;;
     *) sed -n '2,30p' "$0"; exit 2 ;;
   esac
@@ -99,6 +105,7 @@ fi
   free -g | awk '/Mem:/ {print "memory: " $2 " GiB"}'
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   [ -n "$niceness" ] && echo "niceness: every implementation ran under nice -n $niceness"
+  [ -n "$fifo" ] && echo "scheduling: every implementation ran under SCHED_FIFO (chrt -f 10)"
   src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null)
   if [ -f "$src/COMMIT" ]; then
     echo "shoal: $(cat "$src/COMMIT") (snapshot in $src)"
@@ -121,6 +128,7 @@ run() {
   local name=$1 small=$2
   shift 2
   [ -n "$niceness" ] && set -- nice -n "$niceness" "$@"
+  [ -n "$fifo" ] && set -- chrt -f 10 "$@"
   local file="$out/$name.txt"
   : > "$file"
   : > "$out/$name.err"

@@ -1,5 +1,6 @@
 // The C API: argument checks, then the core; no exception crosses this file.
 #include <sys/random.h>
+#include <time.h>
 
 #include <cmath>
 #include <cstring>
@@ -72,7 +73,7 @@ shoalResult_t notLive(const char* what) {
 shoalResult_t claim(shoalComm_t comm, const char* what) {
   std::lock_guard<std::mutex> lock(liveMutex);
   if (liveComms.count(comm) == 0) return notLive(what);
-  if (!comm->callMutex.try_lock()) {
+  if (comm->inCall.exchange(true, std::memory_order_acquire)) {
     return invalid(comm, shoalInvalidUsage,
                    shoal::strprintf("rank %d: %s: another thread is inside a call on this "
                                     "communicator",
@@ -80,6 +81,16 @@ shoalResult_t claim(shoalComm_t comm, const char* what) {
   }
   return shoalSuccess;
 }
+
+// Ends a claimed call: a plain store on x86, where a mutex unlock would be a
+// locked instruction that waits for this call's stores to drain first.
+struct CallHold {
+  shoalComm_t comm;
+  explicit CallHold(shoalComm_t c) : comm(c) {}
+  ~CallHold() { comm->inCall.store(false, std::memory_order_release); }
+  CallHold(const CallHold&) = delete;
+  CallHold& operator=(const CallHold&) = delete;
+};
 
 // Takes comm out of the live set and waits (bounded by its timeout) for a
 // call still running on it to leave. False when that call did not leave.
@@ -89,14 +100,19 @@ shoalResult_t retire(shoalComm_t comm, const char* what) {
     if (liveComms.erase(comm) == 0) return notLive(what);
   }
   double wait = std::max(comm->timeoutSeconds, 1.0) + 5.0;
-  if (!comm->callMutex.try_lock_for(std::chrono::duration<double>(wait))) {
+  const shoal::Deadline deadline = shoal::Deadline::after(wait);
+  bool left = false;
+  while (!(left = !comm->inCall.exchange(true, std::memory_order_acquire)) && !deadline.expired()) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, nullptr);
+  }
+  if (!left) {
     // Freeing it under the running call would crash that thread; leak instead.
     return invalid(nullptr, shoalInternalError,
                    shoal::strprintf("rank %d: %s: a call on another thread did not return within "
                                     "%.1f s; the communicator is leaked",
                                     comm->rank, what, wait));
   }
-  comm->callMutex.unlock();
   return shoalSuccess;
 }
 
@@ -124,7 +140,7 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
   // read once it is known to be live.
   shoalResult_t claimed = claim(comm, name);
   if (claimed != shoalSuccess) return claimed;
-  std::unique_lock<std::timed_mutex> hold(comm->callMutex, std::adopt_lock);
+  CallHold hold(comm);
   const int rank = comm->rank;
   const int n = comm->size;
   if (!shoal::validDtype(rawDatatype)) {
@@ -341,7 +357,7 @@ shoalResult_t shoalCommSetTimeout(shoalComm_t comm, double seconds) {
   shoalResult_t claimed = claim(comm, "shoalCommSetTimeout");
   if (claimed != shoalSuccess) return claimed;
   comm->timeoutSeconds = seconds;
-  comm->callMutex.unlock();
+  comm->inCall.store(false, std::memory_order_release);
   return shoalSuccess;
 }
 

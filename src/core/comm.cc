@@ -228,7 +228,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
                 &comm->hosts};
   const shoalComm::Plan& pl = plan(comm, args);
   const Schedule& sch = pl.schedule;
-  comm->lastAlgorithm = sch.algorithm;
+  if (comm->lastAlgorithm != sch.algorithm) comm->lastAlgorithm = sch.algorithm;
   // Schedules address the send buffer of reducescatter/allgather as the whole
   // n*count array even in place, so the executor sees NCCL's layout as is.
   ExecBuffers bufs{send, recv, nullptr, device};
@@ -250,7 +250,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
     CallSignature sig = pl.signature;
     sig.sequence = seq;
     comm->executor->run(sch, bufs, dtype, op, ExecLabel{name, seq, sch.algorithm.c_str(), sig},
-                        Deadline::after(comm->timeoutSeconds), &comm->aborted);
+                        comm->timeoutSeconds, &comm->aborted);
   } catch (const Error& e) {
     comm->brokenReason = e.what();
     throw;

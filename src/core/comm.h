@@ -29,9 +29,10 @@ struct shoalComm {
   std::unique_ptr<shoal::transport::Context> transport;
   std::unique_ptr<shoal::Executor> executor;
   std::atomic<bool> aborted{false};
-  // Held by the call running on this communicator, so shoalCommAbort from
+  // Set by the call running on this communicator (taken under the C API's
+  // live-set lock, released with a plain store), so shoalCommAbort from
   // another thread waits for that call to leave before freeing anything.
-  std::timed_mutex callMutex;
+  std::atomic<bool> inCall{false};
   // After a failed collective the communicator refuses further work: peers
   // may be mid-protocol, and reusing the channels could corrupt data.
   std::string brokenReason;

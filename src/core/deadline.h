@@ -10,10 +10,11 @@ using Clock = std::chrono::steady_clock;
 
 class Deadline {
  public:
-  static Deadline after(double seconds) {
+  static Deadline after(double seconds) { return at(Clock::now(), seconds); }
+  static Deadline at(Clock::time_point start, double seconds) {
     Deadline d;
-    d.at_ = Clock::now() +
-            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    d.at_ =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
     return d;
   }
   // SHOAL_TIMEOUT from now.

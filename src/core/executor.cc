@@ -34,6 +34,10 @@ struct Executor::Channel {
   std::vector<uint8_t> arrived;
   uint32_t creditsOwed = 0;
   std::deque<CallSignature> signatures;  // received, not yet checked
+  // The last full signature sent to / received from this peer as a note:
+  // a repeated call sends only its sequence number (SameSignatureMsg).
+  CallSignature noteSent{}, noteReceived{};
+  bool noteSentValid = false, noteReceivedValid = false;
 };
 
 // What a schedule's run needs beyond its steps, worked out once per
@@ -62,7 +66,7 @@ struct Executor::RunVectors {
 
 struct Executor::RunState {
   RunState(const Schedule& s, const Prepared& p, RunVectors& v, const ExecBuffers& b,
-           shoalDataType_t t, shoalRedOp_t o, const ExecLabel& l, Deadline d)
+           shoalDataType_t t, shoalRedOp_t o, const ExecLabel& l)
       : sch(s),
         depStart(p.depStart),
         depList(p.depList),
@@ -79,8 +83,7 @@ struct Executor::RunState {
         bufs(b),
         dtype(t),
         op(o),
-        label(l),
-        deadline(d) {}
+        label(l) {}
   const Schedule& sch;
   const std::vector<int32_t>& depStart;
   const std::vector<int32_t>& depList;
@@ -98,7 +101,6 @@ struct Executor::RunState {
   shoalDataType_t dtype;
   shoalRedOp_t op;
   const ExecLabel& label;
-  Deadline deadline;
   size_t completed = 0;
   // Fault hooks only: what fired.
   bool firedReduce = false, firedGather = false;
@@ -241,14 +243,22 @@ void Executor::handleEvents(RunState& st) {
                  expectLow + static_cast<uint32_t>(slots_) - 1);
           }
           if (e.len != 0) {
-            // A note with the write: only a call signature travels that way.
+            // A note with the write: only a call signature travels that way,
+            // in full or as "the same call as before" with its sequence.
             execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
-            if (c.kind != execwire::Ctrl::kSignature) {
+            if (c.kind == execwire::Ctrl::kSameSignature && ch.noteReceivedValid) {
+              ch.noteReceived.sequence =
+                  execwire::widenSequence(c.sequenceLow, ch.noteReceived.sequence);
+            } else if (c.kind == execwire::Ctrl::kSignature) {
+              ch.noteReceived = c.sig;
+              ch.noteReceivedValid = true;
+            } else {
               fail(shoalRemoteError,
-                   "rank %d: %s: malformed note (type %u, %u bytes) with a write from rank %d",
-                   ctx_.rank(), st.label.operation, c.type, e.len, e.peer);
+                   "rank %d: %s: malformed note (type %u, %u bytes) with a write from rank %d%s",
+                   ctx_.rank(), st.label.operation, c.type, e.len, e.peer,
+                   c.kind == execwire::Ctrl::kSameSignature ? " (no earlier signature)" : "");
             }
-            ch.signatures.push_back(c.sig);
+            ch.signatures.push_back(ch.noteReceived);
           }
           ch.arrived[(ch.recvSeq + static_cast<uint64_t>(ahead)) % static_cast<uint64_t>(slots_)] =
               1;
@@ -412,11 +422,11 @@ void Executor::broadcastAbort(uint64_t sequence, shoalResult_t code, const char*
 }
 
 void Executor::run(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t dtype,
-                   shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+                   shoalRedOp_t op, const ExecLabel& label, double timeoutSeconds,
                    const std::atomic<bool>* abortFlag) {
   origin_ = -1;
   try {
-    runSchedule(sch, bufs, dtype, op, label, deadline, abortFlag);
+    runSchedule(sch, bufs, dtype, op, label, timeoutSeconds, abortFlag);
   } catch (const Error& e) {
     if (!(abortFlag && abortFlag->load())) broadcastAbort(label.sequence, e.code(), e.what());
     throw;
@@ -510,7 +520,7 @@ const Executor::Prepared& Executor::prepare(const Schedule& sch) {
 }
 
 void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDataType_t dtype,
-                           shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+                           shoalRedOp_t op, const ExecLabel& label, double timeoutSeconds,
                            const std::atomic<bool>* abortFlag) {
   const size_t total = sch.steps.size();
   if (total == 0) return;
@@ -520,11 +530,33 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   RunVectors& v = *vectors_;
   v.waiting.assign(prep.waiting.begin(), prep.waiting.end());
   v.localReady.assign(prep.localReady.begin(), prep.localReady.end());
-  v.sendHead.assign(n, 0);
-  v.recvHead.assign(n, 0);
-  v.sigSent.assign(n, 0);
-  v.sigChecked.assign(n, 0);
-  RunState st(sch, prep, v, bufs, dtype, op, label, deadline);
+  // Only the peers this schedule talks to are read, so only they are reset:
+  // a ring at 1000 ranks touches 2 entries per call, not 4000.
+  if (v.sendHead.size() != static_cast<size_t>(n)) {
+    v.sendHead.assign(n, 0);
+    v.recvHead.assign(n, 0);
+    v.sigSent.assign(n, 0);
+    v.sigChecked.assign(n, 0);
+  }
+  for (int p : prep.peers) {
+    v.sendHead[p] = 0;
+    v.recvHead[p] = 0;
+    v.sigSent[p] = 0;
+    v.sigChecked[p] = 0;
+  }
+  RunState st(sch, prep, v, bufs, dtype, op, label);
+  // The deadline is set when the call first waits (or first syncs a GPU
+  // stream), not on entry: a small call then reads the clock once, and the
+  // local work before the first wait is bounded anyway.
+  Deadline deadline;
+  bool deadlineSet = false;
+  auto deadlineFrom = [&](Clock::time_point now) {
+    if (!deadlineSet) {
+      deadline = Deadline::at(now, timeoutSeconds);
+      deadlineSet = true;
+    }
+    return deadline;
+  };
 
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
   DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
@@ -593,14 +625,25 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             cuda::copyAsync(staged, src, s.bytes, gpu->stream());
             src = staged;
           }
-          cuda::streamSync(gpu->stream(), deadline, label.operation);
+          cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
         }
         const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
         if (noteSignature && !st.sigSent[p]) {
-          SignatureMsg m{kCtrlSignature, {}, label.signature};
-          if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
-                                          &m, sizeof(m))) {
-            break;
+          if (ch.noteSentValid && execwire::sameCall(ch.noteSent, label.signature)) {
+            execwire::SameSignatureMsg m{
+                execwire::kCtrlSameSignature, {}, static_cast<uint32_t>(label.signature.sequence)};
+            if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
+                                            &m, sizeof(m))) {
+              break;
+            }
+          } else {
+            SignatureMsg m{kCtrlSignature, {}, label.signature};
+            if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
+                                            &m, sizeof(m))) {
+              break;
+            }
+            ch.noteSent = label.signature;
+            ch.noteSentValid = true;
           }
           st.sigSent[p] = 1;
         } else if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie)) {
@@ -665,7 +708,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     if (!slotsInUse.empty()) {
       // Device steps completed in stream order; the slots they read return
       // to their senders once the GPU is past them.
-      cuda::streamSync(gpu->stream(), deadline, label.operation);
+      cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
       for (auto [peer, slot] : slotsInUse) {
         channels_[peer]->arrived[slot] = 0;
         ++channels_[peer]->creditsOwed;
@@ -679,7 +722,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       bool owed = false;
       for (int p : st.peers) owed = owed || channels_[p]->creditsOwed >= creditBatch_;
       if (!owed) {
-        if (gpu) cuda::streamSync(gpu->stream(), deadline, label.operation);
+        if (gpu) cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
         if (hooks_.any()) faultPoint(st, -1);
         return;
       }
@@ -692,6 +735,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     // deadline, an abort, or a peer that went away.
     if (++idle == 1) {
       idleSince = Clock::now();
+      deadlineFrom(idleSince);
       // Peers are first checked once the collective has waited 20 ms: the
       // check costs system calls per peer, which short waits should not pay.
       if (nextPeerCheck == Clock::time_point{})

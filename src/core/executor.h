@@ -75,9 +75,10 @@ class Executor {
   void setFaultHooks(const faults::Hooks& hooks) { hooks_ = hooks; }
 
   // Throws shoal::Error on failure: shoalRemoteError naming the peer when a
-  // peer failed or left, shoalTimeout naming the ranks still awaited.
+  // peer failed or left, shoalTimeout naming the ranks still awaited once the
+  // call has waited timeoutSeconds since it first had to wait.
   void run(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
-           shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+           shoalRedOp_t op, const ExecLabel& label, double timeoutSeconds,
            const std::atomic<bool>* abortFlag);
 
  private:
@@ -89,7 +90,7 @@ class Executor {
   const Prepared& prepare(const Schedule& schedule);
 
   void runSchedule(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
-                   shoalRedOp_t op, const ExecLabel& label, Deadline deadline,
+                   shoalRedOp_t op, const ExecLabel& label, double timeoutSeconds,
                    const std::atomic<bool>* abortFlag);
   char* resolve(const ExecBuffers& b, BufRef ref) const;
   void checkPeers(RunState& st);
