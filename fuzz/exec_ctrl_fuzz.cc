@@ -1,5 +1,7 @@
 // The executor's control messages and abort notices (core/exec_wire.h) from
-// arbitrary bytes, as a misbehaving peer could send them.
+// arbitrary bytes, as a misbehaving peer could send them: call signatures in
+// full or as "the same call" with a sequence, credits, a write's message
+// number, abort notices.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,6 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     execwire::Ctrl c = execwire::decodeCtrl(data, size);
     if (c.kind == execwire::Ctrl::kSignature) {
       if (strnlen(c.sig.algorithm, sizeof(c.sig.algorithm)) >= sizeof(c.sig.algorithm)) abort();
+    } else if (c.kind == execwire::Ctrl::kSameSignature) {
+      if (size != sizeof(execwire::SameSignatureMsg)) abort();
     } else if (c.kind == execwire::Ctrl::kCredit) {
       const int slots = 1 << (sel >> 5);  // 1..128, a power of two as SHOAL_SLOTS must be
       const int held = (sel >> 1) % (slots + 1);
@@ -36,6 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       int slots = 1 << (sel >> 5);
       int64_t ahead = execwire::writeAhead(imm, recvSeq, slots);
       if (ahead >= slots) abort();
+      // A repeated call's note carries the low 32 bits of its sequence; the
+      // receiver widens them to the first sequence at or after the last one
+      // it saw (sequences count calls, so they stay far from wrapping).
+      const uint64_t last = recvSeq >> 1;
+      const uint64_t wide = execwire::widenSequence(imm, last);
+      if (static_cast<uint32_t>(wide) != imm || wide < last || wide - last > 0xffffffffu) abort();
     }
   } else {
     // An abort notice over the bootstrap mesh: fixed size, any contents.
