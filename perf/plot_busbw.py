@@ -2,10 +2,14 @@
 """Tables and plots of nccl-tests-format outputs (all_reduce_perf and the
 baselines), as written by run_compare.sh.
 
-    perf/plot_busbw.py RESULTS_DIR [--placement out|in|best] [--no-plot] [--svg]
+    perf/plot_busbw.py RESULTS_DIR [--placement out|in|best] [--stat min|median]
+                       [--no-plot] [--svg]
 
 Files are named <implementation>_n<ranks>.txt, or <implementation>_n<ranks>.r<k>.txt
-for repeated rounds, of which each size keeps its fastest (lowest time). For each rank count this prints
+for repeated rounds, of which each size keeps its fastest (lowest time), or with
+--stat median its median round (the slower middle one of an even count): on a
+shared machine the fastest of a few rounds favours whichever implementation
+was luckiest with the load, the median what a run typically gives. For each rank count this prints
 a Markdown table (time and busbw per implementation, and the first
 implementation's speed relative to each other one, as a time ratio) and draws
 busbw against size, one line per implementation: a PNG with matplotlib when it
@@ -105,7 +109,7 @@ def parse(path):
     return rows
 
 
-def load(directory, placement):
+def load(directory, placement, stat="min"):
     """{ranks: {implementation: rows}} in the order implementations appear."""
     groups = {}
     rounds = {}
@@ -115,13 +119,16 @@ def load(directory, placement):
             continue
         impl, n = m.group(1), int(m.group(2))
         rounds[(impl, n)] = rounds.get((impl, n), 0) + 1
-        best = groups.setdefault(n, {}).setdefault(impl, {})
+        per_size = groups.setdefault(n, {}).setdefault(impl, {})
         for size, t, b in parse(os.path.join(directory, name))[placement]:
-            if size not in best or t < best[size][1]:
-                best[size] = (size, t, b)
+            per_size.setdefault(size, []).append((size, t, b))
     for n in groups:
         for impl in list(groups[n]):
-            groups[n][impl] = sorted(groups[n][impl].values())
+            picked = []
+            for rows in groups[n][impl].values():
+                rows.sort(key=lambda r: r[1])
+                picked.append(rows[0] if stat == "min" else rows[len(rows) // 2])
+            groups[n][impl] = sorted(picked)
             if not groups[n][impl]:
                 del groups[n][impl]
     # The order run_compare.sh ran them in (shoal first), so ratios read
@@ -154,12 +161,13 @@ def us(t):
     return f"{t:.0f}" if t >= 10000 else f"{t:.1f}" if t >= 100 else f"{t:.2f}"
 
 
-def table(n, impls, rounds):
+def table(n, impls, rounds, stat="min"):
     names = list(impls)
     head = "| size | " + " | ".join(f"{i} us | {i} busbw" for i in names)
     ratios = [f"{names[0]} vs {o}" for o in names[1:]]
     head += "".join(f" | {r}" for r in ratios) + " |"
-    best = f"best of {rounds} rounds; " if rounds > 1 else ""
+    best = (f"{'best' if stat == 'min' else 'median'} of {rounds} rounds; " if rounds > 1
+            else "")
     lines = [f"**{n} ranks** ({best}time in us, busbw in GB/s; 'A vs B' = time of B / time of A, "
              ">1 means A is faster)", "",
              head, "|" + "---|" * (1 + 2 * len(names) + len(ratios))]
@@ -408,11 +416,14 @@ def main():
     ap.add_argument("results")
     ap.add_argument("--placement", choices=["out", "in", "best"], default="out",
                     help="out-of-place, in-place, or per size the faster of the two")
+    ap.add_argument("--stat", choices=["min", "median"], default="min",
+                    help="per size over repeated rounds: the fastest round, or the median one")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--svg", action="store_true",
                     help="without matplotlib, write SVG instead of the built-in PNG writer's output")
     a = ap.parse_args()
-    groups, rounds = load(a.results, a.placement)
+    groups, rounds = load(a.results, a.placement, a.stat)
+    suffix = a.placement if a.stat == "min" else f"{a.placement}_{a.stat}"
     if not groups:
         sys.exit(f"no <impl>_n<ranks>.txt results in {a.results}")
     try:
@@ -422,16 +433,16 @@ def main():
         plot, ext = (plot_svg, "svg") if a.svg else (plot_png, "png")
     tables = []
     for n in sorted(groups):
-        tables.append(table(n, groups[n], rounds))
+        tables.append(table(n, groups[n], rounds, a.stat))
         v = verdict(n, groups[n])
         if v:
             tables.append(v)
         if not a.no_plot:
-            path = os.path.join(a.results, f"busbw_n{n}_{a.placement}.{ext}")
+            path = os.path.join(a.results, f"busbw_n{n}_{suffix}.{ext}")
             plot(path, n, groups[n])
             print(f"wrote {path}", file=sys.stderr)
     text = "\n\n".join(tables) + "\n"
-    with open(os.path.join(a.results, f"table_{a.placement}.md"), "w", encoding="utf-8") as f:
+    with open(os.path.join(a.results, f"table_{suffix}.md"), "w", encoding="utf-8") as f:
         f.write(text)
     print(text)
 
