@@ -2,9 +2,10 @@
 // rank on the host could write them into this rank's mailbox, consumed by
 // the real ShmContext::poll of a one-rank communicator (its queue from
 // itself). Each entry becomes exactly one event; a write's note and a
-// control message reach the event only within Event::kMaxCtrl; inline data
-// lands only inside memory this rank registered for peers, byte for byte,
-// and an inline write anywhere else is refused as an error event.
+// control message reach the event only within Event::kMaxCtrl, and an entry
+// of any other kind, or a longer control message, becomes an error event;
+// inline data lands only inside memory this rank registered for peers, byte
+// for byte, and an inline write anywhere else is refused as an error event.
 //
 // Input: records of 24 header bytes (kind, flags, len, imm, noteLen, an
 // address mode, an offset into the registered buffer or a raw address)
@@ -83,10 +84,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     if (!q.hasRoom(w.tailSeen)) abort();  // every entry is consumed below
     MailboxEntry& e = q.next();
-    // A peer's entries are writes or control messages; any other kind is
-    // passed on by poll unchecked today (docs/RELIABILITY.md), so it is left
-    // out here until poll refuses it.
-    e.kind = h[0] & 1 ? Event::kCtrl : Event::kWrite;
+    // Mostly writes and control messages, and now and then any other kind
+    // byte, which poll must turn into an error event.
+    e.kind = (h[0] & 0x80) ? h[0] & 0x7f : (h[0] & 1 ? Event::kCtrl : Event::kWrite);
     e.flags = h[1];
     e.len = read<uint16_t>(h + 2);
     e.imm = read<uint32_t>(h + 4);
@@ -127,9 +127,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       } else if (ev.kind != Event::kError) {
         abort();
       }
-    } else if (kind == Event::kCtrl) {
-      if (ev.kind != Event::kCtrl) abort();
-      if (len <= Event::kMaxCtrl && (ev.len != len || memcmp(ev.payload, sent, len) != 0)) abort();
+    } else if (kind == Event::kCtrl && len <= Event::kMaxCtrl) {
+      if (ev.kind != Event::kCtrl || ev.len != len || memcmp(ev.payload, sent, len) != 0) abort();
+    } else if (ev.kind != Event::kError) {
+      abort();  // an oversized control message, or a kind no peer may send
     }
     // Nothing but an accepted inline write changes registered memory.
     if (memcmp(w.target->data(), w.shadow.data(), kTargetBytes) != 0) abort();

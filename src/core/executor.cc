@@ -339,11 +339,16 @@ void Executor::failStuck(RunState& st, bool timedOut, int deadPeer) {
 }
 
 std::string describe(const CallSignature& sig) {
+  // The fields may come from a peer: only values that name an enumerator
+  // are converted to one.
+  const bool kindOk = sig.kind <= static_cast<uint8_t>(CollKind::kBarrier);
   return strprintf(
-      "%s #%llu (count %llu, %s, %s, root %d, %s)", collName(static_cast<CollKind>(sig.kind)),
+      "%s #%llu (count %llu, %s, %s, root %d, %s)",
+      kindOk ? collName(static_cast<CollKind>(sig.kind)) : "invalid operation",
       static_cast<unsigned long long>(sig.sequence), static_cast<unsigned long long>(sig.count),
-      dtypeName(static_cast<shoalDataType_t>(sig.dtype)), opName(static_cast<shoalRedOp_t>(sig.op)),
-      sig.root, sig.algorithm);
+      validDtype(sig.dtype) ? dtypeName(static_cast<shoalDataType_t>(sig.dtype)) : "invalid type",
+      validOp(sig.op) ? opName(static_cast<shoalRedOp_t>(sig.op)) : "invalid op", sig.root,
+      sig.algorithm);
 }
 
 void Executor::checkSignature(RunState& st, int peer, const CallSignature& theirs) {

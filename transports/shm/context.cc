@@ -175,7 +175,18 @@ size_t ShmContext::poll(Event* events, size_t max) {
       ev.peer = p;
       ev.kind = static_cast<Event::Kind>(e->kind);
       ev.len = 0;
-      if (e->kind == Event::kWrite) {
+      // A peer writes only writes and control messages; anything else (a
+      // send completion, an error, an unknown kind) would reach the executor
+      // with fields left over from an earlier event.
+      if ((e->kind != Event::kWrite && e->kind != Event::kCtrl) ||
+          (e->kind == Event::kCtrl && e->len > Event::kMaxCtrl)) {
+        ev.kind = Event::kError;
+        ev.code = shoalRemoteError;
+        snprintf(ev.message, sizeof(ev.message),
+                 "shm: rank %d sent a mailbox entry of kind %u with %u bytes (only writes and "
+                 "control messages of at most %zu bytes are valid)",
+                 p, e->kind, e->len, Event::kMaxCtrl);
+      } else if (e->kind == Event::kWrite) {
         ev.imm = e->imm;
         // The note is checked first: landInline trusts its length.
         if (e->noteLen > Event::kMaxCtrl) {
@@ -195,7 +206,7 @@ size_t ShmContext::poll(Event* events, size_t max) {
           ev.len = e->noteLen;
           memcpy(ev.payload, e->body, ev.len);
         }
-      } else if (e->len <= Event::kMaxCtrl) {
+      } else {
         ev.len = e->len;
         memcpy(ev.payload, e->body, ev.len);
       }
