@@ -58,6 +58,8 @@ constexpr double kStopTimeout = 2.0;  // SHOAL_TIMEOUT where a peer stops readin
 // seen past 20 s on a busy one; this deadline bounds init there. No survivor
 // waits on it: a killed peer is noticed within a second.
 constexpr double kVerbsTimeout = 90.0;
+constexpr double kSlack = 1.0;  // see Case::slack
+constexpr double kGuestSlack = 3.0;
 constexpr size_t kCount = 3000;  // int32 elements per allreduce, float32 per PS round
 // PS cases: ranks below this are workers, the others servers; 4 KiB
 // partitions put the key on both servers.
@@ -91,6 +93,11 @@ struct Case {
   // The deadline of the calls that meet the fault: short where the peer
   // stops, as only the deadline can end that wait.
   double timeout() const { return fault == Fault::kStop ? kStopTimeout : initTimeout(); }
+  // How far past its deadline a survivor may return: the work before the
+  // call's first wait and the way out after it. The guest's emulated CPUs
+  // stall while the host is busy: survivors of a 2 s deadline took 3.3 s
+  // there at host load 19.
+  double slack() const { return transport == "verbs" ? kGuestSlack : kSlack; }
 };
 
 // Every rank killed as it pushes and as it pulls in sync mode (the workers
@@ -669,7 +676,7 @@ TEST_P(Faults, Case) {
                     : c.psAsync() ? s.call == kCalls + 1
                     : initPhase   ? s.call == 0
                                   : s.call >= firstBadCall;
-      bool timeOk = s.secs <= timeout + 1.0;
+      bool timeOk = s.secs <= timeout + c.slack();
       EXPECT_TRUE(codeOk) << "rank " << r << " returned " << codeName(s.code) << ": " << s.msg;
       EXPECT_TRUE(namesOk) << "rank " << r << " error does not name rank " << c.victim << ": "
                            << s.msg;
