@@ -22,7 +22,8 @@ common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_WERROR=ON -DSHOAL_BUI
 
 # One suite: program, gtest filter, then NAME=value settings for its
 # environment, if any; its output goes to a log that is printed when it
-# fails. Every run has a deadline (timeout) so a hang fails too.
+# fails. Every run has a deadline (timeout, 20 min: the allreduce matrix
+# takes 7 min on a busy machine) so a hang fails too.
 run_suite() {
   local dir=$1 prog=$2 filter=$3
   shift 3
@@ -32,7 +33,7 @@ run_suite() {
   name="$prog${settings[*]:+ ${settings[*]}}"
   log=$dir/sanitize-logs/$(echo "$name" | tr -c 'A-Za-z0-9_.=-' '_').log
   start=$(date +%s)
-  env "${settings[@]}" timeout -k 10 600 "$bin" --gtest_filter="$filter" --gtest_brief=1 \
+  env "${settings[@]}" timeout -k 10 1200 "$bin" --gtest_filter="$filter" --gtest_brief=1 \
     > "$log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
     echo "== FAILED (exit $rc): $name --gtest_filter='$filter'; its log:"

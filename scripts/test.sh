@@ -14,21 +14,29 @@ cd "$BUILD"
 ctest --output-on-failure --timeout 1200 -j 2 -LE 'rxe'
 ctest --output-on-failure --timeout 1800 -L 'rxe'
 # Reliability (issue 9), after everything above: every libFuzzer target for
-# 30 s over its seeds (scripts/fuzz.sh; measured: 1 min to configure and build
-# on a shared, loaded 2-core machine, then 2 min 12 s for the four 30 s runs;
-# about 3 min in all), then the ASan+UBSan build with UCX and its suites
-# (scripts/sanitize.sh asan; which suites and filters: see there), then the
-# TSan build (no UCX or verbs) and its threaded suites (scripts/sanitize.sh
-# tsan). Measured 2026-11-23 06:00-06:30 on this 2-core machine while other
-# engineers built and tested (load 5-27), each run recompiling most of its
-# library and programs (others had changed core headers): ASan 970 s wall,
-# 1060 s of CPU (862 user + 198 sys) for that build and its 10 suites (the
-# whole allreduce matrix alone: 417 s wall); TSan 677 s wall, 450 s of CPU for
-# the build and its 11 runs. A fresh clone compiles every object (a full ASan
-# build of the library and 17 programs took 1196 s of CPU before), so allow
-# about 13 min for ASan and 5 min for TSan on 2 idle cores: under the 25 min
-# the sanitizers may take. A sanitizer report, a failed test or a hang
-# (600 s per suite) fails CI here and prints that suite's log.
+# 30 s over its seeds (scripts/fuzz.sh; six targets: bootstrap records,
+# executor control messages, shm mailbox entries, UCX header, PS key
+# fragments, tuning file; about 1.5 min to build on 2 cores, then 3 min of
+# runs), then the ASan+UBSan build with UCX and its suites (scripts/sanitize.sh
+# asan; which suites: see there), then the TSan build (no UCX or verbs) and its
+# threaded suites (scripts/sanitize.sh tsan).
+# Measured on this shared 2-core machine while other engineers built and
+# tested. 2026-11-23 06:00-06:30 (load 5-27): ASan 970 s wall and 1060 s of
+# CPU for its build and 10 suites (the allreduce matrix alone 417 s wall);
+# TSan 677 s wall and 450 s of CPU for its build and 11 runs.
+# 2026-11-23 08:00-09:20: the ASan collectives suite grew from UCX at 2 and 4
+# ranks to every world size 1..8 and every hier layout: 60 s of CPU (92 s wall
+# at load 4-8) became 180 s (273 s wall at load 8-10); each added size alone
+# took 1-20 s of CPU. The new suites (mismatch_fingerprint, bootstrap_mesh)
+# take 3-4 s each. At load 13-20 a whole ASan run took 2816 s wall but only
+# 960 s of CPU for the rebuild of 48 objects and 12 suites. The collectives
+# suite then took 582 s wall and the allreduce matrix went past the 600 s
+# a suite had then (now 1200 s): run this on a quiet machine. A fresh clone compiles
+# every object (a full ASan build of the library and 17 programs took 1196 s
+# of CPU before): allow about 15 min for ASan and 5 min for TSan on 2 idle
+# cores, under the 25 min the sanitizers may take. A sanitizer report, a
+# failed test or a hang (1200 s per suite) fails CI here and prints that
+# suite's log.
 "$HERE/scripts/fuzz.sh" "$HERE/build-fuzz" 30
 "$HERE/scripts/sanitize.sh" asan
 "$HERE/scripts/sanitize.sh" tsan
