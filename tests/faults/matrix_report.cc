@@ -120,7 +120,7 @@ bool writeMatrixMarkdown(const std::string& dir, const MatrixSetup& setup) {
         "tree's way down; a malformed control message; every parameter-server rank, worker "
         "or server, killed at push and at pull in sync mode, and each worker killed at push "
         "and at pull in async mode. verbs runs on Soft-RoCE in the emulated guest "
-        "(tests/rxe/run.sh single), 2-9 s a case; there the ranks read the topology the test "
+        "(tests/rxe/run.sh single), 1-9 s a case; there the ranks read the topology the test "
         "detected once per run (SHOAL_TOPO_FILE) and the cost model keeps its defaults "
         "(SHOAL_TUNING_MEASURE=0: every case forces its algorithm), which saves each rank "
         "seconds of emulated CPU that no fault path uses. The hostile connections end at the "
