@@ -46,8 +46,10 @@ esac
 [ $# -gt 0 ] && PARTS="$*"
 # The fault matrix is minutes of emulated CPU that depends on nothing the other parts
 # do, and one guest keeps the host's 2 cores only about half busy (qemu used 323 CPU s
-# in a 359 s run of every part), so guests of its own run it beside node0's parts
-# (its 56 cases: 258 s in one guest, 143 s split over two at once, host load 6-10).
+# in a 359 s run of every part), so guests of its own run it beside node0's parts:
+# the whole run took 242 s with node1 for the matrix (host load 8-12), 359 s in one
+# guest (load 7); the matrix's 56 cases alone, 258 s in one guest and 143 s split
+# over two at once (load 6-10).
 FAULTS_GUESTS=${FAULTS_GUESTS:-1}
 case " $PARTS " in *" faults "*) ;; *) FAULTS_GUESTS=0 ;; esac
 [ "$MODE" = single ] || FAULTS_GUESTS=0
