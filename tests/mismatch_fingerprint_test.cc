@@ -67,12 +67,11 @@ std::vector<MismatchCase> cases() {
   };
 }
 
-// A different root. Not detected today (docs/RELIABILITY.md): fingerprints
-// travel only with data, and with two ranks each side either only sends
-// (broadcast: both act as root and return shoalSuccess) or only receives
-// (reduce: both wait for the other and end in shoalTimeout). Instantiated
-// DISABLED_ below until the executor exchanges fingerprints with every peer
-// of the schedule in both directions.
+// A different root. With two ranks each side either only sends (broadcast:
+// both act as root) or only receives (reduce), so these pass only because a
+// rank also sends its fingerprint, as a control message, to a peer it sends
+// no data to, and waits for the fingerprint of a peer it receives nothing
+// from.
 std::vector<MismatchCase> rootCases() {
   return {
       {"broadcast_root",
@@ -162,7 +161,6 @@ TEST_P(Mismatch, BothRanksGetInvalidUsageNamingBothCalls) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fields, Mismatch, testing::ValuesIn(params(cases())), paramName);
-INSTANTIATE_TEST_SUITE_P(DISABLED_Roots, Mismatch, testing::ValuesIn(params(rootCases())),
-                         paramName);
+INSTANTIATE_TEST_SUITE_P(Roots, Mismatch, testing::ValuesIn(params(rootCases())), paramName);
 
 }  // namespace

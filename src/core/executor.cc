@@ -34,8 +34,9 @@ struct Executor::Channel {
   std::vector<uint8_t> arrived;
   uint32_t creditsOwed = 0;
   std::deque<CallSignature> signatures;  // received, not yet checked
-  // The last full signature sent to / received from this peer as a note:
-  // a repeated call sends only its sequence number (SameSignatureMsg).
+  // The last full signature sent to / received from this peer: where the
+  // transport keeps notes and control messages in one order (shm), a
+  // repeated call sends only its sequence number (SameSignatureMsg).
   CallSignature noteSent{}, noteReceived{};
   bool noteSentValid = false, noteReceivedValid = false;
 };
@@ -102,6 +103,7 @@ struct Executor::RunState {
   shoalRedOp_t op;
   const ExecLabel& label;
   size_t completed = 0;
+  size_t sigsChecked = 0;  // peers whose call signature matched this call
   // Fault hooks only: what fired.
   bool firedReduce = false, firedGather = false;
 };
@@ -218,6 +220,42 @@ void Executor::faultPoint(RunState& st, int32_t idx) {
                   st.label.sequence);
 }
 
+Executor::SignatureBytes Executor::signatureFor(const Channel& ch, const CallSignature& sig,
+                                                bool allowShort) const {
+  static_assert(sizeof(SignatureMsg) <= sizeof(SignatureBytes::bytes));
+  SignatureBytes m{};
+  if (allowShort && ch.noteSentValid && execwire::sameCall(ch.noteSent, sig)) {
+    execwire::SameSignatureMsg s{
+        execwire::kCtrlSameSignature, {}, static_cast<uint32_t>(sig.sequence)};
+    memcpy(m.bytes, &s, sizeof(s));
+    m.len = sizeof(s);
+  } else {
+    SignatureMsg f{kCtrlSignature, {}, sig};
+    memcpy(m.bytes, &f, sizeof(f));
+    m.len = sizeof(f);
+  }
+  return m;
+}
+
+void Executor::signatureSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m) {
+  if (m.len != sizeof(SignatureMsg)) return;
+  ch.noteSent = sig;
+  ch.noteSentValid = true;
+}
+
+bool Executor::signatureReceived(Channel& ch, const execwire::Ctrl& c) {
+  if (c.kind == execwire::Ctrl::kSameSignature && ch.noteReceivedValid) {
+    ch.noteReceived.sequence = execwire::widenSequence(c.sequenceLow, ch.noteReceived.sequence);
+  } else if (c.kind == execwire::Ctrl::kSignature) {
+    ch.noteReceived = c.sig;
+    ch.noteReceivedValid = true;
+  } else {
+    return false;
+  }
+  ch.signatures.push_back(ch.noteReceived);
+  return true;
+}
+
 void Executor::handleEvents(RunState& st) {
   for (;;) {
     size_t n = ctx_.poll(events_.data(), events_.size());
@@ -246,19 +284,12 @@ void Executor::handleEvents(RunState& st) {
             // A note with the write: only a call signature travels that way,
             // in full or as "the same call as before" with its sequence.
             execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
-            if (c.kind == execwire::Ctrl::kSameSignature && ch.noteReceivedValid) {
-              ch.noteReceived.sequence =
-                  execwire::widenSequence(c.sequenceLow, ch.noteReceived.sequence);
-            } else if (c.kind == execwire::Ctrl::kSignature) {
-              ch.noteReceived = c.sig;
-              ch.noteReceivedValid = true;
-            } else {
+            if (!signatureReceived(ch, c)) {
               fail(shoalRemoteError,
                    "rank %d: %s: malformed note (type %u, %u bytes) with a write from rank %d%s",
                    ctx_.rank(), st.label.operation, c.type, e.len, e.peer,
                    c.kind == execwire::Ctrl::kSameSignature ? " (no earlier signature)" : "");
             }
-            ch.signatures.push_back(ch.noteReceived);
           }
           ch.arrived[(ch.recvSeq + static_cast<uint64_t>(ahead)) % static_cast<uint64_t>(slots_)] =
               1;
@@ -266,14 +297,12 @@ void Executor::handleEvents(RunState& st) {
         }
         case transport::Event::kCtrl: {
           execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
-          if (c.kind == execwire::Ctrl::kSignature) {
-            ch.signatures.push_back(c.sig);
-            break;
-          }
           if (c.kind != execwire::Ctrl::kCredit) {
+            if (signatureReceived(ch, c)) break;
             fail(shoalRemoteError,
-                 "rank %d: %s: malformed control message (type %u, %u bytes) from rank %d",
-                 ctx_.rank(), st.label.operation, c.type, e.len, e.peer);
+                 "rank %d: %s: malformed control message (type %u, %u bytes) from rank %d%s",
+                 ctx_.rank(), st.label.operation, c.type, e.len, e.peer,
+                 c.kind == execwire::Ctrl::kSameSignature ? " (no earlier signature)" : "");
           }
           if (!execwire::creditsValid(c.credits, ch.credits, slots_)) {
             fail(shoalRemoteError, "rank %d: %s: invalid credit message (count %u) from rank %d",
@@ -367,10 +396,17 @@ void Executor::checkSignature(RunState& st, int peer, const CallSignature& their
 void Executor::failFromNotice(RunState& st, const AbortNotice& notice) {
   origin_ = notice.origin;
   std::string msg = execwire::noticeText(notice);
+  // What this rank itself still waited for: when a peer is alive but
+  // silent, a neighbour's timeout may arrive here first, and this rank may
+  // be the only one that waits on the silent one.
+  std::string detail;
+  std::string ranks = waitingFor(st, &detail);
   fail(execwire::noticeResult(notice),
-       "rank %d: %s #%llu (%s over %s): peer rank %d failed (reported by rank %d: %s)", ctx_.rank(),
-       st.label.operation, static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
-       ctx_.name(), notice.origin, notice.reporter, msg.c_str());
+       "rank %d: %s #%llu (%s over %s): peer rank %d failed (reported by rank %d: %s); this rank "
+       "was still waiting for ranks {%s}:%s",
+       ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
+       st.label.algorithm, ctx_.name(), notice.origin, notice.reporter, msg.c_str(), ranks.c_str(),
+       detail.c_str());
 }
 
 // A transport error on a connection may be the echo of a failure elsewhere:
@@ -602,62 +638,72 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       progress = true;
     }
     for (int p : st.peers) {
-      Channel& ch = *channels_[p];
-      auto& q = st.sendQ[p];
-      size_t& h = st.sendHead[p];
-      // Where the transport carries notes with writes the signature rides
-      // with the first chunk to this peer (one message instead of two).
-      if (!q.empty() && !st.sigSent[p] && !noteSignature) {
-        if (hooks_.corruptCtrl && label.sequence >= hooks_.fromSequence) {
-          const uint8_t junk[5] = {0x77, 0xde, 0xad, 0xbe, 0xef};
-          if (!ctx_.pair(p).sendCtrl(junk, sizeof(junk))) continue;
-        }
-        SignatureMsg m{kCtrlSignature, {}, label.signature};
-        if (!ctx_.pair(p).sendCtrl(&m, sizeof(m))) continue;
-        st.sigSent[p] = 1;
-      }
-      while (h < q.size() && ch.credits > 0 && st.waiting[q[h]] == 0) {
-        const Step& s = sch.steps[q[h]];
-        size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
-        uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & kSeqMask;
-        const void* src = resolve(bufs, s.src);
-        if (gpu) {
-          // The chunk may still be in the making on the stream (a reduction
-          // or copy queued by an earlier step): wait for it, staging it to
-          // host memory on the way unless the transport reads the GPU.
-          if (!gpuDirect) {
-            char* staged = gpu->sendSlot(p, ch.sendSeq);
-            cuda::copyAsync(staged, src, s.bytes, gpu->stream());
-            src = staged;
+      // A peer that went away can make the write itself fail (shm cannot
+      // map memory its process no longer has): handled like an error
+      // event, so the rank really at fault is named if its notice comes.
+      try {
+        Channel& ch = *channels_[p];
+        auto& q = st.sendQ[p];
+        size_t& h = st.sendHead[p];
+        // Where the transport carries notes with writes the signature rides
+        // with the first chunk to this peer (one message instead of two).
+        // Otherwise it goes as a control message: always where the transport
+        // has no notes, and to a peer this rank sends no data to in this call
+        // (a broadcast's child to its parent, a reduce's parent to its
+        // children), so that both sides of every connection the schedule uses
+        // compare their calls: two ranks that disagree on the root would
+        // otherwise both only send (and return) or both only receive.
+        if (!st.sigSent[p] && (q.empty() || !noteSignature)) {
+          if (hooks_.corruptCtrl && label.sequence >= hooks_.fromSequence) {
+            const uint8_t junk[5] = {0x77, 0xde, 0xad, 0xbe, 0xef};
+            if (!ctx_.pair(p).sendCtrl(junk, sizeof(junk))) continue;
           }
-          cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
-        }
-        const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
-        if (noteSignature && !st.sigSent[p]) {
-          if (ch.noteSentValid && execwire::sameCall(ch.noteSent, label.signature)) {
-            execwire::SameSignatureMsg m{
-                execwire::kCtrlSameSignature, {}, static_cast<uint32_t>(label.signature.sequence)};
-            if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
-                                            &m, sizeof(m))) {
-              break;
-            }
-          } else {
-            SignatureMsg m{kCtrlSignature, {}, label.signature};
-            if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
-                                            &m, sizeof(m))) {
-              break;
-            }
-            ch.noteSent = label.signature;
-            ch.noteSentValid = true;
-          }
+          SignatureBytes m = signatureFor(ch, label.signature, noteSignature);
+          if (!ctx_.pair(p).sendCtrl(m.bytes, m.len)) continue;
+          signatureSent(ch, label.signature, m);
           st.sigSent[p] = 1;
-        } else if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie)) {
-          break;
         }
-        --ch.credits;
-        ++ch.sendSeq;
-        ++h;
-        progress = true;
+        while (h < q.size() && ch.credits > 0 && st.waiting[q[h]] == 0) {
+          const Step& s = sch.steps[q[h]];
+          size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
+          uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & kSeqMask;
+          const void* src = resolve(bufs, s.src);
+          if (gpu) {
+            // The chunk may still be in the making on the stream (a reduction
+            // or copy queued by an earlier step): wait for it, staging it to
+            // host memory on the way unless the transport reads the GPU.
+            if (!gpuDirect) {
+              char* staged = gpu->sendSlot(p, ch.sendSeq);
+              cuda::copyAsync(staged, src, s.bytes, gpu->stream());
+              src = staged;
+            }
+            cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
+          }
+          const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
+          if (noteSignature && !st.sigSent[p]) {
+            SignatureBytes m = signatureFor(ch, label.signature, true);
+            if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
+                                            m.bytes, m.len)) {
+              break;
+            }
+            signatureSent(ch, label.signature, m);
+            st.sigSent[p] = 1;
+          } else if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie)) {
+            break;
+          }
+          --ch.credits;
+          ++ch.sendSeq;
+          ++h;
+          progress = true;
+        }
+      } catch (const Error& e) {
+        if (e.code() != shoalRemoteError) throw;
+        transport::Event ev{};
+        ev.kind = transport::Event::kError;
+        ev.peer = p;
+        ev.code = shoalRemoteError;
+        snprintf(ev.message, sizeof(ev.message), "%s", e.what());
+        failFromTransport(st, ev);
       }
     }
     size_t before = st.completed;
@@ -667,12 +713,16 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       Channel& ch = *channels_[p];
       auto& q = st.recvQ[p];
       size_t& h = st.recvHead[p];
-      if (!q.empty() && !st.sigChecked[p]) {
-        // Nothing from this peer is consumed before its call is known to match.
+      if (!st.sigChecked[p]) {
+        // Nothing from this peer is consumed before its call is known to
+        // match; a peer this rank receives nothing from sends its signature
+        // alone, and the call does not end before it is checked.
         if (ch.signatures.empty()) continue;
         checkSignature(st, p, ch.signatures.front());
         ch.signatures.pop_front();
         st.sigChecked[p] = 1;
+        ++st.sigsChecked;
+        progress = true;
       }
       while (h < q.size() && st.waiting[q[h]] == 0) {
         size_t slot = ch.recvSeq % static_cast<uint64_t>(slots_);
@@ -721,7 +771,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       for (auto [peer, slot] : slotsInUse) returnCredit(peer, false);
       slotsInUse.clear();
     }
-    if (st.completed == total) {
+    if (st.completed == total && st.sigsChecked == st.peers.size()) {
       // Credits short of a batch stay owed: the next call's first wait, or a
       // later receive, hands them back.
       bool owed = false;

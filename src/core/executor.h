@@ -20,6 +20,9 @@ namespace shoal {
 class Bootstrap;
 class DeviceStaging;
 struct AbortNotice;
+namespace execwire {
+struct Ctrl;
+}
 
 struct ExecBuffers {
   const void* send;
@@ -87,7 +90,19 @@ class Executor {
   struct RunVectors;
   struct RunState;
 
+  struct SignatureBytes {
+    uint8_t bytes[64];
+    size_t len;
+  };
+
   const Prepared& prepare(const Schedule& schedule);
+  // This call's signature for a peer, as the 8-byte "same call as before"
+  // form where allowed and the peer holds the same call's full signature.
+  SignatureBytes signatureFor(const Channel& ch, const CallSignature& sig, bool allowShort) const;
+  void signatureSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m);
+  // Queues a received signature (full or short) for checking; false when it
+  // is neither, or short with no full one before it.
+  bool signatureReceived(Channel& ch, const execwire::Ctrl& c);
 
   void runSchedule(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
                    shoalRedOp_t op, const ExecLabel& label, double timeoutSeconds,

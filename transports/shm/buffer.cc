@@ -111,10 +111,14 @@ RemoteKey UserBuffer::key() const {
   return k;
 }
 
-void* mapPeerSegment(pid_t pid, int fd, size_t bytes) {
+void* mapPeerSegment(pid_t pid, int fd, size_t bytes, bool* gone) {
   char path[64];
   snprintf(path, sizeof(path), "/proc/%d/fd/%d", static_cast<int>(pid), fd);
   int local = open(path, O_RDWR | O_CLOEXEC);
+  if (local < 0 && gone && (errno == ENOENT || errno == ESRCH)) {
+    *gone = true;
+    return nullptr;
+  }
   if (local < 0)
     failErrno("shm: cannot open peer segment %s (same user and ptrace access needed)", path);
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, local, 0);

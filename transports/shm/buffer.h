@@ -68,7 +68,9 @@ class UserBuffer : public Buffer {
   std::shared_ptr<OwnRegions> regions_;
 };
 
-// Maps a memfd of another process (through /proc/<pid>/fd/<fd>).
-void* mapPeerSegment(pid_t pid, int fd, size_t bytes);
+// Maps a memfd of another process (through /proc/<pid>/fd/<fd>). With gone
+// given, a process or descriptor that no longer exists (the peer exited, or
+// freed the memory) sets *gone and returns null instead of failing.
+void* mapPeerSegment(pid_t pid, int fd, size_t bytes, bool* gone = nullptr);
 
 }  // namespace shoal::transport::shm

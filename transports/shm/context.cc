@@ -107,7 +107,14 @@ void* ShmContext::peerSegment(int peer, pid_t pid, int fd, size_t bytes) {
     munmap(it->second.first, it->second.second);
     mapped_.erase(it);
   }
-  void* p = mapPeerSegment(pid, fd, bytes);
+  bool gone = false;
+  void* p = mapPeerSegment(pid, fd, bytes, &gone);
+  if (gone) {
+    fail(shoalRemoteError,
+         "shm: rank %d: peer rank %d (pid %d) exited or freed the memory it registered "
+         "(/proc/%d/fd/%d is gone)",
+         rank_, peer, static_cast<int>(pid), static_cast<int>(pid), fd);
+  }
   mapped_[key] = {p, bytes};
   return p;
 }
