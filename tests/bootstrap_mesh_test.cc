@@ -27,6 +27,7 @@
 #include "core/bootstrap_wire.h"
 #include "core/error.h"
 #include "core/socket.h"
+#include "util/loopback.h"
 
 namespace shoal {
 namespace {
@@ -35,14 +36,7 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-net::SockAddr loopback() {
-  net::SockAddr a;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&a.ss);
-  sin->sin_family = AF_INET;
-  sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.len = sizeof(sockaddr_in);
-  return a;
-}
+using test::loopback;
 
 // How a connection to rank 0 ended: bytes it answered before closing, and
 // whether and when it closed.

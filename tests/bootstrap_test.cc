@@ -24,6 +24,7 @@
 #include "core/env_init.h"
 #include "core/error.h"
 #include "core/socket.h"
+#include "util/loopback.h"
 
 namespace shoal {
 namespace {
@@ -76,14 +77,7 @@ int waitChild(pid_t pid, double timeoutSeconds) {
   }
 }
 
-net::SockAddr loopback() {
-  net::SockAddr a;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&a.ss);
-  sin->sin_family = AF_INET;
-  sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.len = sizeof(sockaddr_in);
-  return a;
-}
+using test::loopback;
 
 struct TestRoot {
   UniqueIdData id{};
