@@ -10,9 +10,6 @@
 namespace shoal::ps {
 
 namespace {
-// Partitions above this are refused: a worker cannot make a server allocate
-// without bound (SHOAL_PS_PARTITION_BYTES is far below it).
-constexpr uint64_t kMaxPartitionBytes = uint64_t{1} << 31;
 // Pieces a server thread takes at a time, in elements of 8 bytes or fewer.
 constexpr size_t kMinPieceBytes = 256 * 1024;
 }  // namespace
@@ -88,48 +85,30 @@ void Server::sendError(int rank, uint32_t workerSlot, shoalResult_t code, int cu
 void Server::onCtrl(int peer, const uint8_t* msg, size_t len) {
   WorkerPeer& w = peerOf(peer);
   if (w.dead) return;  // already written off; its last messages are ignored
-  const uint8_t type = msg[0];
-  auto need = [&](size_t bytes, const char* what) {
-    if (len != bytes) {
-      fail(shoalRemoteError, "rank %d: ps server: %s from worker rank %d has %zu bytes, want %zu",
-           ctx_.rank(), what, peer, len, bytes);
-    }
-  };
-  switch (type) {
-    case kRegister: {
-      need(sizeof(RegisterMsg), "register");
-      RegisterMsg m;
-      memcpy(&m, msg, sizeof(m));
-      handleRegister(w, m);
+  Limits lim;
+  lim.me = ctx_.rank();
+  lim.nranks = ctx_.size();
+  lim.slots = w.slots.size();
+  Msg m = decodeMsg(Receiver::kServer, peer, msg, len, lim);
+  switch (m.type) {
+    case kRegister:
+      handleRegister(w, m.reg);
       return;
-    }
     case kKeyToServer: {
-      need(sizeof(KeyFragMsg), "remote-key fragment");
-      KeyFragMsg f;
-      memcpy(&f, msg, sizeof(f));
       transport::RemoteKey key;
-      if (w.keys.add(peer, f, &key)) w.buffers[f.keyId] = key;
+      if (w.keys.add(peer, m.frag, &key)) w.buffers[m.frag.keyId] = key;
       return;
     }
-    case kPullRequest: {
-      need(sizeof(PullRequestMsg), "pull request");
-      PullRequestMsg m;
-      memcpy(&m, msg, sizeof(m));
-      handlePull(w, m);
+    case kPullRequest:
+      handlePull(w, m.pull);
       return;
-    }
-    case kForget: {
-      need(sizeof(ForgetMsg), "forget");
-      ForgetMsg m;
-      memcpy(&m, msg, sizeof(m));
-      if (w.buffers.erase(m.bufferId) == 0) {
+    case kForget:
+      if (w.buffers.erase(m.forget.bufferId) == 0) {
         fail(shoalRemoteError, "rank %d: ps server: worker rank %d forgot unknown buffer %u",
-             ctx_.rank(), peer, m.bufferId);
+             ctx_.rank(), peer, m.forget.bufferId);
       }
       return;
-    }
-    case kBye: {
-      need(sizeof(ByeMsg), "bye");
+    case kBye:
       w.bye = true;
       SHOAL_INFO(PS, "rank %d: ps server: worker rank %d finished", ctx_.rank(), peer);
       // The set of workers a round waits for (sync) or the slowest clock
@@ -142,26 +121,16 @@ void Server::onCtrl(int peer, const uint8_t* msg, size_t len) {
         }
       }
       return;
-    }
     default:
-      fail(shoalRemoteError, "rank %d: ps server: unknown message type %u (%zu bytes) from rank %d",
-           ctx_.rank(), type, len, peer);
+      // decodeMsg lets through only the types a server handles.
+      fail(shoalInternalError, "rank %d: ps server: message type %u from rank %d slipped through",
+           ctx_.rank(), m.type, peer);
   }
 }
 
 void Server::handleRegister(WorkerPeer& w, const RegisterMsg& m) {
+  // decodeMsg checked m (validateRegister): dtype, sizes and slot id.
   const int me = ctx_.rank();
-  if (!validDtype(m.dtype) || m.bytes == 0 || m.bytes > kMaxPartitionBytes ||
-      m.offset > m.tensorBytes || m.bytes > m.tensorBytes - m.offset ||
-      m.bytes % dtypeSize(static_cast<shoalDataType_t>(m.dtype)) != 0 ||
-      m.workerSlot > kMaxSlotId) {
-    fail(shoalRemoteError,
-         "rank %d: ps server: invalid registration from worker rank %d (key %llu partition %u: "
-         "type %u, %llu bytes at %llu of %llu, slot %u)",
-         me, w.rank, static_cast<unsigned long long>(m.key), m.partition, m.dtype,
-         static_cast<unsigned long long>(m.bytes), static_cast<unsigned long long>(m.offset),
-         static_cast<unsigned long long>(m.tensorBytes), m.workerSlot);
-  }
   auto dtype = static_cast<shoalDataType_t>(m.dtype);
   if (!syncBroken_.empty()) {
     sendError(w.rank, m.workerSlot, shoalRemoteError, syncCulprit_, syncBroken_);
@@ -400,11 +369,8 @@ void Server::retryPending(Part& p) {
 }
 
 void Server::handlePull(WorkerPeer& w, const PullRequestMsg& m) {
+  // decodeMsg checked the slot id against w.slots and the request number.
   const int me = ctx_.rank();
-  if (m.serverSlot >= w.slots.size() || m.request > kMaxSlotId) {
-    fail(shoalRemoteError, "rank %d: ps server: pull from worker rank %d names unknown slot %u", me,
-         w.rank, m.serverSlot);
-  }
   Slot& s = *w.slots[m.serverSlot];
   faults::reached(hooks_, faults::Phase::kPsPull, ++s.pulls);
   Part& p = *s.part;
@@ -413,14 +379,7 @@ void Server::handlePull(WorkerPeer& w, const PullRequestMsg& m) {
     fail(shoalRemoteError, "rank %d: ps server: pull from worker rank %d names unknown buffer %u",
          me, w.rank, m.bufferId);
   }
-  if (m.offset > it->second.size || p.bytes > it->second.size - m.offset) {
-    fail(shoalRemoteError,
-         "rank %d: ps server: pull from worker rank %d: %llu bytes at offset %llu do not fit its "
-         "%llu-byte buffer",
-         me, w.rank, static_cast<unsigned long long>(p.bytes),
-         static_cast<unsigned long long>(m.offset),
-         static_cast<unsigned long long>(it->second.size));
-  }
+  checkPullFits(me, w.rank, m.offset, p.bytes, it->second.size);
   if (!syncBroken_.empty()) {
     sendError(w.rank, s.workerSlot, shoalRemoteError, syncCulprit_, syncBroken_);
     return;

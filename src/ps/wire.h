@@ -2,7 +2,9 @@
 // (at most 64 bytes each). Data never travels here: pushes are one-sided
 // writes into the server's per-worker slot, pull answers one-sided writes into
 // the worker's registered buffer. Everything read from the network is checked
-// before use (see the handlers in server.cc and worker.cc).
+// before use: decodeMsg below checks what a message's bytes alone can tell
+// (fuzz/ps_msg_fuzz.cc feeds it anything), the handlers in server.cc and
+// worker.cc what needs their state (which slot and buffer belong to whom).
 //
 // Ordering: the transports deliver a peer's writes and control messages in the
 // order it issued them (shm: one mailbox queue per ordered pair; UCX: one
@@ -16,6 +18,7 @@
 #include <map>
 #include <string>
 
+#include "shoal/shoal.h"
 #include "transports/buffer.h"
 
 namespace shoal::ps {
@@ -40,6 +43,9 @@ constexpr size_t kMaxMsg = 64;
 // so a rank that is both worker and server tells them apart.
 constexpr uint32_t kPullImmBit = 0x80000000u;
 constexpr uint32_t kMaxSlotId = 0x7fffffffu;
+// Partitions above this are refused: a worker cannot make a server allocate
+// without bound (SHOAL_PS_PARTITION_BYTES is far below it).
+constexpr uint64_t kMaxPartitionBytes = uint64_t{1} << 31;
 
 struct RegisterMsg {
   uint8_t type;
@@ -124,6 +130,54 @@ static_assert(sizeof(RegisterMsg) <= kMaxMsg && sizeof(KeyFragMsg) == kMaxMsg &&
               sizeof(RegisterReplyMsg) <= kMaxMsg && sizeof(PullRequestMsg) <= kMaxMsg &&
               sizeof(PullReplyMsg) <= kMaxMsg && sizeof(PushAckMsg) <= kMaxMsg &&
               sizeof(ErrorMsg) <= kMaxMsg);
+
+// The rank a message arrived at, for the checks and their wording.
+enum class Receiver : uint8_t { kServer, kWorker };
+
+// What the receiving rank knows when it checks a message from a peer.
+struct Limits {
+  int me = -1;       // the receiving rank, named in errors
+  int nranks = 0;    // an ErrorMsg culprit names one of them, or -1
+  size_t slots = 0;  // server: slots this peer opened here; worker: slots this worker opened
+};
+
+// One control message that passed every check its bytes allow: its length is
+// its type's, sizes and offsets fit without overflow, dtype and slot ids are
+// in range, ErrorMsg text is terminated and its code a failure code.
+struct Msg {
+  MsgType type;
+  union {
+    RegisterMsg reg;
+    KeyFragMsg frag;
+    PullRequestMsg pull;
+    ForgetMsg forget;
+    ByeMsg bye;
+    RegisterReplyMsg regReply;
+    PushAckMsg ack;
+    PullReplyMsg pullReply;
+    ErrorMsg error;
+  };
+};
+
+// Decodes len bytes from peer (any len, any bytes): a message of a type meant
+// for the other end, of the wrong length or with a field out of range throws
+// shoalRemoteError naming the receiving rank, the peer and the message.
+Msg decodeMsg(Receiver at, int peer, const uint8_t* bytes, size_t len, const Limits& lim);
+
+// The per-type checks decodeMsg applies (throwing like it). The ErrorMsg one
+// repairs what it can instead: an unterminated text is cut, a code that is no
+// failure becomes shoalRemoteError, an impossible culprit -1.
+void validateRegister(const RegisterMsg& m, int peer, const Limits& lim);
+void validateKeyFrag(const KeyFragMsg& f, Receiver at, int peer, const Limits& lim);
+void validatePullRequest(const PullRequestMsg& m, int peer, const Limits& lim);
+void validateRegisterReply(const RegisterReplyMsg& m, int peer, const Limits& lim);
+void validatePushAck(const PushAckMsg& m, int peer, const Limits& lim);
+void validatePullReply(const PullReplyMsg& m, int peer, const Limits& lim);
+void validateError(ErrorMsg& m, int peer, const Limits& lim);
+
+// A pull answer of `bytes` written at `offset` into a worker buffer of
+// bufferSize bytes must fit; throws naming both ranks otherwise.
+void checkPullFits(int me, int peer, uint64_t offset, uint64_t bytes, uint64_t bufferSize);
 
 // Remote keys are larger than one control message: they travel as up to four
 // fragments, reassembled per (peer, key id).

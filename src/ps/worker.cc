@@ -376,20 +376,17 @@ void Worker::onCtrl(int peer, const uint8_t* msg, size_t len) {
     fail(shoalRemoteError, "rank %d: ps worker: rank %d sent a server message but is no server", me,
          peer);
   }
-  auto need = [&](size_t bytes, const char* what) {
-    if (len != bytes) {
-      fail(shoalRemoteError, "rank %d: ps worker: %s from server rank %d has %zu bytes, want %zu",
-           me, what, peer, len, bytes);
-    }
-  };
-  switch (msg[0]) {
+  Limits lim;
+  lim.me = me;
+  lim.nranks = ctx_.size();
+  lim.slots = slots_.size();
+  // Slot ids are within slots_ from here on; slotFrom adds whose they are.
+  Msg m = decodeMsg(Receiver::kWorker, peer, msg, len, lim);
+  switch (m.type) {
     case kKeyToWorker: {
-      need(sizeof(KeyFragMsg), "remote-key fragment");
-      KeyFragMsg f;
-      memcpy(&f, msg, sizeof(f));
       transport::RemoteKey key;
-      if (!keyParts_.add(peer, f, &key)) return;
-      Slot& s = slotFrom(peer, f.keyId, "remote key");
+      if (!keyParts_.add(peer, m.frag, &key)) return;
+      Slot& s = slotFrom(peer, m.frag.keyId, "remote key");
       if (key.size < s.bytes) {
         fail(shoalRemoteError,
              "rank %d: ps worker: server rank %d offered a %llu-byte slot for a %llu-byte "
@@ -402,75 +399,63 @@ void Worker::onCtrl(int peer, const uint8_t* msg, size_t len) {
       return;
     }
     case kRegisterReply: {
-      need(sizeof(RegisterReplyMsg), "registration reply");
-      RegisterReplyMsg m;
-      memcpy(&m, msg, sizeof(m));
-      Slot& s = slotFrom(peer, m.workerSlot, "registration reply");
-      if (s.state != Slot::kRegistering || !s.haveKey || m.serverSlot > kMaxSlotId) {
+      Slot& s = slotFrom(peer, m.regReply.workerSlot, "registration reply");
+      if (s.state != Slot::kRegistering || !s.haveKey) {
         fail(shoalRemoteError,
              "rank %d: ps worker: unexpected registration reply from server rank %d for key %llu "
              "partition %u",
              me, peer, static_cast<unsigned long long>(s.key), s.index);
       }
-      s.serverSlot = m.serverSlot;
+      s.serverSlot = m.regReply.serverSlot;
       s.state = Slot::kReady;
       pump(s);
       return;
     }
     case kPushAck: {
-      need(sizeof(PushAckMsg), "push acknowledgement");
-      PushAckMsg m;
-      memcpy(&m, msg, sizeof(m));
-      Slot& s = slotFrom(peer, m.workerSlot, "push acknowledgement");
+      Slot& s = slotFrom(peer, m.ack.workerSlot, "push acknowledgement");
       if (!s.awaitingAck) {
         fail(shoalRemoteError, "rank %d: ps worker: server rank %d acknowledged a push never sent",
              me, peer);
       }
       auto op = s.awaitingAck;
       s.awaitingAck.reset();
-      partDone(op, peer, m.version);
+      partDone(op, peer, m.ack.version);
       pump(s);
       return;
     }
     case kPullReply: {
-      need(sizeof(PullReplyMsg), "pull reply");
-      PullReplyMsg m;
-      memcpy(&m, msg, sizeof(m));
-      auto it = pulls_.find(m.request);
+      auto it = pulls_.find(m.pullReply.request);
       if (it == pulls_.end() || slots_[it->second.slot]->server != peer) {
         fail(shoalRemoteError, "rank %d: ps worker: server rank %d answered unknown pull %u", me,
-             peer, m.request);
+             peer, m.pullReply.request);
       }
-      it->second.version = m.version;
+      it->second.version = m.pullReply.version;
       if (++it->second.events == 2) {
         auto op = it->second.op;
         uint32_t slot = it->second.slot;
         pulls_.erase(it);
-        pullArrived(op, slot, peer, m.version);
+        pullArrived(op, slot, peer, m.pullReply.version);
       }
       return;
     }
     case kError: {
-      need(sizeof(ErrorMsg), "error");
-      ErrorMsg m;
-      memcpy(&m, msg, sizeof(m));
-      m.text[sizeof(m.text) - 1] = '\0';
-      auto code = static_cast<shoalResult_t>(m.code);
-      if (code == shoalSuccess || code >= shoalNumResults) code = shoalRemoteError;
-      std::string why = strprintf("server rank %d reports: %s", peer, m.text);
-      if (m.workerSlot == ErrorMsg::kAllSlots) {
+      // validateError terminated the text and made the code a failure code.
+      auto code = static_cast<shoalResult_t>(m.error.code);
+      std::string why = strprintf("server rank %d reports: %s", peer, m.error.text);
+      if (m.error.workerSlot == ErrorMsg::kAllSlots) {
         failedServers_[peer] = why;
         for (auto& s : slots_) {
           if (s->server == peer) failSlot(*s, code, why, true);
         }
         return;
       }
-      failSlot(slotFrom(peer, m.workerSlot, "error"), code, why, true);
+      failSlot(slotFrom(peer, m.error.workerSlot, "error"), code, why, true);
       return;
     }
     default:
-      fail(shoalRemoteError, "rank %d: ps worker: unknown message type %u (%zu bytes) from rank %d",
-           me, msg[0], len, peer);
+      // decodeMsg lets through only the types a worker handles.
+      fail(shoalInternalError, "rank %d: ps worker: message type %u from rank %d slipped through",
+           me, m.type, peer);
   }
 }
 
