@@ -31,16 +31,4 @@ RemoteKey VerbsBuffer::key() const {
   return k;
 }
 
-WireKey decodeKey(const RemoteKey& key) {
-  WireKey w;
-  if (key.len != sizeof(w)) {
-    fail(shoalInvalidArgument,
-         "verbs: remote key has %u bytes, expected %zu (a key from another "
-         "transport?)",
-         key.len, sizeof(w));
-  }
-  memcpy(&w, key.bytes, sizeof(w));
-  return w;
-}
-
 }  // namespace shoal::transport::verbs

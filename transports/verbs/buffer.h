@@ -6,14 +6,9 @@
 
 #include "transports/buffer.h"
 #include "transports/verbs/handles.h"
+#include "transports/verbs/wire.h"  // WireKey, decodeKey
 
 namespace shoal::transport::verbs {
-
-// Layout of RemoteKey::bytes for this transport.
-struct WireKey {
-  uint64_t addr;
-  uint32_t rkey;
-};
 
 class VerbsBuffer : public Buffer {
  public:
@@ -29,8 +24,5 @@ class VerbsBuffer : public Buffer {
   RegEntry* entry_;
   bool ownsMemory_;
 };
-
-// Checks a peer's key and extracts the target address and rkey; throws on garbage.
-WireKey decodeKey(const RemoteKey& key);
 
 }  // namespace shoal::transport::verbs

@@ -19,26 +19,11 @@
 #include "transports/verbs/completion_error.h"
 #include "transports/verbs/device_mr.h"
 #include "transports/verbs/hca_select.h"
+#include "transports/verbs/wire.h"
 
 namespace shoal::transport::verbs {
 
 namespace {
-
-// What every rank publishes in connect(), followed by one QpAddr per (peer, queue pair).
-struct RankAddr {
-  uint32_t magic;
-  uint32_t qpsPerPeer;
-  uint16_t lid;
-  uint8_t mtu;
-  uint8_t linkLayer;
-  uint32_t reserved;
-  uint8_t gid[16];
-};
-struct QpAddr {
-  uint32_t qpn;
-  uint32_t psn;
-};
-constexpr uint32_t kAddrMagic = 0x5b1e7e55;
 
 // How long a freshly created Soft-RoCE link may take to show its IPv4 GID.
 constexpr double kGidWaitSeconds = 10;
@@ -295,7 +280,7 @@ void VerbsContext::connect(Bootstrap& bootstrap, Deadline deadline) {
          rank_, size_, bootstrap.rank(), bootstrap.size());
   }
   const int nq = settings_.qpsPerPeer;
-  const size_t block = sizeof(RankAddr) + static_cast<size_t>(size_) * nq * sizeof(QpAddr);
+  const size_t block = addrBlockBytes(size_, nq);
   std::vector<uint8_t> mine(block, 0), all(block * size_, 0);
   RankAddr self{};
   self.magic = kAddrMagic;
@@ -314,24 +299,19 @@ void VerbsContext::connect(Bootstrap& bootstrap, Deadline deadline) {
   }
   bootstrap.allgather(mine.data(), all.data(), block, deadline);
 
+  std::vector<QpAddr> toMe;
   for (int p = 0; p < size_; ++p) {
-    RankAddr peer;
-    memcpy(&peer, all.data() + p * block, sizeof(peer));
-    if (peer.magic != kAddrMagic || static_cast<int>(peer.qpsPerPeer) != nq) {
-      fail(shoalInvalidUsage,
-           "verbs: rank %d: rank %d uses %u queue pairs per connection, this "
-           "rank %d (SHOAL_IB_QPS_PER_CONNECTION must be the same everywhere)",
-           rank_, p, peer.qpsPerPeer, nq);
-    }
+    // Rejects a record of the wrong size, magic, queue-pair count, MTU code
+    // or queue-pair numbers before any of it reaches ibv_modify_qp.
+    RankAddr peer = decodeRankAddr(all.data() + p * block, block, rank_, p, size_, nq, &toMe);
     if (peer.linkLayer != portAttr_.link_layer) {
       fail(shoalInvalidUsage, "verbs: rank %d is on %s but rank %d on %s; the ports cannot talk",
            rank_, portAttr_.link_layer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand", p,
            peer.linkLayer == IBV_LINK_LAYER_ETHERNET ? "RoCE" : "InfiniBand");
     }
-    const auto* remote = reinterpret_cast<const QpAddr*>(all.data() + p * block + sizeof(RankAddr));
     for (int i = 0; i < nq; ++i) {
       QueuePair& q = pairs_[p]->queuePairs()[i];
-      const QpAddr& to = remote[rank_ * nq + i];
+      const QpAddr& to = toMe[static_cast<size_t>(i)];
       ibv_qp_attr attr{};
       attr.qp_state = IBV_QPS_RTR;
       attr.path_mtu = std::min(portAttr_.active_mtu, static_cast<ibv_mtu>(peer.mtu));
