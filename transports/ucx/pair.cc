@@ -50,6 +50,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "transports/ucx/context.h"
+#include "transports/ucx/deliver.h"
 
 namespace shoal::transport::ucx {
 
@@ -69,7 +70,7 @@ UcxPair::UcxPair(UcxContext& ctx, int peer, size_t depth, size_t rkeyCacheMax, s
       ring_(depth),
       rkeyCacheMax_(rkeyCacheMax),
       inlineMax_(inlineMax),
-      reorderMax_(reorderMax) {
+      reorder_(reorderMax) {
   for (size_t i = 0; i < ring_.size(); ++i) {
     ring_[i].amRef = OpRef{this, static_cast<uint32_t>(i)};
   }
@@ -407,7 +408,7 @@ void UcxPair::closeIfFailed() {
 
 void UcxPair::failReceive(const std::string& msg) {
   receiveFailed_ = true;
-  early_.clear();
+  reorder_.clear();
   SHOAL_WARN(UCX, "%s", msg.c_str());
   if (failed_) return;  // its first error is already queued
   failed_ = true;
@@ -418,65 +419,29 @@ void UcxPair::failReceive(const std::string& msg) {
 
 void UcxPair::onMessage(const WireHeader& h, const uint8_t* payload) {
   if (receiveFailed_) return;
-  if (h.seq != expected_) {
-    if (static_cast<int32_t>(h.seq - expected_) < 0) {
+  const uint32_t expected = reorder_.expected();
+  switch (reorder_.offer(h, payload,
+                         [this](const WireHeader& m, const uint8_t* p) { deliver(m, p); })) {
+    case Reorder::Verdict::kDuplicate:
       SHOAL_WARN(UCX, "rank %d: UCX dropped a duplicate message %u from peer %d (expected %u)",
-                 ctx_.rank(), h.seq, peer_, expected_);
+                 ctx_.rank(), h.seq, peer_, expected);
       return;
-    }
-    if (early_.size() >= reorderMax_ && early_.count(h.seq) == 0) {
+    case Reorder::Verdict::kOverrun:
       failReceive(strprintf(
           "rank %d: UCX peer %d sent message %u while message %u is still missing and %zu later "
           "ones wait (SHOAL_UCX_REORDER_MAX=%zu; hint: a faulty or hostile peer, or a transport "
           "that reorders more than that)",
-          ctx_.rank(), peer_, h.seq, expected_, early_.size(), reorderMax_));
+          ctx_.rank(), peer_, h.seq, expected, reorder_.held(), reorder_.max()));
       return;
-    }
-    std::vector<uint8_t>& keep = early_[h.seq];
-    keep.resize(sizeof(h) + h.len);
-    memcpy(keep.data(), &h, sizeof(h));
-    if (h.len > 0) memcpy(keep.data() + sizeof(h), payload, h.len);
-    return;
-  }
-  deliver(h, payload);
-  ++expected_;
-  for (auto it = early_.find(expected_); it != early_.end(); it = early_.find(expected_)) {
-    WireHeader held;
-    memcpy(&held, it->second.data(), sizeof(held));
-    deliver(held, it->second.data() + sizeof(held));
-    early_.erase(it);
-    ++expected_;
+    case Reorder::Verdict::kDelivered:
+    case Reorder::Verdict::kHeld:
+      return;
   }
 }
 
 void UcxPair::deliver(const WireHeader& h, const uint8_t* payload) {
-  switch (h.kind) {
-    case MsgKind::kWrite:
-      ctx_.events().pushWrite(peer_, h.imm);
-      break;
-    case MsgKind::kCtrl:
-      ctx_.events().pushCtrl(peer_, payload, h.len);
-      break;
-    case MsgKind::kWriteInline:
-      if (!ctx_.library().covers(h.addr, h.len)) {
-        std::string msg = strprintf(
-            "rank %d: UCX small write of %u bytes from peer %d to 0x%llx is outside every buffer "
-            "this rank registered (hint: a stale or foreign remote key on rank %d)",
-            ctx_.rank(), h.len, peer_, static_cast<unsigned long long>(h.addr), peer_);
-        SHOAL_WARN(UCX, "%s", msg.c_str());
-        ctx_.events().pushError(peer_, shoalRemoteError, msg.c_str());
-        break;
-      }
-      memcpy(reinterpret_cast<void*>(h.addr), payload, h.len);
-      ctx_.events().pushWrite(peer_, h.imm);
-      break;
-    case MsgKind::kBye:
-      byeReceived_ = true;
-      SHOAL_TRACE(UCX, "rank %d: peer %d is closing", ctx_.rank(), peer_);
-      break;
-    default:
-      SHOAL_WARN(UCX, "rank %d: UCX message of unknown kind %d from peer %d ignored", ctx_.rank(),
-                 static_cast<int>(h.kind), peer_);
+  if (deliverMessage(h, payload, ctx_.rank(), peer_, ctx_.events(), ctx_.library().regionSet())) {
+    byeReceived_ = true;
   }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "transports/pair.h"
+#include "transports/ucx/reorder.h"
 #include "transports/ucx/wire.h"
 
 namespace shoal::transport::ucx {
@@ -156,13 +157,9 @@ class UcxPair : public Pair {
   // flush): one message instead of a put, a flush round trip and a message.
   size_t inlineMax_;
 
-  // Receive side: UCX does not promise that active messages arrive in the
-  // order sent, so each carries a sequence number and early ones wait here,
-  // at most reorderMax_ of them (SHOAL_UCX_REORDER_MAX), so that a peer
-  // cannot make this side hold its messages without bound.
-  uint32_t expected_ = 0;
-  std::map<uint32_t, std::vector<uint8_t>> early_;
-  size_t reorderMax_;
+  // Receive side: messages back in sequence order, at most
+  // SHOAL_UCX_REORDER_MAX of them held (reorder.h).
+  Reorder reorder_;
   bool receiveFailed_ = false;  // the peer overran the bound: nothing more is taken from it
 };
 

@@ -7,38 +7,18 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
-#include <mutex>
+
+#include "transports/ucx/regions.h"
 
 namespace shoal::transport::ucx {
 
 struct UcpLibrary {
   ucp_context_h context = nullptr;
 
-  // Start and length of every live buffer, so a small write that arrives as
-  // data in a message is copied only into memory this side handed out.
-  void addRegion(const void* p, size_t len) {
-    std::lock_guard<std::mutex> lock(regionsMutex);
-    regions.emplace(reinterpret_cast<uintptr_t>(p), len);
-  }
-  void removeRegion(const void* p, size_t len) {
-    std::lock_guard<std::mutex> lock(regionsMutex);
-    auto range = regions.equal_range(reinterpret_cast<uintptr_t>(p));
-    for (auto it = range.first; it != range.second; ++it) {
-      if (it->second == len) {
-        regions.erase(it);
-        return;
-      }
-    }
-  }
-  bool covers(uint64_t addr, size_t len) {
-    std::lock_guard<std::mutex> lock(regionsMutex);
-    for (auto it = regions.upper_bound(addr); it != regions.begin();) {
-      --it;
-      if (addr + len >= addr && addr + len <= it->first + it->second) return true;
-    }
-    return false;
-  }
+  // Every live buffer: a small write arriving as data is copied only there.
+  void addRegion(const void* p, size_t len) { regions.add(p, len); }
+  void removeRegion(const void* p, size_t len) { regions.remove(p, len); }
+  RegionSet& regionSet() { return regions; }
 
   UcpLibrary() = default;
   UcpLibrary(const UcpLibrary&) = delete;
@@ -48,8 +28,7 @@ struct UcpLibrary {
   }
 
  private:
-  std::mutex regionsMutex;
-  std::multimap<uintptr_t, size_t> regions;
+  RegionSet regions;
 };
 
 }  // namespace shoal::transport::ucx
