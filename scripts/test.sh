@@ -14,9 +14,10 @@ cd "$BUILD"
 ctest --output-on-failure --timeout 1200 -j 2 -LE 'rxe'
 ctest --output-on-failure --timeout 1800 -L 'rxe'
 # Reliability (issue 9), after everything above: every libFuzzer target for
-# 30 s over its seeds (scripts/fuzz.sh; six targets: bootstrap records,
-# executor control messages, shm mailbox entries, UCX header, PS key
-# fragments, tuning file; about 1.5 min to build on 2 cores, then 3 min of
+# 30 s over its seeds (scripts/fuzz.sh; eight targets: bootstrap records,
+# executor control messages, shm mailbox entries, UCX header with its reorder
+# buffer and delivery, PS key fragments, PS messages, the verbs connect record
+# and keys, tuning file; about 2 min to build on 2 cores, then 4 min of
 # runs), then the ASan+UBSan build with UCX and its suites (scripts/sanitize.sh
 # asan; which suites: see there), then the TSan build (no UCX or verbs) and its
 # threaded suites (scripts/sanitize.sh tsan).

@@ -173,8 +173,11 @@ TEST(ApiValidation, UseAfterDestroyIsRefused) {
   auto results = runRanks(1, [](int rank, int n, const shoalUniqueId& id) {
     shoalComm_t comm = nullptr;
     ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess) << shoalGetLastError(nullptr);
-    ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
+    // A call first: this thread's next claim on comm then takes the short
+    // way (no live-set lookup), which must see the destroy too.
     float f = 1;
+    ASSERT_EQ(shoalAllReduce(&f, &f, 1, shoalFloat32, shoalSum, comm, nullptr), shoalSuccess);
+    ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
     int x = 0;
     const char* text = "not a live communicator";
     EXPECT_REFUSED(shoalAllReduce(&f, &f, 1, shoalFloat32, shoalSum, comm, nullptr),

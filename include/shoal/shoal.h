@@ -96,8 +96,9 @@ typedef void* shoalStream_t;
  *                         (a build without CUDA, no driver, no GPU); send
  *                         and recv buffers on different sides (one on the
  *                         GPU, one on the host) or different GPUs; a comm that is not
- *                         live: already destroyed or aborted (detected unless
- *                         a newer communicator was given the same address),
+ *                         live: already destroyed or aborted (detected until
+ *                         1024 later communicators were destroyed, after
+ *                         which a new one may be given the same address),
  *                         or never returned by an init; a second thread
  *                         calling into a comm while a call runs there;
  *                         ranks calling different collectives, counts, types,

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -51,10 +52,35 @@ shoalResult_t invalid(shoalComm_t comm, shoalResult_t code, const std::string& m
 }
 
 // Communicators created and not yet destroyed. A handle used after destroy is
-// refused instead of dereferenced, unless a newer communicator happens to
-// occupy the same address (then the call goes to that one).
+// refused instead of dereferenced.
 std::mutex liveMutex;
 std::unordered_set<shoalComm_t> liveComms;
+
+// Destroyed communicators are emptied (commDestroy plus release()) but their
+// memory is kept, so a thread's fast claim below may read one that another
+// thread destroyed a moment ago. Only past kKeptShells are the oldest freed,
+// and freeing bumps shellsFreed, which sends every thread's next claim
+// through the lock again. (A claim that read shellsFreed just before would
+// still touch the freed shell: that takes a call on a destroyed communicator
+// stalled between two instructions while 1024 others are destroyed.)
+constexpr size_t kKeptShells = 1024;
+std::deque<shoalComm_t> shells;  // under liveMutex
+std::atomic<uint64_t> shellsFreed{0};
+
+// The communicator this thread claimed last, known to be allocated while
+// shellsFreed has not moved.
+thread_local shoalComm_t tlsClaimed = nullptr;
+thread_local uint64_t tlsClaimedFreed = 0;
+
+void keepShell(shoalComm_t comm) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  shells.push_back(comm);
+  if (shells.size() > kKeptShells) {
+    shellsFreed.fetch_add(1, std::memory_order_seq_cst);
+    delete shells.front();
+    shells.pop_front();
+  }
+}
 
 bool isLive(shoalComm_t comm) {
   std::lock_guard<std::mutex> lock(liveMutex);
@@ -70,15 +96,31 @@ shoalResult_t notLive(const char* what) {
 
 // Claims comm for one call: refused when comm is not live or when another
 // thread is inside a call on it (communicators are not thread-safe).
+//
+// A thread calling again on the communicator it used last takes it with one
+// atomic exchange: the live-set lock and lookup cost two more locked
+// instructions per call, each waiting for the previous call's stores to the
+// peers' memory to drain. retire() clears comm->live before it takes inCall,
+// and this side takes inCall before it reads comm->live (both sequentially
+// consistent), so either the claim sees the communicator dead, or retire
+// waits for this call to end. Anything unusual goes the locked way.
 shoalResult_t claim(shoalComm_t comm, const char* what) {
+  if (comm == tlsClaimed && tlsClaimedFreed == shellsFreed.load(std::memory_order_seq_cst)) {
+    if (!comm->inCall.exchange(true, std::memory_order_seq_cst)) {
+      if (comm->live.load(std::memory_order_seq_cst)) return shoalSuccess;
+      comm->inCall.store(false, std::memory_order_release);
+    }
+  }
   std::lock_guard<std::mutex> lock(liveMutex);
   if (liveComms.count(comm) == 0) return notLive(what);
-  if (comm->inCall.exchange(true, std::memory_order_acquire)) {
+  if (comm->inCall.exchange(true, std::memory_order_seq_cst)) {
     return invalid(comm, shoalInvalidUsage,
                    shoal::strprintf("rank %d: %s: another thread is inside a call on this "
                                     "communicator",
                                     comm->rank, what));
   }
+  tlsClaimed = comm;
+  tlsClaimedFreed = shellsFreed.load(std::memory_order_seq_cst);
   return shoalSuccess;
 }
 
@@ -98,11 +140,12 @@ shoalResult_t retire(shoalComm_t comm, const char* what) {
   {
     std::lock_guard<std::mutex> lock(liveMutex);
     if (liveComms.erase(comm) == 0) return notLive(what);
+    comm->live.store(false, std::memory_order_seq_cst);
   }
   double wait = std::max(comm->timeoutSeconds, 1.0) + 5.0;
   const shoal::Deadline deadline = shoal::Deadline::after(wait);
   bool left = false;
-  while (!(left = !comm->inCall.exchange(true, std::memory_order_acquire)) && !deadline.expired()) {
+  while (!(left = !comm->inCall.exchange(true, std::memory_order_seq_cst)) && !deadline.expired()) {
     struct timespec ts = {0, 200000};
     nanosleep(&ts, nullptr);
   }
@@ -114,6 +157,15 @@ shoalResult_t retire(shoalComm_t comm, const char* what) {
                                     comm->rank, what, wait));
   }
   return shoalSuccess;
+}
+
+// Destroys a retired communicator: its resources go now, its emptied shell
+// later (see keepShell).
+shoalResult_t finish(shoalComm_t comm) {
+  shoalResult_t r = guarded(nullptr, [&] { shoal::commDestroy(comm); });
+  comm->release();
+  keepShell(comm);
+  return r;
 }
 
 // Argument checks shared by every collective, then the core. Buffer sizes
@@ -326,9 +378,7 @@ shoalResult_t shoalCommDestroy(shoalComm_t comm) {
   if (!comm) return invalid(nullptr, shoalInvalidArgument, "shoalCommDestroy: comm is NULL");
   shoalResult_t retired = retire(comm, "shoalCommDestroy");
   if (retired != shoalSuccess) return retired;
-  shoalResult_t r = guarded(nullptr, [&] { shoal::commDestroy(comm); });
-  delete comm;
-  return r;
+  return finish(comm);
 }
 
 shoalResult_t shoalCommAbort(shoalComm_t comm) {
@@ -341,9 +391,7 @@ shoalResult_t shoalCommAbort(shoalComm_t comm) {
   }
   shoalResult_t retired = retire(comm, "shoalCommAbort");
   if (retired != shoalSuccess) return retired;
-  shoalResult_t r = guarded(nullptr, [&] { shoal::commDestroy(comm); });
-  delete comm;
-  return r;
+  return finish(comm);
 }
 
 shoalResult_t shoalCommSetTimeout(shoalComm_t comm, double seconds) {

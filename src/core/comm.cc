@@ -263,6 +263,21 @@ shoalComm::shoalComm() = default;
 
 shoalComm::~shoalComm() { streams.reset(); }
 
+void shoalComm::release() {
+  streams.reset();
+  executor.reset();
+  transport.reset();
+  bootstrap.reset();
+  tuner.reset();
+  lastPlan = nullptr;
+  plans.clear();
+  planOrder.clear();
+  std::vector<char>().swap(scratch);
+  std::vector<std::string>().swap(hosts);
+  std::string().swap(brokenReason);
+  std::string().swap(lastError);
+}
+
 namespace shoal {
 
 void commDestroy(shoalComm* comm) {

@@ -33,6 +33,9 @@ struct shoalComm {
   // live-set lock, released with a plain store), so shoalCommAbort from
   // another thread waits for that call to leave before freeing anything.
   std::atomic<bool> inCall{false};
+  // Cleared by the C API when the communicator is destroyed, before it waits
+  // for a running call; read by the C API's lock-free claim.
+  std::atomic<bool> live{true};
   // After a failed collective the communicator refuses further work: peers
   // may be mid-protocol, and reusing the channels could corrupt data.
   std::string brokenReason;
@@ -67,6 +70,9 @@ struct shoalComm {
 
   shoalComm();
   ~shoalComm();
+  // Frees everything a destroyed communicator still holds, leaving an empty
+  // shell whose memory the C API keeps for a while (see c_api.cc).
+  void release();
 };
 
 namespace shoal {

@@ -615,6 +615,27 @@ void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_
 
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op) {
+  // Calls below the streaming size (every small call's) take their kernel
+  // from a table made once, instead of choosing it through three levels on
+  // every chunk: for a few elements the choice cost more than the work.
+  struct Table {
+    Kernel k[shoalNumTypes][shoalNumOps] = {};
+  };
+  static const Table table = [] {
+    Table tb;
+    const bool avx2 = cpuHasAvx2(), avx512 = cpuHasAvx512();
+    for (int i = 0; i < shoalNumTypes; ++i) {
+      for (int j = 0; j < shoalNumOps; ++j) {
+        tb.k[i][j] = pickKernel(static_cast<shoalDataType_t>(i), static_cast<shoalRedOp_t>(j), avx2,
+                                false, avx512);
+      }
+    }
+    return tb;
+  }();
+  if (validDtype(t) && validOp(op) && count < kStreamMinBytes / 8) {
+    if (Kernel k = table.k[t][op]) k(dst, a, b, count);
+    return;
+  }
   ReduceIsa isa = ReduceIsa::kPortable;
   if (cpuHasAvx2()) {
     // In place (dst == a or b) the destination lines were just read, so
