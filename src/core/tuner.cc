@@ -1,5 +1,7 @@
 #include "core/tuner.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -89,6 +91,20 @@ Measured measureLocal() {
   return m;
 }
 
+// Whether this host runs more of the communicator's ranks than this process
+// may use cores (the same test the shm transport makes for its wake-ups).
+bool oversubscribedHere(const shoalComm& comm) {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) return false;
+  int local = comm.size;
+  if (static_cast<int>(comm.hosts.size()) == comm.size) {
+    local =
+        static_cast<int>(std::count(comm.hosts.begin(), comm.hosts.end(), comm.hosts[comm.rank]));
+  }
+  return local > CPU_COUNT(&cpus);
+}
+
 std::string key(CollKind kind, const char* name) {
   return std::string(collName(kind)) + ":" + name;
 }
@@ -118,7 +134,18 @@ void agree(shoalComm* comm, TunerState& st) {
     parseTuningText(text.str(), transport, file, &p);
     how += ", file " + file;
   }
-  std::vector<double> mine = {p.intra.alpha, p.intra.beta, p.inter.alpha, p.inter.beta, p.gamma};
+  // Measured on the project's 2-core VM with 4 ranks (perf/RESULTS.md,
+  // 2026-11-23b): from 16 MiB the double tree beat ring by 1.04-1.28x in 8
+  // of 9 (size, run) pairs over three runs, although the model, counting
+  // each rank's bytes, predicts it 1.4x slower. With ranks sharing cores the total work
+  // decides, which is the same for both, and the tree's ranks hand the CPU
+  // to each other less often than the ring's 2(n-1) lock-step steps. At
+  // 4 MiB ring still won, hence eight messages per half (8 MiB at the
+  // default chunk). Only where ranks outnumber cores: nothing was measured
+  // otherwise.
+  if (transport == "shm" && oversubscribedHere(*comm)) p.treeLong = 0.65;
+  std::vector<double> mine = {p.intra.alpha, p.intra.beta, p.inter.alpha,
+                              p.inter.beta,  p.gamma,      p.treeLong};
   const auto& reg = algorithms::registry();
   for (const auto& a : reg) {
     auto it = p.scale.find(key(a.kind, a.name));
@@ -139,9 +166,10 @@ void agree(shoalComm* comm, TunerState& st) {
   p.intra = {mine[0], mine[1]};
   p.inter = {mine[2], mine[3]};
   p.gamma = mine[4];
+  p.treeLong = mine[5];
   p.scale.clear();
   for (size_t i = 0; i < reg.size(); ++i) {
-    if (mine[5 + i] != 1.0) p.scale[key(reg[i].kind, reg[i].name)] = mine[5 + i];
+    if (mine[6 + i] != 1.0) p.scale[key(reg[i].kind, reg[i].name)] = mine[6 + i];
   }
   p.nicsPerNode = mine.back() > 0 ? static_cast<int>(std::lround(1.0 / mine.back())) : 0;
   st.params = p;
@@ -256,6 +284,7 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           const double f = n == 2 ? 1.0 : 2.0;
           t = 2.0 * d * (al + c * be) + 2.0 * k * f * al + f * S * be + S * ga;
           if (n > 2 && k <= 2) t *= p.treeShort;
+          if (n > 2 && k >= 8) t *= p.treeLong;
         } else if (name == "rhd") {
           int p2 = 1;
           while (p2 * 2 <= n) p2 *= 2;

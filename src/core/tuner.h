@@ -47,6 +47,10 @@ struct TuningParams {
   // Multiplies the double tree's allreduce prediction when each half is at
   // most two messages and there are more than two ranks (see defaultTuning).
   double treeShort = 1.0;
+  // Multiplies it when each half is at least eight messages and there are
+  // more than two ranks; agree() sets it for shm only where a node's ranks
+  // outnumber its cores (see there).
+  double treeLong = 1.0;
   // Links out of a node that its ranks' traffic spreads over (NICs per
   // node); 0: one per rank. hier's cross-node phase runs one ring per local
   // rank, so it is limited by min(this, ranks per node) links, not by one.
