@@ -23,6 +23,8 @@ using namespace shoal::ps;
 
 namespace {
 
+// The sizes written out again on purpose, rather than wire.cc's msgSize: an
+// oracle that shares the code under test would agree with its mistakes.
 size_t wantSize(MsgType t) {
   switch (t) {
     case kRegister:

@@ -13,17 +13,4 @@ for ((k=0;k<rounds;k++)); do
     fi
   done
 done
-python3 - "$out" "$@" <<'PY'
-import sys,os,statistics
-out=sys.argv[1]
-names=[s.split('=')[0] for s in sys.argv[2:]]
-data={}
-for nm in names:
-    for line in open(os.path.join(out,nm)):
-        f=line.split()
-        size=int(f[1]); t=min(float(f[6]),float(f[10]))
-        data.setdefault(size,{}).setdefault(nm,[]).append(t)
-print("size  "+"  ".join(f"{nm:>14}" for nm in names)+"   (median / min us)")
-for size in sorted(data):
-    print(f"{size:5d} "+"  ".join(f"{statistics.median(data[size][nm]):6.2f}/{min(data[size][nm]):5.2f}  " for nm in names))
-PY
+python3 "$(dirname "$0")/../../summarize_rounds.py" "$out" "$@"
