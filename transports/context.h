@@ -67,6 +67,9 @@ class Context {
   // Empty polls before a waiting rank starts yielding the CPU: none where
   // the peers it waits for may need this very core.
   virtual int idleSpins() const { return 64; }
+  // Whether this node runs more of the communicator's ranks than a rank may
+  // use cores (the tuner's shm tree discount depends on it).
+  virtual bool ranksOutnumberCores() const { return false; }
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
   // Largest note Pair::writeWithNote takes; 0 where the transport has none.
   virtual size_t maxNoteBytes() const { return 0; }

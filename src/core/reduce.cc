@@ -630,9 +630,9 @@ void reduceWithIsa(ReduceIsa isa, void* dst, const void* a, const void* b, size_
 
 void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType_t t,
             shoalRedOp_t op) {
-  // Calls below the streaming size (every small call's) take their kernel
-  // from a table made once, instead of choosing it through three levels on
-  // every chunk: for a few elements the choice cost more than the work.
+  // Every kernel but the streaming ones comes from a table made once, instead
+  // of being chosen through three levels per chunk: for the few elements of
+  // a small call the choice cost more than the work.
   struct Table {
     Kernel k[shoalNumTypes][shoalNumOps] = {};
   };
@@ -647,23 +647,18 @@ void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType
     }
     return tb;
   }();
-  if (validDtype(t) && validOp(op) && count < kStreamMinBytes / 8) {
-    if (Kernel k = table.k[t][op]) k(dst, a, b, count);
+  if (!validDtype(t) || !validOp(op)) return;  // no kernel, as pickKernel says
+  // Large and out of place, dst is written with non-temporal stores. In place
+  // (dst == a or b) the destination lines were just read, so ordinary stores
+  // cost no extra traffic and streaming them out is slower.
+  const size_t bytes = count * dtypeSize(t);
+  if (cpuHasAvx2() && bytes >= kStreamMinBytes && !overlaps(dst, a, bytes) &&
+      !overlaps(dst, b, bytes)) {
+    reduceWithIsa(cpuHasAvx512() ? ReduceIsa::kAvx512Streaming : ReduceIsa::kAvx2Streaming, dst, a,
+                  b, count, t, op);
     return;
   }
-  ReduceIsa isa = ReduceIsa::kPortable;
-  if (cpuHasAvx2()) {
-    // In place (dst == a or b) the destination lines were just read, so
-    // ordinary stores cost no extra traffic and streaming them out is slower.
-    const size_t bytes = count * dtypeSize(t);
-    const bool stream =
-        bytes >= kStreamMinBytes && !overlaps(dst, a, bytes) && !overlaps(dst, b, bytes);
-    if (cpuHasAvx512())
-      isa = stream ? ReduceIsa::kAvx512Streaming : ReduceIsa::kAvx512;
-    else
-      isa = stream ? ReduceIsa::kAvx2Streaming : ReduceIsa::kAvx2;
-  }
-  reduceWithIsa(isa, dst, a, b, count, t, op);
+  if (Kernel k = table.k[t][op]) k(dst, a, b, count);
 }
 
 void finalizeAvg(void* buf, size_t count, shoalDataType_t t, int n) {

@@ -1,7 +1,5 @@
 #include "core/tuner.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -91,20 +89,6 @@ Measured measureLocal() {
   return m;
 }
 
-// Whether this host runs more of the communicator's ranks than this process
-// may use cores (the same test the shm transport makes for its wake-ups).
-bool oversubscribedHere(const shoalComm& comm) {
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) return false;
-  int local = comm.size;
-  if (static_cast<int>(comm.hosts.size()) == comm.size) {
-    local =
-        static_cast<int>(std::count(comm.hosts.begin(), comm.hosts.end(), comm.hosts[comm.rank]));
-  }
-  return local > CPU_COUNT(&cpus);
-}
-
 std::string key(CollKind kind, const char* name) {
   return std::string(collName(kind)) + ":" + name;
 }
@@ -137,13 +121,13 @@ void agree(shoalComm* comm, TunerState& st) {
   // Measured on the project's 2-core VM with 4 ranks (perf/RESULTS.md,
   // 2026-11-23b): from 16 MiB the double tree beat ring by 1.04-1.28x in 8
   // of 9 (size, run) pairs over three runs, although the model, counting
-  // each rank's bytes, predicts it 1.4x slower. With ranks sharing cores the total work
-  // decides, which is the same for both, and the tree's ranks hand the CPU
-  // to each other less often than the ring's 2(n-1) lock-step steps. At
-  // 4 MiB ring still won, hence eight messages per half (8 MiB at the
-  // default chunk). Only where ranks outnumber cores: nothing was measured
-  // otherwise.
-  if (transport == "shm" && oversubscribedHere(*comm)) p.treeLong = 0.65;
+  // each rank's bytes, predicts it 1.4x slower. With ranks sharing cores
+  // the total work decides, which is the same for both, and the tree's
+  // ranks hand the CPU to each other less often than the ring's 2(n-1)
+  // lock-step steps. At 4 MiB ring still won, hence eight messages per half
+  // (8 MiB at the default chunk). Only on shm where ranks outnumber cores:
+  // nothing was measured otherwise.
+  if (transport == "shm" && comm->transport->ranksOutnumberCores()) p.treeLong = 0.65;
   std::vector<double> mine = {p.intra.alpha, p.intra.beta, p.inter.alpha,
                               p.inter.beta,  p.gamma,      p.treeLong};
   const auto& reg = algorithms::registry();

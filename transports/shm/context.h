@@ -32,6 +32,7 @@ class ShmContext : public Context {
   // More ranks than usable cores: a peer being waited for may be queued on
   // this core, so yield at once instead of spinning it out of its turn.
   int idleSpins() const override { return oversubscribed_ ? 0 : spinPolls_; }
+  bool ranksOutnumberCores() const override { return oversubscribed_; }
   // A note reaches the executor in Event::payload.
   size_t maxNoteBytes() const override { return Event::kMaxCtrl; }
 
