@@ -65,7 +65,9 @@ class Bench {
         if (!headerDone) {
           headerDone = true;
           if (rank0()) {
-            const std::string algo = rt_.lastAlgorithm();
+            // Known only when the warm-up ran at maxBytes; with -w 0 the last
+            // call was some setup call, so say nothing rather than mislead.
+            const std::string algo = o_.warmupIters > 0 ? rt_.lastAlgorithm() : std::string();
             printComment(rt_.library() + ": transport " + rt_.transport() +
                          (algo.empty() ? std::string() : ", algorithm " + algo) + " (at " +
                          std::to_string(o_.maxBytes) + " B)");
