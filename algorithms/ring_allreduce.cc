@@ -125,6 +125,7 @@ Schedule ringAllReduce(const CollArgs& a) {
       x.src = {BufId::kRecv, chunkOff(sseg, k)};
       x.bytes = chunkBytes(sseg, k);
       x.dep[0] = (t == 0 ? done : prevRecv) + static_cast<int32_t>(k);
+      x.land = x.bytes >= kLandMinBytes;
       s.add(x);
     }
     const Seg rseg = seg(r - t);
@@ -136,6 +137,10 @@ Schedule ringAllReduce(const CollArgs& a) {
       // The region was the source of reduce-scatter step t's send: it may
       // only be overwritten once that send has left.
       x.dep[0] = rsSend[static_cast<size_t>(t)] + static_cast<int32_t>(k);
+      // Placed directly where large: the receiver's answer waits only for
+      // its own reduce-scatter send from this region, which needs nothing
+      // the left neighbour sends after this chunk.
+      x.land = x.bytes >= kLandMinBytes;
       s.add(x);
     }
   }

@@ -1,7 +1,7 @@
 // The executor's control messages and abort notices (core/exec_wire.h) from
 // arbitrary bytes, as a misbehaving peer could send them: call signatures in
-// full or as "the same call" with a sequence, credits, a write's message
-// number, abort notices.
+// full or as "the same call" with a sequence, credits, landing answers, a
+// write's message number, abort notices.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +24,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (strnlen(c.sig.algorithm, sizeof(c.sig.algorithm)) >= sizeof(c.sig.algorithm)) abort();
     } else if (c.kind == execwire::Ctrl::kSameSignature) {
       if (size != sizeof(execwire::SameSignatureMsg)) abort();
+    } else if (c.kind == execwire::Ctrl::kLanding) {
+      // A landing answer: a place that wraps the address space or is empty
+      // is refused by decoding; order and size by landingValid.
+      const execwire::LandingMsg& m = c.landing;
+      if (size != sizeof(execwire::LandingMsg) || m.ok > 1) abort();
+      if (m.ok && (m.bytes == 0 || m.addr + m.bytes <= m.addr)) abort();
+      const uint64_t sendSeq = m.sequence ^ (sel >> 1), prev = m.sequence - (sel & 0x40);
+      const size_t maxBytes = size_t{1} << (sel >> 3);
+      if (execwire::landingValid(m, sendSeq, true, prev, maxBytes) &&
+          (m.sequence < sendSeq || m.sequence <= prev || (m.ok && m.bytes > maxBytes))) {
+        abort();
+      }
     } else if (c.kind == execwire::Ctrl::kCredit) {
       const int slots = 1 << (sel >> 5);  // 1..128, a power of two as SHOAL_SLOTS must be
       const int held = (sel >> 1) % (slots + 1);

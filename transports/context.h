@@ -79,6 +79,20 @@ class Context {
   // caller stages device memory through pinned host buffers.
   virtual bool writesFromDevice(int cudaDevice) const { return false; }
 
+  // Direct placement (Step::land): the receiver of a chunk names its final
+  // address, and the sender writes there instead of into a staging slot.
+  // landsInPlace() is the same for every rank of a transport: it decides
+  // whether marked chunks wait for the receiver's answer at all.
+  virtual bool landsInPlace() const { return false; }
+  // Receiver side: whether this rank lets peers write into its memory at an
+  // address it names (otherwise it answers "use the slot").
+  virtual bool grantsLandings() const { return false; }
+  // Sender side: a key for `len` bytes at `addr` in peer's memory, which the
+  // peer named; false when this rank cannot write there (then the slot).
+  virtual bool landingKey(int peer, uint64_t addr, uint64_t len, RemoteKey* out) const {
+    return false;
+  }
+
   // Stops taking remote operations into this rank's memory, with a bounded
   // wait for what is in flight. Called at destroy before registered buffers
   // are released: a transport whose target side copies incoming data (UCX

@@ -16,7 +16,12 @@ namespace shoal {
 
 namespace execwire {
 
-enum CtrlType : uint8_t { kCtrlCredit = 1, kCtrlSignature = 2, kCtrlSameSignature = 3 };
+enum CtrlType : uint8_t {
+  kCtrlCredit = 1,
+  kCtrlSignature = 2,
+  kCtrlSameSignature = 3,
+  kCtrlLanding = 4
+};
 struct SignatureMsg {
   uint8_t type;
   uint8_t pad[7];
@@ -38,12 +43,26 @@ struct CreditMsg {
   uint32_t count;
 };
 
+// The receiver's answer for one chunk marked Step::land: the address in its
+// memory where the chunk may land, or (ok == 0) that it takes the staging
+// slot as any other chunk.
+struct LandingMsg {
+  uint8_t type;
+  uint8_t ok;
+  uint8_t pad[6];
+  uint64_t sequence;  // the chunk's message number on this connection
+  uint64_t addr;      // ok: where it lands
+  uint64_t bytes;     // ok: how much may land there (the chunk's size)
+};
+static_assert(sizeof(LandingMsg) <= transport::Event::kMaxCtrl);
+
 struct Ctrl {
-  enum Kind { kMalformed, kSignature, kSameSignature, kCredit } kind = kMalformed;
+  enum Kind { kMalformed, kSignature, kSameSignature, kCredit, kLanding } kind = kMalformed;
   uint8_t type = 0;  // first byte, for the error message
   CallSignature sig{};
   uint32_t credits = 0;
   uint32_t sequenceLow = 0;  // kSameSignature
+  LandingMsg landing{};      // kLanding
 };
 
 inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
@@ -60,6 +79,15 @@ inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
     memcpy(&m, p, sizeof(m));
     c.sequenceLow = m.sequenceLow;
     c.kind = Ctrl::kSameSignature;
+  } else if (c.type == kCtrlLanding && len == sizeof(LandingMsg)) {
+    LandingMsg m;
+    memcpy(&m, p, sizeof(m));
+    // A landing that wraps the address space, or says nothing, is no landing.
+    const bool sane = m.ok == 0 || (m.ok == 1 && m.bytes > 0 && m.addr + m.bytes > m.addr);
+    if (sane) {
+      c.landing = m;
+      c.kind = Ctrl::kLanding;
+    }
   } else if (c.type == kCtrlCredit && len == sizeof(CreditMsg)) {
     CreditMsg m;
     memcpy(&m, p, sizeof(m));
@@ -88,7 +116,19 @@ inline bool creditsValid(uint32_t count, int held, int slots) {
          static_cast<int64_t>(held) + static_cast<int64_t>(count) <= slots;
 }
 
+// Landings come in message order, each for a message not yet sent (the
+// sender waits for the answer before it sends a marked chunk), and no larger
+// than a chunk.
+inline bool landingValid(const LandingMsg& m, uint64_t sendSeq, bool havePrev, uint64_t prevSeq,
+                         size_t maxBytes) {
+  if (m.sequence < sendSeq || (havePrev && m.sequence <= prevSeq)) return false;
+  return m.ok == 0 || m.bytes <= maxBytes;
+}
+
 constexpr uint32_t kSeqMask = 0x7fffffffu;  // the imm carries the message number, never a pointer
+// The imm's top bit: this write landed where the receiver's answer said, not
+// in its staging slot.
+constexpr uint32_t kLandedBit = 0x80000000u;
 
 // A write's imm must fall within the credit window [recvSeq, recvSeq + slots);
 // returns how far ahead of recvSeq it is, or -1.

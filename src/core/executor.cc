@@ -25,6 +25,10 @@ using execwire::kCtrlSignature;
 using execwire::kSeqMask;
 using execwire::SignatureMsg;
 
+// A peer's landing answers held at most per connection: a call answers each
+// of its marked chunks once, and even 256 MiB in 64 KiB chunks is 4096.
+constexpr size_t kMaxLandingsHeld = size_t{1} << 16;
+
 struct Executor::Channel {
   std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
   transport::RemoteKey remote{};               // the peer's slots for me
@@ -39,6 +43,13 @@ struct Executor::Channel {
   // repeated call sends only its sequence number (SameSignatureMsg).
   CallSignature noteSent{}, noteReceived{};
   bool noteSentValid = false, noteReceivedValid = false;
+  // Direct placement (Step::land). Sender side: the receiver's answers not
+  // yet used, in message order. Receiver side: the messages this rank let
+  // land in place and has not seen arrive.
+  std::deque<execwire::LandingMsg> landings;
+  uint64_t lastLanding = 0;
+  bool anyLanding = false;
+  std::deque<uint64_t> granted;
 };
 
 // What a schedule's run needs beyond its steps, worked out once per
@@ -61,6 +72,7 @@ struct Executor::Prepared {
 struct Executor::RunVectors {
   std::vector<int32_t> waiting;
   std::vector<size_t> sendHead, recvHead;
+  std::vector<size_t> grantHead;             // next receive to answer a landing for
   std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
   std::vector<int32_t> localReady;
 };
@@ -78,6 +90,7 @@ struct Executor::RunState {
         waiting(v.waiting),
         sendHead(v.sendHead),
         recvHead(v.recvHead),
+        grantHead(v.grantHead),
         sigSent(v.sigSent),
         sigChecked(v.sigChecked),
         localReady(v.localReady),
@@ -95,6 +108,7 @@ struct Executor::RunState {
   std::vector<int32_t>& waiting;
   std::vector<size_t>& sendHead;
   std::vector<size_t>& recvHead;
+  std::vector<size_t>& grantHead;
   std::vector<uint8_t>& sigSent;
   std::vector<uint8_t>& sigChecked;
   std::vector<int32_t>& localReady;
@@ -270,6 +284,7 @@ void Executor::handleEvents(RunState& st) {
       switch (e.kind) {
         case transport::Event::kWrite: {
           int64_t ahead = execwire::writeAhead(e.imm, ch.recvSeq, slots_);
+          const bool landed = (e.imm & execwire::kLandedBit) != 0;
           if (ahead < 0) {
             uint32_t expectLow = static_cast<uint32_t>(ch.recvSeq) & kSeqMask;
             fail(shoalRemoteError,
@@ -291,12 +306,40 @@ void Executor::handleEvents(RunState& st) {
                    c.kind == execwire::Ctrl::kSameSignature ? " (no earlier signature)" : "");
             }
           }
-          ch.arrived[(ch.recvSeq + static_cast<uint64_t>(ahead)) % static_cast<uint64_t>(slots_)] =
-              1;
+          const uint64_t seq = ch.recvSeq + static_cast<uint64_t>(ahead);
+          if (landed) {
+            // Only where this rank said it may land: its answers are in order.
+            while (!ch.granted.empty() && ch.granted.front() < seq) ch.granted.pop_front();
+            if (ch.granted.empty() || ch.granted.front() != seq) {
+              fail(shoalRemoteError,
+                   "rank %d: %s #%llu: protocol error: message %llu from rank %d landed in place "
+                   "without this rank's leave",
+                   ctx_.rank(), st.label.operation,
+                   static_cast<unsigned long long>(st.label.sequence),
+                   static_cast<unsigned long long>(seq), e.peer);
+            }
+            ch.granted.pop_front();
+          }
+          ch.arrived[seq % static_cast<uint64_t>(slots_)] = landed ? 3 : 1;
           break;
         }
         case transport::Event::kCtrl: {
           execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
+          if (c.kind == execwire::Ctrl::kLanding) {
+            if (!ctx_.landsInPlace() || ch.landings.size() >= kMaxLandingsHeld ||
+                !execwire::landingValid(c.landing, ch.sendSeq, ch.anyLanding, ch.lastLanding,
+                                        slotBytes_)) {
+              fail(shoalRemoteError,
+                   "rank %d: %s: invalid landing (message %llu, %llu bytes) from rank %d",
+                   ctx_.rank(), st.label.operation,
+                   static_cast<unsigned long long>(c.landing.sequence),
+                   static_cast<unsigned long long>(c.landing.bytes), e.peer);
+            }
+            ch.landings.push_back(c.landing);
+            ch.lastLanding = c.landing.sequence;
+            ch.anyLanding = true;
+            break;
+          }
           if (c.kind != execwire::Ctrl::kCredit) {
             if (signatureReceived(ch, c)) break;
             fail(shoalRemoteError,
@@ -576,12 +619,14 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   if (v.sendHead.size() != static_cast<size_t>(n)) {
     v.sendHead.assign(n, 0);
     v.recvHead.assign(n, 0);
+    v.grantHead.assign(n, 0);
     v.sigSent.assign(n, 0);
     v.sigChecked.assign(n, 0);
   }
   for (int p : prep.peers) {
     v.sendHead[p] = 0;
     v.recvHead[p] = 0;
+    v.grantHead[p] = 0;
     v.sigSent[p] = 0;
     v.sigChecked[p] = 0;
   }
@@ -607,6 +652,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   std::vector<std::pair<int, size_t>> slotsInUse;
 
   const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl;
+  const bool lands = ctx_.landsInPlace();
+  transport::RemoteKey landingKey;
   uint64_t idle = 0;
   Clock::time_point idleSince{};
   // Not reset by progress: a collective that trickles along is checked too.
@@ -653,7 +700,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         // children), so that both sides of every connection the schedule uses
         // compare their calls: two ranks that disagree on the root would
         // otherwise both only send (and return) or both only receive.
-        if (!st.sigSent[p] && (q.empty() || !noteSignature)) {
+        // A marked first chunk waits for the receiver's landing answer, which
+        // waits for the signature: then the signature goes on its own too.
+        if (!st.sigSent[p] && (q.empty() || !noteSignature || (lands && sch.steps[q[0]].land))) {
           if (hooks_.corruptCtrl && label.sequence >= hooks_.fromSequence) {
             const uint8_t junk[5] = {0x77, 0xde, 0xad, 0xbe, 0xef};
             if (!ctx_.pair(p).sendCtrl(junk, sizeof(junk))) continue;
@@ -667,6 +716,25 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           const Step& s = sch.steps[q[h]];
           size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
           uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & kSeqMask;
+          const transport::RemoteKey* dstKey = &ch.remote;
+          size_t dstOffset = slot * slotBytes_;
+          bool usedLanding = false;
+          if (lands && s.land) {
+            // The receiver's answer comes first: where to put the chunk, or
+            // its slot. Older answers belong to calls that failed midway.
+            while (!ch.landings.empty() && ch.landings.front().sequence < ch.sendSeq)
+              ch.landings.pop_front();
+            if (ch.landings.empty() || ch.landings.front().sequence != ch.sendSeq) break;
+            const execwire::LandingMsg& l = ch.landings.front();
+            usedLanding = true;
+            // A size other than this chunk's means the peer runs another call;
+            // the slot then takes it, and its signature check says so.
+            if (l.ok && l.bytes == s.bytes && ctx_.landingKey(p, l.addr, l.bytes, &landingKey)) {
+              dstKey = &landingKey;
+              dstOffset = 0;
+              imm |= execwire::kLandedBit;
+            }
+          }
           const void* src = resolve(bufs, s.src);
           if (gpu) {
             // The chunk may still be in the making on the stream (a reduction
@@ -682,15 +750,16 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
           if (noteSignature && !st.sigSent[p]) {
             SignatureBytes m = signatureFor(ch, label.signature, true);
-            if (!ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie,
-                                            m.bytes, m.len)) {
+            if (!ctx_.pair(p).writeWithNote(src, s.bytes, *dstKey, dstOffset, imm, cookie, m.bytes,
+                                            m.len)) {
               break;
             }
             signatureSent(ch, label.signature, m);
             st.sigSent[p] = 1;
-          } else if (!ctx_.pair(p).write(src, s.bytes, ch.remote, slot * slotBytes_, imm, cookie)) {
+          } else if (!ctx_.pair(p).write(src, s.bytes, *dstKey, dstOffset, imm, cookie)) {
             break;
           }
+          if (usedLanding) ch.landings.pop_front();
           --ch.credits;
           ++ch.sendSeq;
           ++h;
@@ -724,11 +793,46 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         ++st.sigsChecked;
         progress = true;
       }
+      if (lands) {
+        // Answer each marked receive once its dependencies are met (its
+        // destination is free to be written): the sender waits for it.
+        size_t& g = st.grantHead[p];
+        if (g < h) g = h;
+        while (g < q.size()) {
+          const Step& s = sch.steps[q[g]];
+          if (!s.land) {
+            ++g;
+            continue;
+          }
+          if (st.waiting[q[g]] != 0) break;
+          execwire::LandingMsg m{};
+          m.type = execwire::kCtrlLanding;
+          m.sequence = ch.recvSeq + (g - h);
+          // GPU memory, or a step that reduces (a schedule marking one is
+          // wrong, but the slot still works): through the slot.
+          m.ok = !gpu && s.kind == StepKind::kRecv && s.bytes > 0 && ctx_.grantsLandings();
+          if (m.ok) {
+            m.addr = reinterpret_cast<uint64_t>(resolve(bufs, s.dst));
+            m.bytes = s.bytes;
+          }
+          if (!ctx_.pair(p).sendCtrl(&m, sizeof(m))) break;
+          if (m.ok) ch.granted.push_back(m.sequence);
+          ++g;
+          progress = true;
+        }
+      }
       while (h < q.size() && st.waiting[q[h]] == 0) {
         size_t slot = ch.recvSeq % static_cast<uint64_t>(slots_);
         // 1: data waiting; 2: read by GPU work not yet finished (a slot the
-        // sequence wraps around to before its credit went back).
-        if (ch.arrived[slot] != 1) break;
+        // sequence wraps around to before its credit went back); 3: the data
+        // landed in place.
+        if (ch.arrived[slot] != 1 && ch.arrived[slot] != 3) break;
+        if (ch.arrived[slot] == 3 && (gpu || sch.steps[q[h]].kind != StepKind::kRecv)) {
+          fail(shoalInternalError,
+               "rank %d: %s: message %llu from rank %d landed in place for a step that cannot take "
+               "it",
+               ctx_.rank(), label.operation, static_cast<unsigned long long>(ch.recvSeq), p);
+        }
         const Step& s = sch.steps[q[h]];
         const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;
         char* dst = resolve(bufs, s.dst);
@@ -746,7 +850,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           if (s.kind == StepKind::kRecv) {
             // A zero-byte step (a barrier's) may have no buffer, and memcpy's
             // pointers must not be null even then.
-            if (s.bytes != 0) memcpy(dst, data, s.bytes);
+            if (s.bytes != 0 && ch.arrived[slot] == 1) memcpy(dst, data, s.bytes);
           } else {
             reduce(dst, resolve(bufs, s.src), data, s.bytes / es, dtype, op);
           }

@@ -41,7 +41,19 @@ struct Step {
   size_t bytes = 0;
   // Indices of earlier steps that must complete first; -1 for none.
   int32_t dep[2] = {-1, -1};
+  // Set on a Send and on the Recv that matches it (never on a RecvReduce),
+  // both sides alike: the receiver may offer the chunk's final place, so it
+  // arrives there instead of in a staging slot and is not copied again. The
+  // sender then waits for the receiver's answer, which comes once the Recv's
+  // dependencies are met: only mark pairs whose Recv does not depend on
+  // anything the sender does after this Send. Transports without direct
+  // placement ignore it.
+  bool land = false;
 };
+
+// Chunks from this size on are worth a control message to place directly:
+// the copy it saves costs microseconds, the message a fraction of one.
+constexpr size_t kLandMinBytes = size_t{64} << 10;
 
 struct Schedule {
   std::vector<Step> steps;

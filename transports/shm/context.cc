@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "core/bootstrap.h"
@@ -51,6 +52,17 @@ std::unique_ptr<Buffer> ShmContext::registerMemory(void* ptr, size_t bytes) {
          "shm: registering user memory needs cross-memory attach, disabled by SHOAL_SHM_CMA=0");
   }
   return std::make_unique<UserBuffer>(ptr, bytes, regions_);
+}
+
+bool ShmContext::landingKey(int peer, uint64_t addr, uint64_t len, RemoteKey* out) const {
+  if (!cma_ || peer < 0 || peer >= size_ || peer == rank_) return false;
+  // The process is the one this rank connected to, never one a message names.
+  KeyData kd{KeyKind::kCma, static_cast<int32_t>(peerPids_[peer]), -1, 0, 0};
+  out->len = sizeof(kd);
+  out->addr = addr;
+  out->size = len;
+  memcpy(out->bytes, &kd, sizeof(kd));
+  return true;
 }
 
 void ShmContext::connect(Bootstrap& bootstrap, Deadline deadline) {

@@ -36,6 +36,11 @@ class ShmContext : public Context {
   // A note reaches the executor in Event::payload.
   size_t maxNoteBytes() const override { return Event::kMaxCtrl; }
 
+  // Landings go through cross-memory attach into the peer's own pages.
+  bool landsInPlace() const override { return true; }
+  bool grantsLandings() const override { return cma_; }
+  bool landingKey(int peer, uint64_t addr, uint64_t len, RemoteKey* out) const override;
+
   // Used by pairs.
   MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
   void ring(int peer);             // after a push to outbox(peer): wake it if it sleeps

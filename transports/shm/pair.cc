@@ -2,6 +2,7 @@
 
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "core/error.h"
@@ -46,9 +47,18 @@ bool ShmPair::writeWithNote(const void* src, size_t len, const RemoteKey& dst, s
       memcpy(base + dstOffset, src, len);
     } else {
       // Cross-memory attach: the kernel copies straight into the peer's pages.
+      // Only into the process this pair connected to, whatever a key says.
+      if (kd.pid != ctx_.peerPid(peer_)) {
+        fail(shoalRemoteError, "shm: key from peer %d names process %d, not the peer's %d", peer_,
+             kd.pid, static_cast<int>(ctx_.peerPid(peer_)));
+      }
       struct iovec local = {const_cast<void*>(src), len};
       struct iovec remote = {reinterpret_cast<void*>(dst.addr + dstOffset), len};
       ssize_t n = process_vm_writev(kd.pid, &local, 1, &remote, 1, 0);
+      if (n < 0 && errno == ESRCH) {
+        fail(shoalRemoteError, "shm: write of %zu bytes to peer %d: its process %d is gone", len,
+             peer_, kd.pid);
+      }
       if (n != static_cast<ssize_t>(len)) {
         failErrno("shm: process_vm_writev of %zu bytes to peer %d (pid %d) returned %zd", len,
                   peer_, kd.pid, n);

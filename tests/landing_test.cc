@@ -1,0 +1,113 @@
+// Direct placement (Step::land) over shared memory: large chunks of ring
+// allreduce's allgather half and of ring allgather land in the receiver's
+// buffer instead of a staging slot. Every element checked, in and out of
+// place, with chunks at the size threshold and tails below it, and with one
+// rank that refuses landings (SHOAL_SHM_CMA=0), whose peers then use its slots.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/schedule.h"
+#include "util/multiprocess.h"
+#include "util/reference.h"
+
+namespace {
+
+constexpr size_t kChunk = shoal::kLandMinBytes;
+
+struct Case {
+  int ranks;
+  int refusingRank;  // -1: every rank grants landings
+};
+
+class Landing : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!shoal::test::transportUsable("shm", &why)) GTEST_SKIP() << "shm: " << why;
+  }
+  shoal::test::MultiProcessOptions options() const {
+    shoal::test::MultiProcessOptions o;
+    o.env["SHOAL_TRANSPORT"] = "shm";
+    o.env["SHOAL_ALGO"] = "ring";
+    o.env["SHOAL_CHUNK_SIZE"] = std::to_string(kChunk);
+    return o;
+  }
+  void initComm(int rank, int n, const shoalUniqueId& id, shoalComm_t* comm) const {
+    if (rank == GetParam().refusingRank) setenv("SHOAL_SHM_CMA", "0", 1);
+    ASSERT_EQ(shoalCommInitRank(comm, n, id, rank), shoalSuccess) << shoalGetLastError(nullptr);
+  }
+};
+
+TEST_P(Landing, RingAllReduceEveryElement) {
+  const Case c = GetParam();
+  auto results = shoal::test::runRanks(
+      c.ranks,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalComm_t comm = nullptr;
+        initComm(rank, n, id, &comm);
+        // Segments of three full chunks plus a tail below the threshold, and
+        // one count whose segments are exactly one chunk.
+        for (size_t perSeg : {3 * kChunk + 12, kChunk}) {
+          for (shoalDataType_t t : {shoalFloat, shoalInt8}) {
+            const size_t es = t == shoalFloat ? 4 : 1;
+            const size_t count = perSeg / es * static_cast<size_t>(n) + (t == shoalInt8 ? 3 : 1);
+            std::vector<char> send(count * es), recv(count * es), want(count * es);
+            shoal::test::fillExpected(want.data(), count, t, shoalSum, n);
+            for (bool inPlace : {false, true}) {
+              SCOPED_TRACE(::testing::Message() << "rank " << rank << " count " << count << " type "
+                                                << t << " in place " << inPlace);
+              shoal::test::fillInput(send.data(), count, t, shoalSum, rank);
+              void* out = inPlace ? send.data() : recv.data();
+              ASSERT_EQ(shoalAllReduce(send.data(), out, count, t, shoalSum, comm, nullptr),
+                        shoalSuccess)
+                  << shoalGetLastError(comm);
+              ASSERT_EQ(shoal::test::compare(out, want.data(), count, t), "");
+            }
+          }
+        }
+        ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
+      },
+      options());
+  shoal::test::expectAllRanksPassed(results);
+}
+
+TEST_P(Landing, RingAllGatherEveryElement) {
+  const Case c = GetParam();
+  auto results = shoal::test::runRanks(
+      c.ranks,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalComm_t comm = nullptr;
+        initComm(rank, n, id, &comm);
+        const size_t count = (2 * kChunk + 40) / 4;  // floats per rank: two chunks and a tail
+        std::vector<float> send(count), recv(count * static_cast<size_t>(n)), want(recv.size());
+        for (int r = 0; r < n; ++r) {
+          for (size_t i = 0; i < count; ++i)
+            want[static_cast<size_t>(r) * count + i] = static_cast<float>(r * 1000 + i % 997);
+        }
+        for (size_t i = 0; i < count; ++i) send[i] = want[static_cast<size_t>(rank) * count + i];
+        for (int round = 0; round < 2; ++round) {
+          std::fill(recv.begin(), recv.end(), -1.0f);
+          ASSERT_EQ(shoalAllGather(send.data(), recv.data(), count, shoalFloat, comm, nullptr),
+                    shoalSuccess)
+              << shoalGetLastError(comm);
+          ASSERT_EQ(shoal::test::compare(recv.data(), want.data(), recv.size(), shoalFloat), "")
+              << "rank " << rank << " round " << round;
+        }
+        ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
+      },
+      options());
+  shoal::test::expectAllRanksPassed(results);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shm, Landing, ::testing::Values(Case{2, -1}, Case{3, -1}, Case{4, -1}, Case{2, 0}, Case{3, 1}),
+    [](const ::testing::TestParamInfo<Case>& i) {
+      return std::to_string(i.param.ranks) + "ranks" +
+             (i.param.refusingRank >= 0 ? "_rank" + std::to_string(i.param.refusingRank) + "Refuses"
+                                        : std::string());
+    });
+
+}  // namespace
