@@ -494,11 +494,12 @@ TEST(Tuner, ChoicesFollowTheModel) {
   steer.scale["allreduce:tree"] = 1e-6;
   EXPECT_STREQ(pick(CollKind::kAllReduce, 4, 64 << 20, nullptr, steer), "tree");
   // Where a node's ranks outnumber its cores (agree() sets treeLong for
-  // shm), the tree takes over from eight chunks per half, not below.
+  // shm), the tree takes over from 64 chunks per half, not below.
   TuningParams crowded = shm;
   crowded.treeLong = 0.65;
-  EXPECT_STREQ(pick(CollKind::kAllReduce, 4, 16 << 20, nullptr, crowded), "tree");
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 4, 64 << 20, nullptr, crowded), "tree");
   EXPECT_STREQ(pick(CollKind::kAllReduce, 4, 256 << 20, nullptr, crowded), "tree");
+  EXPECT_STRNE(pick(CollKind::kAllReduce, 4, 16 << 20, nullptr, crowded), "tree");
   EXPECT_STRNE(pick(CollKind::kAllReduce, 4, 4 << 20, nullptr, crowded), "tree");
   EXPECT_STRNE(pick(CollKind::kAllReduce, 4, 16 << 20, nullptr, shm), "tree");
   // Two ranks are never crowded by the discount: it applies above two.

@@ -124,9 +124,11 @@ void agree(shoalComm* comm, TunerState& st) {
   // each rank's bytes, predicts it 1.4x slower. With ranks sharing cores
   // the total work decides, which is the same for both, and the tree's
   // ranks hand the CPU to each other less often than the ring's 2(n-1)
-  // lock-step steps. At 4 MiB ring still won, hence eight messages per half
-  // (8 MiB at the default chunk). Only on shm where ranks outnumber cores:
-  // nothing was measured otherwise.
+  // lock-step steps. Since ring's allgather half lands in place (Step::land,
+  // no copy out of a slot) ring wins at 16 MiB by 1.2-1.3x, ties at 64 MiB
+  // and trails by 0-6% at 256 MiB (RESULTS.md, "Direct placement"), hence
+  // 64 messages per half (64 MiB at the default chunk). Only on shm where
+  // ranks outnumber cores: nothing was measured otherwise.
   if (transport == "shm" && comm->transport->ranksOutnumberCores()) p.treeLong = 0.65;
   std::vector<double> mine = {p.intra.alpha, p.intra.beta, p.inter.alpha,
                               p.inter.beta,  p.gamma,      p.treeLong};
@@ -268,7 +270,7 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           const double f = n == 2 ? 1.0 : 2.0;
           t = 2.0 * d * (al + c * be) + 2.0 * k * f * al + f * S * be + S * ga;
           if (n > 2 && k <= 2) t *= p.treeShort;
-          if (n > 2 && k >= 8) t *= p.treeLong;
+          if (n > 2 && k >= 64) t *= p.treeLong;
         } else if (name == "rhd") {
           int p2 = 1;
           while (p2 * 2 <= n) p2 *= 2;
