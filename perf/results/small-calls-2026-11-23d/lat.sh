@@ -1,7 +1,7 @@
 #!/bin/bash
 # usage: lat.sh ROUNDS NRANKS name=ENVSPEC@build ...  runs all_reduce_perf 8..2K with env
 rounds=$1; n=$2; shift 2
-out=/tmp/cmp/lat-$n; rm -rf $out; mkdir -p $out
+out=${OUT:-/tmp/cmp}/lat-$n; rm -rf $out; mkdir -p $out
 args=(-b 8 -e 2K -f 4 -n 3000 -w 300 -c 0)
 for ((k=0;k<rounds;k++)); do
   for spec in "$@"; do
