@@ -5,6 +5,8 @@
 // rank that refuses landings (SHOAL_SHM_CMA=0), whose peers then use its slots.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -100,6 +102,50 @@ TEST_P(Landing, RingAllGatherEveryElement) {
       },
       options());
   shoal::test::expectAllRanksPassed(results);
+}
+
+// A rank that dies in the allgather half: its left neighbour may be waiting
+// for its landing answer, or writing into its memory, and its right neighbour
+// for its data. Both fail the call with an error naming it, well before the
+// deadline, and nothing hangs.
+TEST(LandingFaults, PeerDeadInTheAllGatherHalfIsNamed) {
+  std::string why;
+  if (!shoal::test::transportUsable("shm", &why)) GTEST_SKIP() << "shm: " << why;
+  shoal::test::MultiProcessOptions o;
+  o.env["SHOAL_TRANSPORT"] = "shm";
+  o.env["SHOAL_ALGO"] = "ring";
+  o.env["SHOAL_CHUNK_SIZE"] = std::to_string(kChunk);
+  o.env["SHOAL_TEST_KILL_AT"] = "allgather:1";
+  o.timeoutSeconds = 120;
+  auto results = shoal::test::runRanks(
+      3,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        shoalComm_t comm = nullptr;
+        ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess)
+            << shoalGetLastError(nullptr);
+        ASSERT_EQ(shoalCommSetTimeout(comm, 60), shoalSuccess);
+        const size_t count = 8 * kChunk / 4 * static_cast<size_t>(n);
+        std::vector<float> buf(count, 1.0f);
+        const auto start = std::chrono::steady_clock::now();
+        shoalResult_t r =
+            shoalAllReduce(buf.data(), buf.data(), count, shoalFloat, shoalSum, comm, nullptr);
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        EXPECT_NE(r, shoalSuccess) << "rank " << rank;
+        const std::string msg = shoalGetLastError(comm);
+        EXPECT_NE(msg.find("rank 1"), std::string::npos) << "rank " << rank << ": " << msg;
+        EXPECT_LT(secs, 30) << "rank " << rank << " noticed only after " << secs << " s: " << msg;
+        shoalCommAbort(comm);
+      },
+      o);
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& res : results) {
+    if (res.rank == 1) {
+      EXPECT_EQ(res.exitCode, -SIGKILL) << res.what;
+    } else {
+      EXPECT_EQ(res.exitCode, 0) << "rank " << res.rank << ": " << res.what;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -372,8 +372,13 @@ std::string Executor::waitingFor(RunState& st, std::string* detail) const {
   for (int p : st.peers) {
     if (st.sendHead[p] < st.sendQ[p].size()) {
       waitingOn.insert(p);
+      const Channel& ch = *channels_[p];
+      const bool landing = ctx_.landsInPlace() && st.sch.steps[st.sendQ[p][st.sendHead[p]]].land &&
+                           (ch.landings.empty() || ch.landings.front().sequence != ch.sendSeq);
       *detail += strprintf(" send %zu/%zu to rank %d%s;", st.sendHead[p], st.sendQ[p].size(), p,
-                           channels_[p]->credits == 0 ? " (no credit)" : "");
+                           ch.credits == 0 ? " (no credit)"
+                           : landing       ? " (awaiting its landing answer)"
+                                           : "");
     }
     if (st.recvHead[p] < st.recvQ[p].size()) {
       waitingOn.insert(p);
