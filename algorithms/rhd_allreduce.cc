@@ -68,12 +68,25 @@ Schedule rhdAllReduce(const CollArgs& a) {
   // Sends or receives a range in message-sized pieces, ordered by the levels
   // below `mask` (0: in offset order); both partners cut the same ranges the
   // same way, so the pieces match.
-  auto sendRange = [&](int peer, BufId buf, size_t off, size_t cnt, int mask, bool giveFirst) {
-    auto f = [&](size_t o, size_t c) { b.send(peer, {buf, o * es}, c * es); };
+  // Large plain transfers (the allgather levels, the fix-up's result) are
+  // marked Step::land on both sides; a send whose partner reduces is not.
+  // A receive here only waits for this rank's own earlier send from the
+  // same range, so its landing answer never waits on the sender.
+  auto mark = [&](int32_t step, size_t bytes) {
+    s.steps[static_cast<size_t>(step)].land = bytes >= kLandMinBytes;
+  };
+  auto sendRange = [&](int peer, BufId buf, size_t off, size_t cnt, int mask, bool giveFirst,
+                       bool land) {
+    auto f = [&](size_t o, size_t c) {
+      const int32_t i = b.send(peer, {buf, o * es}, c * es);
+      if (land) mark(i, c * es);
+    };
     forEachChunkByLevel(off, cnt, ce, me, mask, giveFirst, f);
   };
   auto recvRange = [&](int peer, size_t off, size_t cnt, int mask, bool giveFirst) {
-    auto f = [&](size_t o, size_t c) { b.recv(peer, {BufId::kRecv, o * es}, c * es); };
+    auto f = [&](size_t o, size_t c) {
+      mark(b.recv(peer, {BufId::kRecv, o * es}, c * es), c * es);
+    };
     forEachChunkByLevel(off, cnt, ce, me, mask, giveFirst, f);
   };
   auto reduceRange = [&](int peer, BufId own, size_t off, size_t cnt, int mask, bool giveFirst) {
@@ -85,7 +98,7 @@ Schedule rhdAllReduce(const CollArgs& a) {
 
   if (fold.sitsOut(r)) {
     // Fix-up rank: contributes through r+1 and gets the result back.
-    sendRange(r + 1, BufId::kSend, 0, a.count, 0, true);
+    sendRange(r + 1, BufId::kSend, 0, a.count, 0, true, false);
     recvRange(r + 1, 0, a.count, 0, true);
     return s;
   }
@@ -112,7 +125,7 @@ Schedule rhdAllReduce(const CollArgs& a) {
       l = {l.peer, mask, lo, mid - lo, mid, hi - mid};
       hi = mid;
     }
-    sendRange(l.peer, cur, l.giveOff, l.giveCnt, mask / 2, true);
+    sendRange(l.peer, cur, l.giveOff, l.giveCnt, mask / 2, true, false);
     reduceRange(l.peer, cur, l.keepOff, l.keepCnt, mask / 2, true);
     cur = BufId::kRecv;
     levels.push_back(l);
@@ -123,10 +136,10 @@ Schedule rhdAllReduce(const CollArgs& a) {
     });
   }
   for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
-    sendRange(it->peer, BufId::kRecv, it->keepOff, it->keepCnt, it->mask / 2, false);
+    sendRange(it->peer, BufId::kRecv, it->keepOff, it->keepCnt, it->mask / 2, false, true);
     recvRange(it->peer, it->giveOff, it->giveCnt, it->mask / 2, false);
   }
-  if (fold.folded(r)) sendRange(r - 1, BufId::kRecv, 0, a.count, 0, true);
+  if (fold.folded(r)) sendRange(r - 1, BufId::kRecv, 0, a.count, 0, true, true);
   return s;
 }
 

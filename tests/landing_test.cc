@@ -5,6 +5,7 @@
 // rank that refuses landings (SHOAL_SHM_CMA=0), whose peers then use its slots.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -102,6 +103,53 @@ TEST_P(Landing, RingAllGatherEveryElement) {
       },
       options());
   shoal::test::expectAllRanksPassed(results);
+}
+
+// rhd's allgather levels and its fix-up result (3 and 5 ranks), and both
+// broadcasts from every root, with chunks that land and tails that do not.
+TEST_P(Landing, RhdAllReduceAndBroadcastsEveryElement) {
+  const Case c = GetParam();
+  for (int n : {c.ranks, c.ranks + 1}) {
+    for (const char* bcast : {"ring", "tree"}) {
+      shoal::test::MultiProcessOptions o = options();
+      o.env["SHOAL_ALGO"] = std::string("allreduce:rhd;broadcast:") + bcast;
+      auto results = shoal::test::runRanks(
+          n,
+          [&](int rank, int size, const shoalUniqueId& id) {
+            shoalComm_t comm = nullptr;
+            initComm(rank, size, id, &comm);
+            const size_t count = (5 * kChunk + 20) / 4 * static_cast<size_t>(size);
+            std::vector<float> send(count), recv(count), want(count);
+            shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
+            for (bool inPlace : {false, true}) {
+              shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
+              float* out = inPlace ? send.data() : recv.data();
+              ASSERT_EQ(
+                  shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
+                  shoalSuccess)
+                  << shoalGetLastError(comm);
+              ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
+                  << "rank " << rank << " of " << size << " in place " << inPlace;
+            }
+            for (int root = 0; root < size; ++root) {
+              for (size_t i = 0; i < count; ++i)
+                send[i] = rank == root ? static_cast<float>((root + 1) * 7 + i % 1009) : -1.0f;
+              std::fill(recv.begin(), recv.end(), -2.0f);
+              ASSERT_EQ(
+                  shoalBroadcast(send.data(), recv.data(), count, shoalFloat, root, comm, nullptr),
+                  shoalSuccess)
+                  << shoalGetLastError(comm);
+              for (size_t i = 0; i < count; ++i) {
+                ASSERT_EQ(recv[i], static_cast<float>((root + 1) * 7 + i % 1009))
+                    << "rank " << rank << " of " << size << " root " << root << " element " << i;
+              }
+            }
+            ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
+          },
+          o);
+      shoal::test::expectAllRanksPassed(results);
+    }
+  }
 }
 
 // A rank that dies in the allgather half: its left neighbour may be waiting
