@@ -1,8 +1,10 @@
-// Direct placement (Step::land) over shared memory: large chunks of ring
-// allreduce's allgather half and of ring allgather land in the receiver's
-// buffer instead of a staging slot. Every element checked, in and out of
-// place, with chunks at the size threshold and tails below it, and with one
-// rank that refuses landings (SHOAL_SHM_CMA=0), whose peers then use its slots.
+// Direct placement (Step::land): large chunks of ring allreduce's allgather
+// half, ring allgather, rhd's allgather levels and the broadcasts land in the
+// receiver's buffer instead of a staging slot (shm: cross-memory attach;
+// verbs: an RDMA write into the registered buffer, run in the rxe guest).
+// Every element checked, in and out of place, with chunks at the size
+// threshold and tails below it, and on shm with one rank that refuses
+// landings (SHOAL_SHM_CMA=0), whose peers then use its slots.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,19 +23,21 @@ namespace {
 constexpr size_t kChunk = shoal::kLandMinBytes;
 
 struct Case {
+  const char* transport;  // shm, or verbs (Soft-RoCE in the rxe guests)
   int ranks;
-  int refusingRank;  // -1: every rank grants landings
+  int refusingRank;  // -1: every rank grants landings (shm: SHOAL_SHM_CMA=0 refuses)
 };
 
 class Landing : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
     std::string why;
-    if (!shoal::test::transportUsable("shm", &why)) GTEST_SKIP() << "shm: " << why;
+    const char* t = GetParam().transport;
+    if (!shoal::test::transportUsable(t, &why)) GTEST_SKIP() << t << ": " << why;
   }
   shoal::test::MultiProcessOptions options() const {
     shoal::test::MultiProcessOptions o;
-    o.env["SHOAL_TRANSPORT"] = "shm";
+    o.env["SHOAL_TRANSPORT"] = GetParam().transport;
     o.env["SHOAL_ALGO"] = "ring";
     o.env["SHOAL_CHUNK_SIZE"] = std::to_string(kChunk);
     return o;
@@ -196,12 +200,16 @@ TEST(LandingFaults, PeerDeadInTheAllGatherHalfIsNamed) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shm, Landing, ::testing::Values(Case{2, -1}, Case{3, -1}, Case{4, -1}, Case{2, 0}, Case{3, 1}),
-    [](const ::testing::TestParamInfo<Case>& i) {
-      return std::to_string(i.param.ranks) + "ranks" +
-             (i.param.refusingRank >= 0 ? "_rank" + std::to_string(i.param.refusingRank) + "Refuses"
-                                        : std::string());
-    });
+INSTANTIATE_TEST_SUITE_P(Transports, Landing,
+                         ::testing::Values(Case{"shm", 2, -1}, Case{"shm", 3, -1},
+                                           Case{"shm", 4, -1}, Case{"shm", 2, 0}, Case{"shm", 3, 1},
+                                           Case{"verbs", 2, -1}, Case{"verbs", 3, -1}),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return std::string(i.param.transport) + "_" +
+                                  std::to_string(i.param.ranks) + "ranks" +
+                                  (i.param.refusingRank >= 0
+                                       ? "_rank" + std::to_string(i.param.refusingRank) + "Refuses"
+                                       : std::string());
+                         });
 
 }  // namespace

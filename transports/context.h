@@ -84,12 +84,18 @@ class Context {
   // landsInPlace() is the same for every rank of a transport: it decides
   // whether marked chunks wait for the receiver's answer at all.
   virtual bool landsInPlace() const { return false; }
-  // Receiver side: whether this rank lets peers write into its memory at an
-  // address it names (otherwise it answers "use the slot").
-  virtual bool grantsLandings() const { return false; }
+  // Receiver side: lets peers write `len` bytes at `addr`, memory of this
+  // rank, for as long as *hold lives (null where nothing needs holding);
+  // *token is what a writer needs besides the address (verbs: the rkey).
+  // False: this rank does not (then it answers "use the slot").
+  virtual bool grantLanding(void* addr, size_t len, uint32_t* token,
+                            std::unique_ptr<Buffer>* hold) {
+    return false;
+  }
   // Sender side: a key for `len` bytes at `addr` in peer's memory, which the
-  // peer named; false when this rank cannot write there (then the slot).
-  virtual bool landingKey(int peer, uint64_t addr, uint64_t len, RemoteKey* out) const {
+  // peer named with `token`; false when this rank cannot write there.
+  virtual bool landingKey(int peer, uint64_t addr, uint64_t len, uint32_t token,
+                          RemoteKey* out) const {
     return false;
   }
 

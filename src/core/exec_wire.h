@@ -49,7 +49,8 @@ struct CreditMsg {
 struct LandingMsg {
   uint8_t type;
   uint8_t ok;
-  uint8_t pad[6];
+  uint8_t pad[2];
+  uint32_t token;     // ok: the transport's access word for the place (verbs: rkey)
   uint64_t sequence;  // the chunk's message number on this connection
   uint64_t addr;      // ok: where it lands
   uint64_t bytes;     // ok: how much may land there (the chunk's size)

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/bootstrap.h"
+#include "core/config.h"
 #include "core/device_staging.h"
 #include "core/error.h"
 #include "core/exec_wire.h"
@@ -49,7 +50,11 @@ struct Executor::Channel {
   std::deque<execwire::LandingMsg> landings;
   uint64_t lastLanding = 0;
   bool anyLanding = false;
-  std::deque<uint64_t> granted;
+  struct Granted {
+    uint64_t seq;
+    std::unique_ptr<transport::Buffer> hold;  // keeps the place registered
+  };
+  std::deque<Granted> granted;
 };
 
 // What a schedule's run needs beyond its steps, worked out once per
@@ -131,6 +136,7 @@ Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotByt
     fail(shoalInvalidArgument, "SHOAL_CHUNK_SIZE=%zu: must be at least 64 bytes", slotBytes_);
   slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
   creditBatch_ = std::max(1, slots_ / 2);
+  landing_ = config::getBool("SHOAL_LANDING");
   vectors_ = std::make_unique<RunVectors>();
 }
 
@@ -309,8 +315,8 @@ void Executor::handleEvents(RunState& st) {
           const uint64_t seq = ch.recvSeq + static_cast<uint64_t>(ahead);
           if (landed) {
             // Only where this rank said it may land: its answers are in order.
-            while (!ch.granted.empty() && ch.granted.front() < seq) ch.granted.pop_front();
-            if (ch.granted.empty() || ch.granted.front() != seq) {
+            while (!ch.granted.empty() && ch.granted.front().seq < seq) ch.granted.pop_front();
+            if (ch.granted.empty() || ch.granted.front().seq != seq) {
               fail(shoalRemoteError,
                    "rank %d: %s #%llu: protocol error: message %llu from rank %d landed in place "
                    "without this rank's leave",
@@ -734,7 +740,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             usedLanding = true;
             // A size other than this chunk's means the peer runs another call;
             // the slot then takes it, and its signature check says so.
-            if (l.ok && l.bytes == s.bytes && ctx_.landingKey(p, l.addr, l.bytes, &landingKey)) {
+            if (l.ok && l.bytes == s.bytes &&
+                ctx_.landingKey(p, l.addr, l.bytes, l.token, &landingKey)) {
               dstKey = &landingKey;
               dstOffset = 0;
               imm |= execwire::kLandedBit;
@@ -815,13 +822,16 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           m.sequence = ch.recvSeq + (g - h);
           // GPU memory, or a step that reduces (a schedule marking one is
           // wrong, but the slot still works): through the slot.
-          m.ok = !gpu && s.kind == StepKind::kRecv && s.bytes > 0 && ctx_.grantsLandings();
+          std::unique_ptr<transport::Buffer> hold;
+          char* place = resolve(bufs, s.dst);
+          m.ok = landing_ && !gpu && s.kind == StepKind::kRecv && s.bytes > 0 &&
+                 ctx_.grantLanding(place, s.bytes, &m.token, &hold);
           if (m.ok) {
-            m.addr = reinterpret_cast<uint64_t>(resolve(bufs, s.dst));
+            m.addr = reinterpret_cast<uint64_t>(place);
             m.bytes = s.bytes;
           }
           if (!ctx_.pair(p).sendCtrl(&m, sizeof(m))) break;
-          if (m.ok) ch.granted.push_back(m.sequence);
+          if (m.ok) ch.granted.push_back({m.sequence, std::move(hold)});
           ++g;
           progress = true;
         }
@@ -862,6 +872,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           ch.arrived[slot] = 0;
           ++ch.creditsOwed;
         }
+        // A place granted for a message that came through the slot after all
+        // (the sender could not write there) is given up with it.
+        while (!ch.granted.empty() && ch.granted.front().seq <= ch.recvSeq) ch.granted.pop_front();
         ++ch.recvSeq;
         complete(q[h]);
         ++h;

@@ -143,6 +143,7 @@ class Executor {
   std::unique_ptr<Prepared> uncached_;               // reused for schedules without an id
   std::unique_ptr<RunVectors> vectors_;              // the current run's bookkeeping
   uint32_t creditBatch_ = 1;
+  bool landing_ = true;  // SHOAL_LANDING: offer peers this rank's buffers for large chunks
 };
 
 }  // namespace shoal

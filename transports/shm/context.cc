@@ -54,7 +54,8 @@ std::unique_ptr<Buffer> ShmContext::registerMemory(void* ptr, size_t bytes) {
   return std::make_unique<UserBuffer>(ptr, bytes, regions_);
 }
 
-bool ShmContext::landingKey(int peer, uint64_t addr, uint64_t len, RemoteKey* out) const {
+bool ShmContext::landingKey(int peer, uint64_t addr, uint64_t len, uint32_t /*token*/,
+                            RemoteKey* out) const {
   if (!cma_ || peer < 0 || peer >= size_ || peer == rank_) return false;
   // The process is the one this rank connected to, never one a message names.
   KeyData kd{KeyKind::kCma, static_cast<int32_t>(peerPids_[peer]), -1, 0, 0};

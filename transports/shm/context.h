@@ -38,8 +38,13 @@ class ShmContext : public Context {
 
   // Landings go through cross-memory attach into the peer's own pages.
   bool landsInPlace() const override { return true; }
-  bool grantsLandings() const override { return cma_; }
-  bool landingKey(int peer, uint64_t addr, uint64_t len, RemoteKey* out) const override;
+  bool grantLanding(void* addr, size_t len, uint32_t* token,
+                    std::unique_ptr<Buffer>* hold) override {
+    *token = 0;
+    return cma_;
+  }
+  bool landingKey(int peer, uint64_t addr, uint64_t len, uint32_t token,
+                  RemoteKey* out) const override;
 
   // Used by pairs.
   MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox

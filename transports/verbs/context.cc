@@ -401,6 +401,31 @@ std::unique_ptr<Buffer> VerbsContext::registerMemory(void* ptr, size_t bytes) {
   return std::make_unique<VerbsBuffer>(domain_, entry, ptr, bytes, false);
 }
 
+bool VerbsContext::grantLanding(void* addr, size_t len, uint32_t* token,
+                                std::unique_ptr<Buffer>* hold) {
+  try {
+    std::unique_ptr<Buffer> b = registerMemory(addr, len);
+    *token = decodeKey(b->key()).rkey;
+    *hold = std::move(b);
+    return true;
+  } catch (const Error& e) {
+    // Memory the HCA cannot register still arrives, through the staging slot.
+    SHOAL_INFO(NET, "rank %d: no landing at %p (%zu bytes), the slot instead: %s", rank_, addr, len,
+               e.what());
+    return false;
+  }
+}
+
+bool VerbsContext::landingKey(int peer, uint64_t addr, uint64_t len, uint32_t token,
+                              RemoteKey* out) const {
+  WireKey w{addr, token};
+  out->len = sizeof(w);
+  out->addr = addr;
+  out->size = len;
+  memcpy(out->bytes, &w, sizeof(w));
+  return true;
+}
+
 bool VerbsContext::writesFromDevice(int cudaDevice) const {
   return deviceMethod(cudaDevice) != GdrMethod::kStaging;
 }

@@ -70,6 +70,13 @@ class VerbsContext : public Context {
   Pair& pair(int peer) override;
   size_t poll(Event* events, size_t max) override;
   bool writesFromDevice(int cudaDevice) const override;
+  // Landings are RDMA writes into the receiver's own buffer, registered
+  // through the registration cache for as long as the grant is held.
+  bool landsInPlace() const override { return true; }
+  bool grantLanding(void* addr, size_t len, uint32_t* token,
+                    std::unique_ptr<Buffer>* hold) override;
+  bool landingKey(int peer, uint64_t addr, uint64_t len, uint32_t token,
+                  RemoteKey* out) const override;
 
   // Used by pairs.
   const Settings& settings() const { return settings_; }

@@ -56,6 +56,8 @@ suite_allreduce() {
     if [ "$t" = verbs ]; then
         gtest 600 "allreduce_errors_$t" "$BUILD/tests/allreduce_errors_test" \
             "--gtest_filter=${FILTER_ERRORS:-*BadArguments*:*Mismatched*:*RankExiting*}" || rc=1
+        # large chunks written straight into the receiver's registered buffer
+        gtest 600 "landing_$t" "$BUILD/tests/landing_test" "--gtest_filter=${FILTER_LANDING:-*verbs*}" || rc=1
     fi
     unset SHOAL_TRANSPORT
     return $rc
