@@ -17,18 +17,17 @@ Schedule ringBroadcast(const CollArgs& a) {
   const int next = absoluteRank(me + 1, a.root, n);
   const int prev = absoluteRank(me - 1 + n, a.root, n);
   if (me == 0) b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
-  // Every transfer is plain and every receive writes memory nothing else of
-  // the call touched, so large chunks land in place (Step::land).
-  auto mark = [&](int32_t step, size_t bytes) {
-    s.steps[static_cast<size_t>(step)].land = bytes >= kLandMinBytes;
-  };
+  // Not marked Step::land: the root's link is the bottleneck, and over shm
+  // landing would move every copy onto the root (one cross-memory-attach
+  // write instead of two copies the root and its child make side by side):
+  // measured 2x slower at 2 ranks, 64 MiB (perf/RESULTS.md).
   forEachChunk(0, a.count, b.chunkElems(), [&](size_t o, size_t c) {
     if (me == 0) {
-      if (n > 1) mark(b.send(next, {BufId::kSend, o * es}, c * es), c * es);
+      if (n > 1) b.send(next, {BufId::kSend, o * es}, c * es);
       return;
     }
-    mark(b.recv(prev, {BufId::kRecv, o * es}, c * es), c * es);
-    if (me < n - 1) mark(b.send(next, {BufId::kRecv, o * es}, c * es), c * es);
+    b.recv(prev, {BufId::kRecv, o * es}, c * es);
+    if (me < n - 1) b.send(next, {BufId::kRecv, o * es}, c * es);
   });
   return s;
 }

@@ -17,16 +17,12 @@ Schedule treeBroadcast(const CollArgs& a) {
   const BinomialTree tree(a.rank, a.root, a.nranks);
   if (isRoot) b.copy({BufId::kRecv, 0}, {BufId::kSend, 0}, a.count * es);
   const BufId from = isRoot ? BufId::kSend : BufId::kRecv;
-  // Every transfer is plain and every receive writes memory nothing else of
-  // the call touched, so large chunks land in place (Step::land).
-  auto mark = [&](int32_t step, size_t bytes) {
-    s.steps[static_cast<size_t>(step)].land = bytes >= kLandMinBytes;
-  };
+  // Not marked Step::land, for the reason broadcast_ring.cc gives.
   forEachChunk(0, a.count, b.chunkElems(), [&](size_t o, size_t c) {
-    if (tree.parent >= 0) mark(b.recv(tree.parent, {BufId::kRecv, o * es}, c * es), c * es);
+    if (tree.parent >= 0) b.recv(tree.parent, {BufId::kRecv, o * es}, c * es);
     // Farthest child first: its subtree is the largest.
     for (auto child = tree.children.rbegin(); child != tree.children.rend(); ++child) {
-      mark(b.send(*child, {from, o * es}, c * es), c * es);
+      b.send(*child, {from, o * es}, c * es);
     }
   });
   return s;

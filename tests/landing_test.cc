@@ -1,5 +1,5 @@
 // Direct placement (Step::land): large chunks of ring allreduce's allgather
-// half, ring allgather, rhd's allgather levels and the broadcasts land in the
+// half, ring allgather and rhd's allgather levels land in the
 // receiver's buffer instead of a staging slot (shm: cross-memory attach;
 // verbs: an RDMA write into the registered buffer, run in the rxe guest).
 // Every element checked, in and out of place, with chunks at the size
@@ -110,7 +110,8 @@ TEST_P(Landing, RingAllGatherEveryElement) {
 }
 
 // rhd's allgather levels and its fix-up result (3 and 5 ranks), and both
-// broadcasts from every root, with chunks that land and tails that do not.
+// broadcasts from every root (not marked, see broadcast_ring.cc, but run
+// between calls that land), with chunks that land and tails that do not.
 TEST_P(Landing, RhdAllReduceAndBroadcastsEveryElement) {
   const Case c = GetParam();
   for (int n : {c.ranks, c.ranks + 1}) {
