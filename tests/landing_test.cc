@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,71 +43,68 @@ class Landing : public ::testing::TestWithParam<Case> {
     o.env["SHOAL_CHUNK_SIZE"] = std::to_string(kChunk);
     return o;
   }
-  void initComm(int rank, int n, const shoalUniqueId& id, shoalComm_t* comm) const {
-    if (rank == GetParam().refusingRank) setenv("SHOAL_SHM_CMA", "0", 1);
-    ASSERT_EQ(shoalCommInitRank(comm, n, id, rank), shoalSuccess) << shoalGetLastError(nullptr);
+  // Runs body(rank, n, comm) on n ranks, each with its own communicator.
+  void onRanks(int n, const shoal::test::MultiProcessOptions& o,
+               const std::function<void(int, int, shoalComm_t)>& body) const {
+    const int refusing = GetParam().refusingRank;
+    auto results = shoal::test::runRanks(
+        n,
+        [&](int rank, int size, const shoalUniqueId& id) {
+          if (rank == refusing) setenv("SHOAL_SHM_CMA", "0", 1);
+          shoalComm_t comm = nullptr;
+          ASSERT_EQ(shoalCommInitRank(&comm, size, id, rank), shoalSuccess)
+              << shoalGetLastError(nullptr);
+          body(rank, size, comm);
+          ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess) << shoalGetLastError(nullptr);
+        },
+        o);
+    shoal::test::expectAllRanksPassed(results);
   }
 };
 
 TEST_P(Landing, RingAllReduceEveryElement) {
-  const Case c = GetParam();
-  auto results = shoal::test::runRanks(
-      c.ranks,
-      [&](int rank, int n, const shoalUniqueId& id) {
-        shoalComm_t comm = nullptr;
-        initComm(rank, n, id, &comm);
-        // Segments of three full chunks plus a tail below the threshold, and
-        // one count whose segments are exactly one chunk.
-        for (size_t perSeg : {3 * kChunk + 12, kChunk}) {
-          for (shoalDataType_t t : {shoalFloat, shoalInt8}) {
-            const size_t es = t == shoalFloat ? 4 : 1;
-            const size_t count = perSeg / es * static_cast<size_t>(n) + (t == shoalInt8 ? 3 : 1);
-            std::vector<char> send(count * es), recv(count * es), want(count * es);
-            shoal::test::fillExpected(want.data(), count, t, shoalSum, n);
-            for (bool inPlace : {false, true}) {
-              SCOPED_TRACE(::testing::Message() << "rank " << rank << " count " << count << " type "
-                                                << t << " in place " << inPlace);
-              shoal::test::fillInput(send.data(), count, t, shoalSum, rank);
-              void* out = inPlace ? send.data() : recv.data();
-              ASSERT_EQ(shoalAllReduce(send.data(), out, count, t, shoalSum, comm, nullptr),
-                        shoalSuccess)
-                  << shoalGetLastError(comm);
-              ASSERT_EQ(shoal::test::compare(out, want.data(), count, t), "");
-            }
-          }
+  onRanks(GetParam().ranks, options(), [](int rank, int n, shoalComm_t comm) {
+    // Segments of three full chunks plus a tail below the threshold, and
+    // one count whose segments are exactly one chunk.
+    for (size_t perSeg : {3 * kChunk + 12, kChunk}) {
+      for (shoalDataType_t t : {shoalFloat, shoalInt8}) {
+        const size_t es = t == shoalFloat ? 4 : 1;
+        const size_t count = perSeg / es * static_cast<size_t>(n) + (t == shoalInt8 ? 3 : 1);
+        std::vector<char> send(count * es), recv(count * es), want(count * es);
+        shoal::test::fillExpected(want.data(), count, t, shoalSum, n);
+        for (bool inPlace : {false, true}) {
+          SCOPED_TRACE(::testing::Message() << "rank " << rank << " count " << count << " type "
+                                            << t << " in place " << inPlace);
+          shoal::test::fillInput(send.data(), count, t, shoalSum, rank);
+          void* out = inPlace ? send.data() : recv.data();
+          ASSERT_EQ(shoalAllReduce(send.data(), out, count, t, shoalSum, comm, nullptr),
+                    shoalSuccess)
+              << shoalGetLastError(comm);
+          ASSERT_EQ(shoal::test::compare(out, want.data(), count, t), "");
         }
-        ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
-      },
-      options());
-  shoal::test::expectAllRanksPassed(results);
+      }
+    }
+  });
 }
 
 TEST_P(Landing, RingAllGatherEveryElement) {
-  const Case c = GetParam();
-  auto results = shoal::test::runRanks(
-      c.ranks,
-      [&](int rank, int n, const shoalUniqueId& id) {
-        shoalComm_t comm = nullptr;
-        initComm(rank, n, id, &comm);
-        const size_t count = (2 * kChunk + 40) / 4;  // floats per rank: two chunks and a tail
-        std::vector<float> send(count), recv(count * static_cast<size_t>(n)), want(recv.size());
-        for (int r = 0; r < n; ++r) {
-          for (size_t i = 0; i < count; ++i)
-            want[static_cast<size_t>(r) * count + i] = static_cast<float>(r * 1000 + i % 997);
-        }
-        for (size_t i = 0; i < count; ++i) send[i] = want[static_cast<size_t>(rank) * count + i];
-        for (int round = 0; round < 2; ++round) {
-          std::fill(recv.begin(), recv.end(), -1.0f);
-          ASSERT_EQ(shoalAllGather(send.data(), recv.data(), count, shoalFloat, comm, nullptr),
-                    shoalSuccess)
-              << shoalGetLastError(comm);
-          ASSERT_EQ(shoal::test::compare(recv.data(), want.data(), recv.size(), shoalFloat), "")
-              << "rank " << rank << " round " << round;
-        }
-        ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
-      },
-      options());
-  shoal::test::expectAllRanksPassed(results);
+  onRanks(GetParam().ranks, options(), [](int rank, int n, shoalComm_t comm) {
+    const size_t count = (2 * kChunk + 40) / 4;  // floats per rank: two chunks and a tail
+    std::vector<float> send(count), recv(count * static_cast<size_t>(n)), want(recv.size());
+    for (int r = 0; r < n; ++r) {
+      for (size_t i = 0; i < count; ++i)
+        want[static_cast<size_t>(r) * count + i] = static_cast<float>(r * 1000 + i % 997);
+    }
+    for (size_t i = 0; i < count; ++i) send[i] = want[static_cast<size_t>(rank) * count + i];
+    for (int round = 0; round < 2; ++round) {
+      std::fill(recv.begin(), recv.end(), -1.0f);
+      ASSERT_EQ(shoalAllGather(send.data(), recv.data(), count, shoalFloat, comm, nullptr),
+                shoalSuccess)
+          << shoalGetLastError(comm);
+      ASSERT_EQ(shoal::test::compare(recv.data(), want.data(), recv.size(), shoalFloat), "")
+          << "rank " << rank << " round " << round;
+    }
+  });
 }
 
 // rhd's allgather levels and its fix-up result (3 and 5 ranks), and both
@@ -118,41 +116,33 @@ TEST_P(Landing, RhdAllReduceAndBroadcastsEveryElement) {
     for (const char* bcast : {"ring", "tree"}) {
       shoal::test::MultiProcessOptions o = options();
       o.env["SHOAL_ALGO"] = std::string("allreduce:rhd;broadcast:") + bcast;
-      auto results = shoal::test::runRanks(
-          n,
-          [&](int rank, int size, const shoalUniqueId& id) {
-            shoalComm_t comm = nullptr;
-            initComm(rank, size, id, &comm);
-            const size_t count = (5 * kChunk + 20) / 4 * static_cast<size_t>(size);
-            std::vector<float> send(count), recv(count), want(count);
-            shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
-            for (bool inPlace : {false, true}) {
-              shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
-              float* out = inPlace ? send.data() : recv.data();
-              ASSERT_EQ(
-                  shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
-                  shoalSuccess)
-                  << shoalGetLastError(comm);
-              ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
-                  << "rank " << rank << " of " << size << " in place " << inPlace;
-            }
-            for (int root = 0; root < size; ++root) {
-              for (size_t i = 0; i < count; ++i)
-                send[i] = rank == root ? static_cast<float>((root + 1) * 7 + i % 1009) : -1.0f;
-              std::fill(recv.begin(), recv.end(), -2.0f);
-              ASSERT_EQ(
-                  shoalBroadcast(send.data(), recv.data(), count, shoalFloat, root, comm, nullptr),
-                  shoalSuccess)
-                  << shoalGetLastError(comm);
-              for (size_t i = 0; i < count; ++i) {
-                ASSERT_EQ(recv[i], static_cast<float>((root + 1) * 7 + i % 1009))
-                    << "rank " << rank << " of " << size << " root " << root << " element " << i;
-              }
-            }
-            ASSERT_EQ(shoalCommDestroy(comm), shoalSuccess);
-          },
-          o);
-      shoal::test::expectAllRanksPassed(results);
+      onRanks(n, o, [](int rank, int size, shoalComm_t comm) {
+        const size_t count = (5 * kChunk + 20) / 4 * static_cast<size_t>(size);
+        std::vector<float> send(count), recv(count), want(count);
+        shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
+        for (bool inPlace : {false, true}) {
+          shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
+          float* out = inPlace ? send.data() : recv.data();
+          ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
+                    shoalSuccess)
+              << shoalGetLastError(comm);
+          ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
+              << "rank " << rank << " of " << size << " in place " << inPlace;
+        }
+        for (int root = 0; root < size; ++root) {
+          for (size_t i = 0; i < count; ++i)
+            send[i] = rank == root ? static_cast<float>((root + 1) * 7 + i % 1009) : -1.0f;
+          std::fill(recv.begin(), recv.end(), -2.0f);
+          ASSERT_EQ(
+              shoalBroadcast(send.data(), recv.data(), count, shoalFloat, root, comm, nullptr),
+              shoalSuccess)
+              << shoalGetLastError(comm);
+          for (size_t i = 0; i < count; ++i) {
+            ASSERT_EQ(recv[i], static_cast<float>((root + 1) * 7 + i % 1009))
+                << "rank " << rank << " of " << size << " root " << root << " element " << i;
+          }
+        }
+      });
     }
   }
 }
