@@ -72,20 +72,17 @@ Schedule rhdAllReduce(const CollArgs& a) {
   // marked Step::land on both sides; a send whose partner reduces is not.
   // A receive here only waits for this rank's own earlier send from the
   // same range, so its landing answer never waits on the sender.
-  auto mark = [&](int32_t step, size_t bytes) {
-    s.steps[static_cast<size_t>(step)].land = bytes >= kLandMinBytes;
-  };
   auto sendRange = [&](int peer, BufId buf, size_t off, size_t cnt, int mask, bool giveFirst,
                        bool land) {
     auto f = [&](size_t o, size_t c) {
       const int32_t i = b.send(peer, {buf, o * es}, c * es);
-      if (land) mark(i, c * es);
+      if (land) b.markLanding(i);
     };
     forEachChunkByLevel(off, cnt, ce, me, mask, giveFirst, f);
   };
   auto recvRange = [&](int peer, size_t off, size_t cnt, int mask, bool giveFirst) {
     auto f = [&](size_t o, size_t c) {
-      mark(b.recv(peer, {BufId::kRecv, o * es}, c * es), c * es);
+      b.markLanding(b.recv(peer, {BufId::kRecv, o * es}, c * es));
     };
     forEachChunkByLevel(off, cnt, ce, me, mask, giveFirst, f);
   };

@@ -24,14 +24,13 @@ Schedule ringAllGather(const CollArgs& a) {
     forEachChunk(0, a.count, ce, [&](size_t o, size_t c) {
       BufRef src = t == 0 ? BufRef{own.buf, own.offset + o * es}
                           : BufRef{BufId::kRecv, ring.offset(out) + o * es};
-      s.steps[static_cast<size_t>(b.send(ring.right, src, c * es))].land = c * es >= kLandMinBytes;
+      b.markLanding(b.send(ring.right, src, c * es));
     });
     const int in = r - t - 1;
     forEachChunk(0, a.count, ce, [&](size_t o, size_t c) {
       // Placed directly where large: nothing of this call wrote or read the
       // block before, so the receiver answers at once.
-      const int32_t i = b.recv(ring.left, {BufId::kRecv, ring.offset(in) + o * es}, c * es);
-      s.steps[static_cast<size_t>(i)].land = c * es >= kLandMinBytes;
+      b.markLanding(b.recv(ring.left, {BufId::kRecv, ring.offset(in) + o * es}, c * es));
     });
   }
   return s;

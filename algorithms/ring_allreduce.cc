@@ -125,7 +125,7 @@ Schedule ringAllReduce(const CollArgs& a) {
       x.src = {BufId::kRecv, chunkOff(sseg, k)};
       x.bytes = chunkBytes(sseg, k);
       x.dep[0] = (t == 0 ? done : prevRecv) + static_cast<int32_t>(k);
-      x.land = x.bytes >= kLandMinBytes;
+      markLanding(x);
       s.add(x);
     }
     const Seg rseg = seg(r - t);
@@ -140,7 +140,7 @@ Schedule ringAllReduce(const CollArgs& a) {
       // Placed directly where large: the receiver's answer waits only for
       // its own reduce-scatter send from this region, which needs nothing
       // the left neighbour sends after this chunk.
-      x.land = x.bytes >= kLandMinBytes;
+      markLanding(x);
       s.add(x);
     }
   }

@@ -44,6 +44,8 @@ class ScheduleBuilder {
   int32_t avg(BufRef dst, size_t bytes);
   // One step that completes when all of deps have; -1 when deps is empty.
   int32_t join(std::vector<int32_t> deps);
+  // markLanding (core/schedule.h) on a send or receive this builder made.
+  void markLanding(int32_t step) { shoal::markLanding(sched_.steps[static_cast<size_t>(step)]); }
 
   void needScratch(size_t bytes) {
     if (bytes > sched_.scratchBytes) sched_.scratchBytes = bytes;

@@ -54,6 +54,8 @@ struct Step {
 // Chunks from this size on are worth a control message to place directly:
 // the copy it saves costs microseconds, the message a fraction of one.
 constexpr size_t kLandMinBytes = size_t{64} << 10;
+// Marks one side of a plain transfer for landing where its chunk is that large.
+inline void markLanding(Step& s) { s.land = s.bytes >= kLandMinBytes; }
 
 struct Schedule {
   std::vector<Step> steps;

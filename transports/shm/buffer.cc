@@ -101,14 +101,18 @@ UserBuffer::~UserBuffer() {
   if (regions_) regions_->remove(data_);
 }
 
-RemoteKey UserBuffer::key() const {
+RemoteKey cmaKey(pid_t pid, uint64_t addr, uint64_t bytes) {
   RemoteKey k;
-  KeyData d{KeyKind::kCma, static_cast<int32_t>(getpid()), -1, 0, 0};
+  KeyData d{KeyKind::kCma, static_cast<int32_t>(pid), -1, 0, 0};
   memcpy(k.bytes, &d, sizeof(d));
   k.len = sizeof(d);
-  k.addr = reinterpret_cast<uint64_t>(data_);
-  k.size = size_;
+  k.addr = addr;
+  k.size = bytes;
   return k;
+}
+
+RemoteKey UserBuffer::key() const {
+  return cmaKey(getpid(), reinterpret_cast<uint64_t>(data_), size_);
 }
 
 void* mapPeerSegment(pid_t pid, int fd, size_t bytes, bool* gone) {

@@ -58,6 +58,10 @@ class SegmentBuffer : public Buffer {
   std::shared_ptr<OwnRegions> regions_;
 };
 
+// The key of `bytes` at `addr` in process `pid`, written by cross-memory
+// attach: a registered buffer's own, or a place a peer named (a landing).
+RemoteKey cmaKey(pid_t pid, uint64_t addr, uint64_t bytes);
+
 class UserBuffer : public Buffer {
  public:
   UserBuffer(void* ptr, size_t bytes, std::shared_ptr<OwnRegions> regions = nullptr);

@@ -58,11 +58,7 @@ bool ShmContext::landingKey(int peer, uint64_t addr, uint64_t len, uint32_t /*to
                             RemoteKey* out) const {
   if (!cma_ || peer < 0 || peer >= size_ || peer == rank_) return false;
   // The process is the one this rank connected to, never one a message names.
-  KeyData kd{KeyKind::kCma, static_cast<int32_t>(peerPids_[peer]), -1, 0, 0};
-  out->len = sizeof(kd);
-  out->addr = addr;
-  out->size = len;
-  memcpy(out->bytes, &kd, sizeof(kd));
+  *out = cmaKey(peerPids_[peer], addr, len);
   return true;
 }
 

@@ -22,13 +22,7 @@ VerbsBuffer::~VerbsBuffer() {
 }
 
 RemoteKey VerbsBuffer::key() const {
-  RemoteKey k;
-  WireKey w{reinterpret_cast<uint64_t>(data_), entry_->mr->rkey};
-  k.len = sizeof(w);
-  k.addr = w.addr;
-  k.size = size_;
-  memcpy(k.bytes, &w, sizeof(w));
-  return k;
+  return encodeKey(reinterpret_cast<uint64_t>(data_), entry_->mr->rkey, size_);
 }
 
 }  // namespace shoal::transport::verbs

@@ -418,11 +418,7 @@ bool VerbsContext::grantLanding(void* addr, size_t len, uint32_t* token,
 
 bool VerbsContext::landingKey(int peer, uint64_t addr, uint64_t len, uint32_t token,
                               RemoteKey* out) const {
-  WireKey w{addr, token};
-  out->len = sizeof(w);
-  out->addr = addr;
-  out->size = len;
-  memcpy(out->bytes, &w, sizeof(w));
+  *out = encodeKey(addr, token, len);
   return true;
 }
 

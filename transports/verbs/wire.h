@@ -96,6 +96,18 @@ struct WireKey {
   uint32_t rkey;
 };
 
+// The RemoteKey of `size` bytes at `addr` under `rkey`: a registered
+// buffer's own, or a place a peer named with its rkey (a landing).
+inline RemoteKey encodeKey(uint64_t addr, uint32_t rkey, uint64_t size) {
+  RemoteKey k;
+  WireKey w{addr, rkey};
+  k.len = sizeof(w);
+  k.addr = addr;
+  k.size = size;
+  memcpy(k.bytes, &w, sizeof(w));
+  return k;
+}
+
 // Checks a peer's key and extracts the target address and rkey: the key
 // must be a verbs key whose region does not wrap around the address space
 // (write() adds offsets within RemoteKey::size to its address). Throws
