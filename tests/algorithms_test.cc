@@ -489,6 +489,14 @@ TEST(Tuner, ChoicesFollowTheModel) {
   std::vector<std::string> hosts;
   for (int r = 0; r < 16; ++r) hosts.push_back(r < 8 ? "a" : "b");
   EXPECT_STREQ(pick(CollKind::kAllReduce, 16, 64 << 20, &hosts, net), "hier");
+  // The short-message tree discount of shm (a 2-core VM where ranks
+  // outnumber cores) holds for 3 ranks, not for 4: there rhd needs no fix-up.
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 3, 32 << 10, nullptr, shm), "tree");
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 3, 2 << 20, nullptr, shm), "tree");
+  for (size_t bytes : {size_t{128} << 10, size_t{256} << 10, size_t{512} << 10, size_t{1} << 20,
+                       size_t{2} << 20}) {
+    EXPECT_STRNE(pick(CollKind::kAllReduce, 4, bytes, nullptr, shm), "tree") << bytes;
+  }
   // A scale factor from the tuning file steers the choice.
   TuningParams steer = shm;
   steer.scale["allreduce:tree"] = 1e-6;

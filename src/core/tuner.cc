@@ -175,11 +175,12 @@ TuningParams defaultTuning(const std::string& transport) {
   if (transport == "shm") {
     p.intra = link(3, 6);
     p.inter = p.intra;  // never used: shm does not leave the host
-    // Measured on the project's 2-core VM at 4 ranks (perf/RESULTS.md): the
-    // double tree beats ring and rhd from 32 KiB to 2 MiB by 1.1-2x although
-    // its byte count predicts 2x slower; with ranks outnumbering cores its
-    // leaves sit idle while interior ranks work, which the per-rank model
-    // does not see. Beyond two messages per half the ring wins again.
+    // Measured on the project's 2-core VM (perf/RESULTS.md): at 3 ranks the
+    // double tree beats ring and rhd from 8 KiB to 2 MiB although its byte
+    // count predicts 2-2.6x slower; with ranks outnumbering cores its leaves
+    // sit idle while interior ranks work, which the per-rank model does not
+    // see. Beyond two messages per half the ring wins again. At a power of
+    // two the discount does not apply (see predictSeconds).
     p.treeShort = 0.4;
   } else if (transport == "ucx") {
     p.intra = link(8, 5);
@@ -269,7 +270,11 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           const double k = msgs(S / 2, C);
           const double f = n == 2 ? 1.0 : 2.0;
           t = 2.0 * d * (al + c * be) + 2.0 * k * f * al + f * S * be + S * ga;
-          if (n > 2 && k <= 2) t *= p.treeShort;
+          // At a power of two rhd needs no fix-up step and its allgather
+          // levels land in place: at 4 ranks it beat the tree by 1.1-1.8x
+          // from 128 KiB to 1 MiB and ring did by 1.2x at 2 MiB (RESULTS.md,
+          // "tree discount"), where the discount had the tree chosen.
+          if (n > 2 && k <= 2 && (n & (n - 1)) != 0) t *= p.treeShort;
           if (n > 2 && k >= 64) t *= p.treeLong;
         } else if (name == "rhd") {
           int p2 = 1;
