@@ -272,8 +272,8 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           t = 2.0 * d * (al + c * be) + 2.0 * k * f * al + f * S * be + S * ga;
           // At a power of two rhd needs no fix-up step and its allgather
           // levels land in place: at 4 ranks it beat the tree by 1.1-1.8x
-          // from 128 KiB to 1 MiB and ring did by 1.2x at 2 MiB (RESULTS.md,
-          // "tree discount"), where the discount had the tree chosen.
+          // from 256 KiB to 1 MiB (a tie at 128 KiB) and ring did by 1.2x at
+          // 2 MiB (RESULTS.md, "tree discount"), where the tree was chosen.
           if (n > 2 && k <= 2 && (n & (n - 1)) != 0) t *= p.treeShort;
           if (n > 2 && k >= 64) t *= p.treeLong;
         } else if (name == "rhd") {
