@@ -77,6 +77,9 @@ class ShmContext : public Context {
   int pollStart_ = 0;
   bool cma_ = true;
   bool oversubscribed_ = false;
+  // Every rank of the node registered for global expedited membarriers:
+  // the sleeper's membarrier replaces the producers' per-message fence.
+  bool membarrier_ = false;
   int spinPolls_ = 64;
 };
 

@@ -67,14 +67,18 @@ struct alignas(64) MailboxQueue {
 
 // One per rank, after its queues: lets the rank sleep in the kernel (futex
 // on seq) while it waits, and lets a producer wake it only when it sleeps.
-// Producer: publish the entry, full fence, read sleepers; if nonzero, bump
-// seq and wake. Consumer: count itself in sleepers, full fence, look at the
-// queues once more, then wait while seq is unchanged. With a full fence on
-// both sides either the producer sees the sleeper or the consumer sees the
-// entry, so no wake-up is lost.
+// Producer: publish the entry, read sleepers; if nonzero, bump seq and wake.
+// Consumer: count itself in sleepers, look at the queues once more, then
+// wait while seq is unchanged. Either the producer must see the sleeper or
+// the consumer the entry, which needs a full barrier between each side's
+// store and load. Where every rank registered for membarrier(2), the
+// consumer's global expedited membarrier is that barrier for both sides
+// (it interrupts every CPU running a registered rank), so producers, the
+// hot path, fence nothing. Otherwise both sides fence.
 struct alignas(64) Doorbell {
   std::atomic<uint32_t> seq;
   std::atomic<uint32_t> sleepers;
+  uint32_t membarrier;  // 1: this rank registered; read once, at connect
 };
 
 static_assert(std::atomic<uint32_t>::is_always_lock_free && sizeof(std::atomic<uint32_t>) == 4,
