@@ -4,19 +4,25 @@
 // keeps every message in order. (A small write through the key of freed
 // memory: tests/faults/faults_stale_key_test.cc.)
 #include <gtest/gtest.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "transports/pair.h"
+#include "transports/shm/context.h"
 #include "util/two_rank_context.h"
 
 namespace shoal::test {
 namespace {
 
-constexpr uint32_t kTagKey = 0x5a1, kTagDone = 0x5a2;
+constexpr uint32_t kTagKey = 0x5a1, kTagDone = 0x5a2, kTagAsleep = 0x5a3;
 
 void twoRanks(const TwoRankBody& body) { runTwoRankContexts("shm", body); }
 
@@ -148,6 +154,71 @@ TEST(ShmTransport, AFullQueueWrapsAndKeepsEveryMessageInOrder) {
     }
   });
 }
+
+// A rank asleep in the kernel (futex) is woken by its peer's one message.
+// Where every rank registered for membarrier(2), senders fence nothing and
+// the sleeper's membarrier must still make the wake-up exact; a rank that
+// opts out (SHOAL_SHM_MEMBARRIER=0) takes the whole node back to fences. A
+// lost wake-up would end only with the 10 s timed wait.
+void sleepAndWake(int optOut) {
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0);
+  const long need = MEMBARRIER_CMD_GLOBAL_EXPEDITED | MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+  const bool kernelHasIt = cmds > 0 && (cmds & need) == need;
+  MultiProcessOptions opts;
+  opts.timeoutSeconds = 120;
+  auto results = runRanks(
+      2,
+      [&](int rank, int n, const shoalUniqueId& id) {
+        if (rank == optOut) setenv("SHOAL_SHM_MEMBARRIER", "0", 1);
+        UniqueIdData data;
+        memcpy(&data, id.internal, sizeof(data));
+        Deadline deadline = Deadline::after(60);
+        auto boot = Bootstrap::create(data, rank, n, deadline);
+        auto ctx = transport::findDevice("shm")->createContext(rank, n);
+        ctx->connect(*boot, deadline);
+        auto* shm = dynamic_cast<transport::shm::ShmContext*>(ctx.get());
+        ASSERT_NE(shm, nullptr);
+        // Both ranks agree, whatever each could do on its own.
+        EXPECT_EQ(shm->wakesByMembarrier(), optOut < 0 && kernelHasIt);
+        constexpr int kRounds = 10;
+        transport::Event ev{};
+        for (int r = 0; r < kRounds; ++r) {
+          if (rank == 0) {
+            int asleep = 0;
+            boot->recv(1, kTagAsleep, &asleep, sizeof(asleep), deadline);
+            // Long enough for rank 1 to be inside its futex wait.
+            usleep(20000);
+            while (!ctx->pair(1).sendCtrl(&r, sizeof(r))) ASSERT_FALSE(deadline.expired());
+          } else {
+            boot->send(0, kTagAsleep, &r, sizeof(r), deadline);
+            const auto t0 = std::chrono::steady_clock::now();
+            size_t got = 0;
+            while (got == 0 && !deadline.expired()) {
+              ctx->waitForEvents(10.0);
+              got = ctx->poll(&ev, 1);
+            }
+            const double waited =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            ASSERT_EQ(got, 1u) << "round " << r;
+            ASSERT_EQ(ev.kind, transport::Event::kCtrl);
+            int v = -1;
+            memcpy(&v, ev.payload, sizeof(v));
+            EXPECT_EQ(v, r);
+            // The message comes about 20 ms in; the timed wait is 10 s.
+            EXPECT_LT(waited, 5.0) << "round " << r << ": the wake-up was lost";
+          }
+        }
+        ctx->quiesce();
+        ctx.reset();
+        boot->close();
+      },
+      opts);
+  expectAllRanksPassed(results);
+}
+
+TEST(ShmTransport, ASleepingRankIsWokenWithoutFencesWhereAllRanksRegistered) { sleepAndWake(-1); }
+
+TEST(ShmTransport, OneRankWithoutMembarrierTakesTheNodeBackToFences) { sleepAndWake(1); }
 
 }  // namespace
 }  // namespace shoal::test

@@ -54,6 +54,8 @@ class ShmContext : public Context {
   // A write of ours is complete as soon as it is published.
   void sendDone(int peer, uint64_t cookie) { local_.push_back({peer, cookie}); }
   bool cmaAllowed() const { return cma_; }
+  // Whether sleepers are woken through membarrier(2) (every rank registered).
+  bool wakesByMembarrier() const { return membarrier_; }
 
  private:
   MailboxQueue& inbox(int peer);
