@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -176,9 +177,18 @@ void ShmContext::waitForEvents(double maxSeconds) {
   Doorbell& d = *doorbells_[rank_];
   const uint32_t seen = d.seq.load(std::memory_order_acquire);
   d.sleepers.fetch_add(1, std::memory_order_relaxed);
-  if (!membarrier_ || syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0) != 0) {
-    // Without it (or should it fail after registering) only this side's
-    // fence is certain; the timed wait bounds what a missed wake-up costs.
+  bool barrier = false;
+  if (membarrier_) {
+    barrier = syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0) == 0;
+    if (!barrier && !membarrierFailed_) {
+      membarrierFailed_ = true;
+      SHOAL_WARN(SHM, "shm: rank %d: membarrier(GLOBAL_EXPEDITED) failed after registering: %s",
+                 rank_, strerror(errno));
+    }
+  }
+  if (!barrier) {
+    // Only this side's fence is certain then; the timed wait bounds what a
+    // missed wake-up costs.
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   bool empty = true;

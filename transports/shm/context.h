@@ -82,6 +82,7 @@ class ShmContext : public Context {
   // Every rank of the node registered for global expedited membarriers:
   // the sleeper's membarrier replaces the producers' per-message fence.
   bool membarrier_ = false;
+  bool membarrierFailed_ = false;  // warned once
   int spinPolls_ = 64;
 };
 

@@ -74,7 +74,9 @@ struct alignas(64) MailboxQueue {
 // store and load. Where every rank registered for membarrier(2), the
 // consumer's global expedited membarrier is that barrier for both sides
 // (it interrupts every CPU running a registered rank), so producers, the
-// hot path, fence nothing. Otherwise both sides fence.
+// hot path, fence nothing. Otherwise the consumer fences, and producers do
+// only where ranks outnumber cores (elsewhere a missed wake-up costs the
+// consumer's timed wait).
 struct alignas(64) Doorbell {
   std::atomic<uint32_t> seq;
   std::atomic<uint32_t> sleepers;
