@@ -169,7 +169,8 @@ void sleepAndWake(int optOut) {
   auto results = runRanks(
       2,
       [&](int rank, int n, const shoalUniqueId& id) {
-        if (rank == optOut) setenv("SHOAL_SHM_MEMBARRIER", "0", 1);
+        // Set on both ranks, so the caller's environment decides nothing.
+        setenv("SHOAL_SHM_MEMBARRIER", rank == optOut ? "0" : "1", 1);
         UniqueIdData data;
         memcpy(&data, id.internal, sizeof(data));
         Deadline deadline = Deadline::after(60);
