@@ -5,9 +5,13 @@
 # and have learned (measured: loss 0.46-0.48 over steps 251-300, 81.3-81.5% test
 # accuracy; the servers add pushes in arrival order, so the last digits vary
 # between runs, never between workers). Async must apply
-# every one of the 900 pushes (version 900 on every worker) and learn
-# (measured 77.8-78.6%). SSP with staleness 1, every rank both worker and server,
-# must never let a worker lead by more than 1.
+# every one of the 900 pushes (version 900 on every worker) and learn: above
+# 70%, where chance is 10%. Its accuracy depends on how far workers drift
+# apart, i.e. on scheduling: 77.6-81.2% in 20 runs beside one busy process
+# on 2 cores, 74.8-79.7% in 11 runs beside a parallel ctest (one worker up to
+# 160 steps ahead), where the earlier bound of 75% failed once, as it did in
+# one CI run. SSP with staleness 1, every rank both worker and server, must
+# never let a worker lead by more than 1.
 #   train_ps_check.sh SHOALRUN TRAIN_PS OUTDIR
 set -uo pipefail
 shoalrun=$1 train=$2 out=$3
@@ -42,7 +46,7 @@ run async 5 --servers 2 --mode async --steps 300 --log-every 100 --check
 grep -q "check passed: final parameters identical on all 3 workers at version 900" "$out/async.log" ||
   fail "async: not every push was applied (expected version 900 on every worker)"
 acc=$(accuracy async)
-above "${acc:-0}" 75 || fail "async: test accuracy ${acc:-none}% is not above 75%"
+above "${acc:-0}" 70 || fail "async: test accuracy ${acc:-none}% is not above 70%"
 
 run ssp 4 --servers 0 --mode ssp:1 --steps 60 --log-every 60 --check
 grep -q "version 240" "$out/ssp.log" || fail "ssp: not every push was applied (expected version 240)"
