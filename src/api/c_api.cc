@@ -275,12 +275,22 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
   }
   if (stream || device >= 0) {
     return guarded(comm, [&] {
-      if (!comm->streams) comm->streams = std::make_unique<shoal::StreamProxy>(comm);
+      // One rank on GPU buffers needs no proxy (see commSingleRankOnStream);
+      // host buffers with a stream still go through it.
+      const bool single = n == 1 && device >= 0;
+      if (!comm->streams && !single) comm->streams = std::make_unique<shoal::StreamProxy>(comm);
       std::string earlier;
-      shoalResult_t r = comm->streams->asyncError(&earlier);
+      shoalResult_t r = comm->streams ? comm->streams->asyncError(&earlier) : shoalSuccess;
       if (r != shoalSuccess) {
         shoal::fail(r, "rank %d: %s: refused: an earlier stream-ordered call failed: %s", rank,
                     name, earlier.c_str());
+      }
+      if (single) {
+        // Calls the proxy still holds run first: they share the plan cache.
+        if (comm->streams) comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
+        shoal::commSingleRankOnStream(comm, kind, sendbuff, recvbuff, count, datatype, op, root,
+                                      stream);
+        return;
       }
       comm->streams->enqueue(
           shoal::StreamCall{kind, sendbuff, recvbuff, count, datatype, op, root, device}, stream);

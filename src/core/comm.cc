@@ -204,8 +204,13 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
   return comm;
 }
 
-void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
-                    shoalDataType_t dtype, shoalRedOp_t op, int root, int device) {
+namespace {
+
+// What every call does first: refuse a broken communicator, take the next
+// sequence number and the plan (which also names the algorithm).
+const shoalComm::Plan& startCall(shoalComm* comm, CollKind kind, const void* send, void* recv,
+                                 size_t count, shoalDataType_t dtype, shoalRedOp_t op, int root,
+                                 uint64_t* seqOut, bool* inPlaceOut) {
   const char* name = collName(kind);
   if (!comm->brokenReason.empty()) {
     fail(shoalInvalidUsage,
@@ -227,8 +232,22 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
                 root,        inPlace,    comm->executor->chunkBytes(),
                 &comm->hosts};
   const shoalComm::Plan& pl = plan(comm, args);
+  if (comm->lastAlgorithm != pl.schedule.algorithm) comm->lastAlgorithm = pl.schedule.algorithm;
+  *seqOut = seq;
+  *inPlaceOut = inPlace;
+  return pl;
+}
+
+}  // namespace
+
+void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
+                    shoalDataType_t dtype, shoalRedOp_t op, int root, int device) {
+  const char* name = collName(kind);
+  uint64_t seq = 0;
+  bool inPlace = false;
+  const shoalComm::Plan& pl =
+      startCall(comm, kind, send, recv, count, dtype, op, root, &seq, &inPlace);
   const Schedule& sch = pl.schedule;
-  if (comm->lastAlgorithm != sch.algorithm) comm->lastAlgorithm = sch.algorithm;
   // Schedules address the send buffer of reducescatter/allgather as the whole
   // n*count array even in place, so the executor sees NCCL's layout as is.
   ExecBuffers bufs{send, recv, nullptr, device};
@@ -254,6 +273,23 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
   } catch (const Error& e) {
     comm->brokenReason = e.what();
     throw;
+  }
+}
+
+void commSingleRankOnStream(shoalComm* comm, CollKind kind, const void* send, void* recv,
+                            size_t count, shoalDataType_t dtype, shoalRedOp_t op, int root,
+                            cuda::Stream stream) {
+  uint64_t seq = 0;
+  bool inPlace = false;
+  startCall(comm, kind, send, recv, count, dtype, op, root, &seq, &inPlace);
+  // Every collective's result on one rank is its input (a sum, product,
+  // extremum or average of one value is that value): one copy, or none.
+  if (count == 0 || inPlace) return;
+  const size_t bytes = count * dtypeSize(dtype);
+  if (stream) {
+    cuda::copyAsync(recv, send, bytes, stream);
+  } else {
+    cuda::copy(recv, send, bytes);  // synchronous, in the legacy default stream's order
   }
 }
 

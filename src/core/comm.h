@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/executor.h"
 #include "core/schedule.h"
+#include "cuda/cuda_api.h"
 #include "shoal/shoal.h"
 #include "transports/context.h"
 
@@ -84,6 +85,12 @@ std::unique_ptr<shoalComm> commCreate(const UniqueIdData& id, int nranks, int ra
 // device: the CUDA device of send/recv, -1 for host memory.
 void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv, size_t count,
                     shoalDataType_t dtype, shoalRedOp_t op, int root, int device = -1);
+// A one-rank communicator's call on GPU buffers with (or without) a stream:
+// at most one copy enqueued on the caller's stream, as NCCL does, with no
+// proxy thread or gate. Plans like any call (shoalCommLastAlgorithm).
+void commSingleRankOnStream(shoalComm* comm, CollKind kind, const void* send, void* recv,
+                            size_t count, shoalDataType_t dtype, shoalRedOp_t op, int root,
+                            cuda::Stream stream);
 void commDestroy(shoalComm* comm);
 
 }  // namespace shoal

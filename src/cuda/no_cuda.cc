@@ -65,6 +65,8 @@ StreamGate::StreamGate() { noCuda("a stream-ordered call"); }
 StreamGate::~StreamGate() = default;
 void StreamGate::hold(Stream, uint64_t, double) { noCuda("a stream-ordered call"); }
 void StreamGate::release(uint64_t) {}
+const char* StreamGate::mode(int) { return "none"; }
+bool StreamGate::usesMemop(int) { return false; }
 }  // namespace shoal::cuda
 
 // ---- gdr.cc (GPUDirect RDMA queries answer "no" so the verbs transport stages)

@@ -1,8 +1,13 @@
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <new>
+#include <string>
 
+#include "core/config.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "cuda/driver.h"
 #include "cuda/stream_gate.h"
 
 namespace shoal::cuda {
@@ -30,9 +35,58 @@ StreamGate::StreamGate() {
   word_ = new (p) std::atomic<uint64_t>(0);
 }
 
-StreamGate::~StreamGate() { pinnedFree(word_); }
+StreamGate::~StreamGate() {
+  // A stream parked by a memory operation has no timeout: whatever the
+  // proxy did not release (it releases all) goes now, before the word does.
+  release(issued_);
+  pinnedFree(word_);
+}
+
+bool StreamGate::usesMemop(int device) {
+  if (device < 0) return false;
+  if (memop_.size() <= static_cast<size_t>(device))
+    memop_.resize(static_cast<size_t>(device) + 1, -1);
+  signed char& known = memop_[static_cast<size_t>(device)];
+  if (known < 0) {
+    const std::string want = config::getString("SHOAL_CUDA_GATE");
+    if (want != "auto" && want != "kernel")
+      SHOAL_WARN(COLL, "SHOAL_CUDA_GATE=%s is neither auto nor kernel; using auto", want.c_str());
+    std::string why;
+    int attr = deviceAttribute(device, CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS,
+                               "CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS", &why);
+    known = want != "kernel" && attr > 0 && driver().streamWaitValue64 != nullptr ? 1 : 0;
+    SHOAL_INFO(COLL, "GPU %d: stream-ordered calls park the caller's stream with %s", device,
+               known ? "a stream memory operation (cuStreamWaitValue64)"
+               : want == "kernel"
+                   ? "a polling kernel (SHOAL_CUDA_GATE=kernel)"
+                   : strprintf("a polling kernel (no 64-bit stream memory operations: %s)",
+                               attr == 0 ? "the GPU reports none" : why.c_str())
+                         .c_str());
+  }
+  return known == 1;
+}
+
+const char* StreamGate::mode(int device) { return usesMemop(device) ? "memop" : "kernel"; }
 
 void StreamGate::hold(Stream s, uint64_t ticket, double timeoutSeconds) {
+  issued_ = std::max(issued_, ticket);
+  const int device = currentDevice();
+  if (usesMemop(device)) {
+    void* dptr = nullptr;
+    cudaError_t e = cudaHostGetDevicePointer(&dptr, word_, 0);
+    if (e != cudaSuccess) {
+      fail(shoalUnhandledCudaError, "cudaHostGetDevicePointer for the stream gate failed: %s",
+           cudaGetErrorString(e));
+    }
+    const Driver& d = driver();
+    CUresult r = d.streamWaitValue64(static_cast<CUstream>(s), reinterpret_cast<CUdeviceptr>(dptr),
+                                     ticket, CU_STREAM_WAIT_VALUE_GEQ);
+    if (r != CUDA_SUCCESS) {
+      fail(shoalUnhandledCudaError, "cuStreamWaitValue64 on GPU %d failed: %s", device,
+           message(d, r).c_str());
+    }
+    return;
+  }
   const auto* word = reinterpret_cast<const volatile uint64_t*>(word_);
   uint64_t timeoutNs = static_cast<uint64_t>(timeoutSeconds * 1e9);
   waitForTicket<<<1, 1, 0, static_cast<cudaStream_t>(s)>>>(word, ticket, timeoutNs);
