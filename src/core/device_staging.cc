@@ -14,9 +14,14 @@ DeviceStaging::DeviceStaging(int device, size_t slotBytes, int slots,
     stream_ = cuda::createStream();
     loadKernels();
     send_.assign(recvSlots.size(), nullptr);
+    sendEvents_.assign(recvSlots.size() * static_cast<size_t>(slots), nullptr);
     for (size_t p = 0; p < recvSlots.size(); ++p) {
       if (!recvSlots[p]) continue;
       send_[p] = static_cast<char*>(cuda::pinnedAlloc(slotBytes * static_cast<size_t>(slots)));
+      for (int k = 0; k < slots; ++k) {
+        sendEvents_[p * static_cast<size_t>(slots) + static_cast<size_t>(k)] = cuda::createEvent();
+        slotEvents_.push_back(cuda::createEvent());
+      }
       try {
         cuda::hostRegister(recvSlots[p], recvBytes);
         registered_.push_back(recvSlots[p]);
@@ -66,6 +71,10 @@ void DeviceStaging::release() noexcept {
   registered_.clear();
   for (char* s : send_) cuda::pinnedFree(s);
   send_.clear();
+  for (cuda::Event e : sendEvents_) cuda::destroyEvent(e);
+  sendEvents_.clear();
+  for (cuda::Event e : slotEvents_) cuda::destroyEvent(e);
+  slotEvents_.clear();
   cuda::deviceFree(bounce_);
   bounce_ = nullptr;
   if (scratch_) cuda::deviceFreeAsync(scratch_, stream_);
@@ -76,6 +85,17 @@ void DeviceStaging::release() noexcept {
 
 char* DeviceStaging::sendSlot(int peer, uint64_t seq) const {
   return send_[static_cast<size_t>(peer)] + (seq % static_cast<uint64_t>(slots_)) * slotBytes_;
+}
+
+cuda::Event DeviceStaging::sendEvent(int peer, uint64_t seq) const {
+  return sendEvents_[static_cast<size_t>(peer) * static_cast<size_t>(slots_) +
+                     seq % static_cast<uint64_t>(slots_)];
+}
+
+cuda::Event DeviceStaging::nextSlotEvent() {
+  cuda::Event e = slotEvents_[nextSlotEvent_];
+  nextSlotEvent_ = (nextSlotEvent_ + 1) % slotEvents_.size();
+  return e;
 }
 
 void* DeviceStaging::scratch(size_t bytes) {

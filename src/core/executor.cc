@@ -78,6 +78,7 @@ struct Executor::RunVectors {
   std::vector<int32_t> waiting;
   std::vector<size_t> sendHead, recvHead;
   std::vector<size_t> grantHead;             // next receive to answer a landing for
+  std::vector<size_t> stagedHead;            // GPU buffers: sends staged ahead up to here
   std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
   std::vector<int32_t> localReady;
 };
@@ -96,6 +97,7 @@ struct Executor::RunState {
         sendHead(v.sendHead),
         recvHead(v.recvHead),
         grantHead(v.grantHead),
+        stagedHead(v.stagedHead),
         sigSent(v.sigSent),
         sigChecked(v.sigChecked),
         localReady(v.localReady),
@@ -114,6 +116,7 @@ struct Executor::RunState {
   std::vector<size_t>& sendHead;
   std::vector<size_t>& recvHead;
   std::vector<size_t>& grantHead;
+  std::vector<size_t>& stagedHead;
   std::vector<uint8_t>& sigSent;
   std::vector<uint8_t>& sigChecked;
   std::vector<int32_t>& localReady;
@@ -631,6 +634,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     v.sendHead.assign(n, 0);
     v.recvHead.assign(n, 0);
     v.grantHead.assign(n, 0);
+    v.stagedHead.assign(n, 0);
     v.sigSent.assign(n, 0);
     v.sigChecked.assign(n, 0);
   }
@@ -638,6 +642,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     v.sendHead[p] = 0;
     v.recvHead[p] = 0;
     v.grantHead[p] = 0;
+    v.stagedHead[p] = 0;
     v.sigSent[p] = 0;
     v.sigChecked[p] = 0;
   }
@@ -659,8 +664,24 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
   const bool gpuDirect = gpu && ctx_.writesFromDevice(bufs.device);
   // Receive slots whose chunk a queued GPU copy or kernel still reads: freed
-  // (and their credits returned) once the stream has passed them.
+  // (and their credits returned) once the stream has passed them, i.e. once
+  // the event recorded behind that work has.
   std::vector<std::pair<int, size_t>> slotsInUse;
+  struct SlotBatch {
+    cuda::Event passed;
+    std::vector<std::pair<int, size_t>> slots;
+  };
+  // A vector and its head rather than a deque: an empty deque allocates, and
+  // host calls must not.
+  std::vector<SlotBatch> slotBatches;
+  size_t batchHead = 0;
+  auto freeSlots = [&](const SlotBatch& b) {
+    for (auto [peer, slot] : b.slots) {
+      channels_[peer]->arrived[slot] = 0;
+      ++channels_[peer]->creditsOwed;
+    }
+    for (auto [peer, slot] : b.slots) returnCredit(peer, false);
+  };
 
   const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl;
   const bool lands = ctx_.landsInPlace();
@@ -672,6 +693,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   if (watchdog_.enabled()) watchdog_.arm(Clock::now());
   for (;;) {
     bool progress = false;
+    bool gpuWait = false;  // a staged chunk waits for its event
     while (!st.localReady.empty()) {
       int32_t idx = st.localReady.back();
       st.localReady.pop_back();
@@ -749,15 +771,31 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           }
           const void* src = resolve(bufs, s.src);
           if (gpu) {
-            // The chunk may still be in the making on the stream (a reduction
-            // or copy queued by an earlier step): wait for it, staging it to
-            // host memory on the way unless the transport reads the GPU.
-            if (!gpuDirect) {
-              char* staged = gpu->sendSlot(p, ch.sendSeq);
-              cuda::copyAsync(staged, src, s.bytes, gpu->stream());
-              src = staged;
+            // Chunks may still be in the making on the stream (a reduction or
+            // copy queued by an earlier step). Every chunk whose steps are
+            // queued is staged ahead, as far as credits go (to host memory
+            // unless the transport reads the GPU), each followed by its
+            // event; one goes out once its event has passed. Meanwhile the
+            // loop serves other peers and receives, and the GPU copies the
+            // next chunk while this one is written.
+            size_t& staged = st.stagedHead[p];
+            if (staged < h) staged = h;
+            for (; staged < q.size() && staged - h < static_cast<size_t>(ch.credits) &&
+                   st.waiting[q[staged]] == 0;
+                 ++staged) {
+              const Step& t = sch.steps[q[staged]];
+              const uint64_t seq = ch.sendSeq + (staged - h);
+              if (!gpuDirect) {
+                cuda::copyAsync(gpu->sendSlot(p, seq), resolve(bufs, t.src), t.bytes,
+                                gpu->stream());
+              }
+              cuda::recordEvent(gpu->sendEvent(p, seq), gpu->stream());
             }
-            cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
+            if (!cuda::eventDone(gpu->sendEvent(p, ch.sendSeq))) {
+              gpuWait = true;
+              break;
+            }
+            if (!gpuDirect) src = gpu->sendSlot(p, ch.sendSeq);
           }
           const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
           if (noteSignature && !st.sigSent[p]) {
@@ -883,15 +921,24 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       returnCredit(p, false);
     }
     if (!slotsInUse.empty()) {
-      // Device steps completed in stream order; the slots they read return
-      // to their senders once the GPU is past them.
+      cuda::Event passed = gpu->nextSlotEvent();
+      cuda::recordEvent(passed, gpu->stream());
+      slotBatches.push_back({passed, {}});
+      slotBatches.back().slots.swap(slotsInUse);
+    }
+    while (batchHead < slotBatches.size() && cuda::eventDone(slotBatches[batchHead].passed)) {
+      freeSlots(slotBatches[batchHead++]);
+      progress = true;
+    }
+    if (st.completed == total && st.sigsChecked == st.peers.size() &&
+        batchHead < slotBatches.size()) {
+      // Every step is queued: what is left is the GPU's, so wait for it here.
       cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
-      for (auto [peer, slot] : slotsInUse) {
-        channels_[peer]->arrived[slot] = 0;
-        ++channels_[peer]->creditsOwed;
-      }
-      for (auto [peer, slot] : slotsInUse) returnCredit(peer, false);
-      slotsInUse.clear();
+      while (batchHead < slotBatches.size()) freeSlots(slotBatches[batchHead++]);
+    }
+    if (batchHead == slotBatches.size() && batchHead > 0) {
+      slotBatches.clear();
+      batchHead = 0;
     }
     if (st.completed == total && st.sigsChecked == st.peers.size()) {
       // Credits short of a batch stay owed: the next call's first wait, or a
@@ -937,7 +984,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       // without adding latency to short waits.
       const auto now = Clock::now();
       auto waited = now - idleSince;
-      if (waited > std::chrono::duration<double>(ctx_.blockAfterSeconds())) {
+      // A transport cannot wake this rank for a GPU event, so while one is
+      // awaited the rank yields instead of sleeping.
+      const bool gpuBusy = gpuWait || batchHead < slotBatches.size();
+      if (!gpuBusy && waited > std::chrono::duration<double>(ctx_.blockAfterSeconds())) {
         ctx_.waitForEvents(waited > std::chrono::milliseconds(50)   ? 200e-6
                            : waited > std::chrono::milliseconds(10) ? 100e-6
                                                                     : 20e-6);
