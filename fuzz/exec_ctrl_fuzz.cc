@@ -1,7 +1,7 @@
 // The executor's control messages and abort notices (core/exec_wire.h) from
 // arbitrary bytes, as a misbehaving peer could send them: call signatures in
-// full or as "the same call" with a sequence, credits, landing answers, a
-// write's message number, abort notices.
+// full or as "the same call" with a sequence, credits, landing answers, GPU
+// slot announcements, a write's message number, abort notices.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -36,6 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           (m.sequence < sendSeq || m.sequence <= prev || (m.ok && m.bytes > maxBytes))) {
         abort();
       }
+    } else if (c.kind == execwire::Ctrl::kDeviceSlots) {
+      // A GPU slot announcement: one of two halves, exactly its size.
+      if (size != sizeof(execwire::DeviceSlotsMsg) || c.slots.part > 1) abort();
     } else if (c.kind == execwire::Ctrl::kCredit) {
       const int slots = 1 << (sel >> 5);  // 1..128, a power of two as SHOAL_SLOTS must be
       const int held = (sel >> 1) % (slots + 1);

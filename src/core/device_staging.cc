@@ -98,6 +98,13 @@ cuda::Event DeviceStaging::nextSlotEvent() {
   return e;
 }
 
+const void* DeviceStaging::onThisDevice(const void* p, size_t bytes, int owner) {
+  if (owner == device_) return p;
+  if (!bounce_) bounce_ = cuda::deviceAllocAsync(slotBytes_, stream_);
+  cuda::copyAsync(bounce_, p, bytes, stream_);
+  return bounce_;
+}
+
 void* DeviceStaging::scratch(size_t bytes) {
   if (bytes > scratchBytes_) {
     cuda::deviceFreeAsync(scratch_, stream_);

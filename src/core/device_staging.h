@@ -43,6 +43,9 @@ class DeviceStaging {
   // Where a kernel can read a received chunk: the slot itself when it is
   // mapped, else a device copy of it (enqueued on the stream).
   const void* readable(const void* slot, size_t bytes);
+  // Where a kernel on this GPU can read device memory of GPU `owner`: in
+  // place on the same GPU, else a copy (enqueued on the stream).
+  const void* onThisDevice(const void* p, size_t bytes, int owner);
 
  private:
   void release() noexcept;

@@ -20,7 +20,8 @@ enum CtrlType : uint8_t {
   kCtrlCredit = 1,
   kCtrlSignature = 2,
   kCtrlSameSignature = 3,
-  kCtrlLanding = 4
+  kCtrlLanding = 4,
+  kCtrlDeviceSlots = 5
 };
 struct SignatureMsg {
   uint8_t type;
@@ -57,13 +58,34 @@ struct LandingMsg {
 };
 static_assert(sizeof(LandingMsg) <= transport::Event::kMaxCtrl);
 
+// This rank's GPU receive slots for the connection, exported by CUDA IPC
+// (core/ipc_slots.h). The handle is 64 bytes, as much as a whole control
+// message holds, so it travels in two halves, part 0 then part 1; both carry
+// where the peer's ring starts in the allocation.
+struct DeviceSlotsMsg {
+  uint8_t type;
+  uint8_t part;  // 0: handle bytes 0-31, 1: bytes 32-63
+  uint8_t pad[6];
+  uint64_t offset;
+  uint8_t half[32];
+};
+static_assert(sizeof(DeviceSlotsMsg) <= transport::Event::kMaxCtrl);
+
 struct Ctrl {
-  enum Kind { kMalformed, kSignature, kSameSignature, kCredit, kLanding } kind = kMalformed;
+  enum Kind {
+    kMalformed,
+    kSignature,
+    kSameSignature,
+    kCredit,
+    kLanding,
+    kDeviceSlots
+  } kind = kMalformed;
   uint8_t type = 0;  // first byte, for the error message
   CallSignature sig{};
   uint32_t credits = 0;
   uint32_t sequenceLow = 0;  // kSameSignature
   LandingMsg landing{};      // kLanding
+  DeviceSlotsMsg slots{};    // kDeviceSlots
 };
 
 inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
@@ -89,6 +111,9 @@ inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
       c.landing = m;
       c.kind = Ctrl::kLanding;
     }
+  } else if (c.type == kCtrlDeviceSlots && len == sizeof(DeviceSlotsMsg)) {
+    memcpy(&c.slots, p, sizeof(c.slots));
+    if (c.slots.part <= 1) c.kind = Ctrl::kDeviceSlots;
   } else if (c.type == kCtrlCredit && len == sizeof(CreditMsg)) {
     CreditMsg m;
     memcpy(&m, p, sizeof(m));
@@ -126,10 +151,13 @@ inline bool landingValid(const LandingMsg& m, uint64_t sendSeq, bool havePrev, u
   return m.ok == 0 || m.bytes <= maxBytes;
 }
 
-constexpr uint32_t kSeqMask = 0x7fffffffu;  // the imm carries the message number, never a pointer
+constexpr uint32_t kSeqMask = 0x3fffffffu;  // the imm carries the message number, never a pointer
 // The imm's top bit: this write landed where the receiver's answer said, not
 // in its staging slot.
 constexpr uint32_t kLandedBit = 0x80000000u;
+// The next bit: the data is in the receiver's GPU slot (ipc_slots.h), put
+// there by the sender's copy; the write itself carries no bytes.
+constexpr uint32_t kDeviceSlotBit = 0x40000000u;
 
 // A write's imm must fall within the credit window [recvSeq, recvSeq + slots);
 // returns how far ahead of recvSeq it is, or -1.

@@ -13,6 +13,7 @@
 #include "core/device_staging.h"
 #include "core/error.h"
 #include "core/exec_wire.h"
+#include "core/ipc_slots.h"
 #include "core/log.h"
 #include "core/reduce.h"
 #include "core/watchdog.h"
@@ -55,6 +56,14 @@ struct Executor::Channel {
     std::unique_ptr<transport::Buffer> hold;  // keeps the place registered
   };
   std::deque<Granted> granted;
+  // CUDA IPC (ipc_slots.h). Receiver side: parts of this rank's slot
+  // announcement sent (2 = done). Sender side: the peer's, as it arrives.
+  int slotsAnnounced = 0;
+  uint8_t peerHandle[cuda::kIpcHandleBytes] = {};
+  uint64_t peerOffset = 0;
+  uint8_t peerParts = 0;  // bit per part received
+  enum class PeerSlots : uint8_t { kNone, kAnnounced, kMapped, kRefused };
+  PeerSlots peerSlots = PeerSlots::kNone;
 };
 
 // What a schedule's run needs beyond its steps, worked out once per
@@ -140,12 +149,14 @@ Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotByt
   slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
   creditBatch_ = std::max(1, slots_ / 2);
   landing_ = config::getBool("SHOAL_LANDING");
+  ipcMinBytes_ = config::getSize("SHOAL_CUDA_IPC_MIN_BYTES");
   vectors_ = std::make_unique<RunVectors>();
 }
 
 Executor::~Executor() {
   // The receive slots are unpinned before the transport frees them.
   device_.reset();
+  ipc_.reset();
 }
 
 bool Executor::deviceReady(int device) const { return device_ && device_->device() == device; }
@@ -163,7 +174,46 @@ DeviceStaging& Executor::deviceStaging(int device) {
   }
   device_ = std::make_unique<DeviceStaging>(device, slotBytes_, slots_, recv,
                                             slotBytes_ * static_cast<size_t>(slots_));
+  if (!ipcTried_ && ctx_.size() > 1 && ctx_.peersShareHost() && config::getBool("SHOAL_CUDA_IPC")) {
+    ipcTried_ = true;
+    try {
+      ipc_ = std::make_unique<IpcSlots>(device, ctx_.size(), slots_, slotBytes_);
+      SHOAL_INFO(COLL, "rank %d: GPU %d receive slots exported over CUDA IPC (%zu bytes per peer)",
+                 ctx_.rank(), device, ipc_->ringBytes());
+    } catch (const Error& e) {
+      SHOAL_INFO(COLL,
+                 "rank %d: no CUDA IPC receive slots on GPU %d (chunks from peers' GPUs go "
+                 "through host memory): %s",
+                 ctx_.rank(), device, e.what());
+    }
+  }
   return *device_;
+}
+
+int Executor::peersOverIpc() const {
+  int mapped = 0;
+  for (const auto& ch : channels_) mapped += ch->peerSlots == Channel::PeerSlots::kMapped;
+  return mapped;
+}
+
+void Executor::mapPeerSlots() {
+  slotsToMap_.store(false, std::memory_order_relaxed);
+  if (!ipc_) return;  // this rank does not run on GPU buffers yet: later
+  for (size_t p = 0; p < channels_.size(); ++p) {
+    Channel& ch = *channels_[p];
+    if (ch.peerSlots != Channel::PeerSlots::kAnnounced) continue;
+    std::string why;
+    if (ipc_->open(static_cast<int>(p), ch.peerHandle, ch.peerOffset, &why)) {
+      ch.peerSlots = Channel::PeerSlots::kMapped;
+      SHOAL_INFO(COLL, "rank %d: chunks to rank %zu go GPU to GPU (CUDA IPC)", ctx_.rank(), p);
+    } else {
+      ch.peerSlots = Channel::PeerSlots::kRefused;
+      SHOAL_INFO(COLL,
+                 "rank %d: rank %zu's GPU slots cannot be mapped here (%s); chunks to it go "
+                 "through host memory",
+                 ctx_.rank(), p, why.c_str());
+    }
+  }
 }
 
 void Executor::connect(Deadline deadline) {
@@ -294,6 +344,15 @@ void Executor::handleEvents(RunState& st) {
         case transport::Event::kWrite: {
           int64_t ahead = execwire::writeAhead(e.imm, ch.recvSeq, slots_);
           const bool landed = (e.imm & execwire::kLandedBit) != 0;
+          const bool onGpu = (e.imm & execwire::kDeviceSlotBit) != 0;
+          if (onGpu && (landed || !ipc_)) {
+            fail(shoalRemoteError,
+                 "rank %d: %s #%llu: protocol error: message with imm 0x%x from rank %d claims to "
+                 "be in a GPU slot this rank %s",
+                 ctx_.rank(), st.label.operation,
+                 static_cast<unsigned long long>(st.label.sequence), e.imm, e.peer,
+                 ipc_ ? "cannot combine with landing in place" : "never exported");
+          }
           if (ahead < 0) {
             uint32_t expectLow = static_cast<uint32_t>(ch.recvSeq) & kSeqMask;
             fail(shoalRemoteError,
@@ -329,7 +388,7 @@ void Executor::handleEvents(RunState& st) {
             }
             ch.granted.pop_front();
           }
-          ch.arrived[seq % static_cast<uint64_t>(slots_)] = landed ? 3 : 1;
+          ch.arrived[seq % static_cast<uint64_t>(slots_)] = landed ? 3 : onGpu ? 4 : 1;
           break;
         }
         case transport::Event::kCtrl: {
@@ -347,6 +406,25 @@ void Executor::handleEvents(RunState& st) {
             ch.landings.push_back(c.landing);
             ch.lastLanding = c.landing.sequence;
             ch.anyLanding = true;
+            break;
+          }
+          if (c.kind == execwire::Ctrl::kDeviceSlots) {
+            // A peer's GPU slots, in two halves; mapped by the caller's
+            // thread before a later call on GPU buffers (mapPeerSlots).
+            const execwire::DeviceSlotsMsg& m = c.slots;
+            if (ch.peerSlots != Channel::PeerSlots::kNone || (ch.peerParts & (1u << m.part)) ||
+                (m.part == 1 && ch.peerOffset != m.offset)) {
+              fail(shoalRemoteError,
+                   "rank %d: %s: unexpected GPU slot announcement (part %u) from rank %d",
+                   ctx_.rank(), st.label.operation, m.part, e.peer);
+            }
+            memcpy(ch.peerHandle + 32 * m.part, m.half, sizeof(m.half));
+            ch.peerOffset = m.offset;
+            ch.peerParts |= static_cast<uint8_t>(1u << m.part);
+            if (ch.peerParts == 3) {
+              ch.peerSlots = Channel::PeerSlots::kAnnounced;
+              slotsToMap_.store(true, std::memory_order_release);
+            }
             break;
           }
           if (c.kind != execwire::Ctrl::kCredit) {
@@ -663,6 +741,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
   DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
   const bool gpuDirect = gpu && ctx_.writesFromDevice(bufs.device);
+  // GPU to GPU over CUDA IPC only from SHOAL_CUDA_IPC_MIN_BYTES: below it the
+  // copy into another process's GPU memory cost more than staging did (see
+  // perf/RESULTS.md). The receiver takes either; the flag is per message.
+  const bool ipcCall = gpu && ipc_ && label.signature.count * es >= ipcMinBytes_;
   // Receive slots whose chunk a queued GPU copy or kernel still reads: freed
   // (and their credits returned) once the stream has passed them, i.e. once
   // the event recorded behind that work has.
@@ -725,6 +807,17 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         Channel& ch = *channels_[p];
         auto& q = st.sendQ[p];
         size_t& h = st.sendHead[p];
+        // This rank's GPU slots, told once to every peer it meets in a call
+        // on GPU buffers (the peer may be running a host call: it keeps them).
+        while (gpu && ipc_ && ch.slotsAnnounced < 2) {
+          execwire::DeviceSlotsMsg m{};
+          m.type = execwire::kCtrlDeviceSlots;
+          m.part = static_cast<uint8_t>(ch.slotsAnnounced);
+          m.offset = ipc_->offsetFor(p);  // where p's messages land
+          memcpy(m.half, ipc_->handle() + 32 * m.part, sizeof(m.half));
+          if (!ctx_.pair(p).sendCtrl(&m, sizeof(m))) break;
+          ++ch.slotsAnnounced;
+        }
         // Where the transport carries notes with writes the signature rides
         // with the first chunk to this peer (one message instead of two).
         // Otherwise it goes as a control message: always where the transport
@@ -752,6 +845,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           const transport::RemoteKey* dstKey = &ch.remote;
           size_t dstOffset = slot * slotBytes_;
           bool usedLanding = false;
+          // Chunks to a peer whose GPU slots are mapped were copied there;
+          // the write only says so (and declines any landing).
+          const bool viaIpc = ipcCall && ch.peerSlots == Channel::PeerSlots::kMapped;
           if (lands && s.land) {
             // The receiver's answer comes first: where to put the chunk, or
             // its slot. Older answers belong to calls that failed midway.
@@ -762,7 +858,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             usedLanding = true;
             // A size other than this chunk's means the peer runs another call;
             // the slot then takes it, and its signature check says so.
-            if (l.ok && l.bytes == s.bytes &&
+            if (!viaIpc && l.ok && l.bytes == s.bytes &&
                 ctx_.landingKey(p, l.addr, l.bytes, l.token, &landingKey)) {
               dstKey = &landingKey;
               dstOffset = 0;
@@ -785,7 +881,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
                  ++staged) {
               const Step& t = sch.steps[q[staged]];
               const uint64_t seq = ch.sendSeq + (staged - h);
-              if (!gpuDirect) {
+              if (viaIpc) {
+                cuda::copyAsync(ipc_->peerSlot(p, seq), resolve(bufs, t.src), t.bytes,
+                                gpu->stream());
+              } else if (!gpuDirect) {
                 cuda::copyAsync(gpu->sendSlot(p, seq), resolve(bufs, t.src), t.bytes,
                                 gpu->stream());
               }
@@ -795,18 +894,23 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
               gpuWait = true;
               break;
             }
-            if (!gpuDirect) src = gpu->sendSlot(p, ch.sendSeq);
+            if (viaIpc) {
+              imm |= execwire::kDeviceSlotBit;
+            } else if (!gpuDirect) {
+              src = gpu->sendSlot(p, ch.sendSeq);
+            }
           }
+          const size_t wireBytes = viaIpc ? 0 : s.bytes;
           const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
           if (noteSignature && !st.sigSent[p]) {
             SignatureBytes m = signatureFor(ch, label.signature, true);
-            if (!ctx_.pair(p).writeWithNote(src, s.bytes, *dstKey, dstOffset, imm, cookie, m.bytes,
-                                            m.len)) {
+            if (!ctx_.pair(p).writeWithNote(src, wireBytes, *dstKey, dstOffset, imm, cookie,
+                                            m.bytes, m.len)) {
               break;
             }
             signatureSent(ch, label.signature, m);
             st.sigSent[p] = 1;
-          } else if (!ctx_.pair(p).write(src, s.bytes, *dstKey, dstOffset, imm, cookie)) {
+          } else if (!ctx_.pair(p).write(src, wireBytes, *dstKey, dstOffset, imm, cookie)) {
             break;
           }
           if (usedLanding) ch.landings.pop_front();
@@ -879,7 +983,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         // 1: data waiting; 2: read by GPU work not yet finished (a slot the
         // sequence wraps around to before its credit went back); 3: the data
         // landed in place.
-        if (ch.arrived[slot] != 1 && ch.arrived[slot] != 3) break;
+        // 4: the data is in this rank's GPU slot for the peer (CUDA IPC).
+        const uint8_t how = ch.arrived[slot];
+        if (how != 1 && how != 3 && how != 4) break;
         if (ch.arrived[slot] == 3 && (gpu || sch.steps[q[h]].kind != StepKind::kRecv)) {
           fail(shoalInternalError,
                "rank %d: %s: message %llu from rank %d landed in place for a step that cannot take "
@@ -887,10 +993,13 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
                ctx_.rank(), label.operation, static_cast<unsigned long long>(ch.recvSeq), p);
         }
         const Step& s = sch.steps[q[h]];
-        const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;
+        const char* data = how == 4
+                               ? ipc_->ownSlot(p, ch.recvSeq)
+                               : static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;
         char* dst = resolve(bufs, s.dst);
         if (gpu) {
-          const void* in = gpu->readable(data, s.bytes);
+          const void* in = how == 4 ? gpu->onThisDevice(data, s.bytes, ipc_->device())
+                                    : gpu->readable(data, s.bytes);
           if (s.kind == StepKind::kRecv) {
             cuda::copyAsync(dst, in, s.bytes, gpu->stream());
           } else {
@@ -900,10 +1009,17 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           ch.arrived[slot] = 2;
           slotsInUse.emplace_back(p, slot);
         } else {
+          if (how == 4 && s.bytes != 0) {
+            // A chunk a peer put in this rank's GPU slot while this call runs
+            // on host buffers (the peer cannot tell): fetched first.
+            if (hostBounce_.size() < slotBytes_) hostBounce_.resize(slotBytes_);
+            cuda::copy(hostBounce_.data(), data, s.bytes);
+            data = hostBounce_.data();
+          }
           if (s.kind == StepKind::kRecv) {
             // A zero-byte step (a barrier's) may have no buffer, and memcpy's
             // pointers must not be null even then.
-            if (s.bytes != 0 && ch.arrived[slot] == 1) memcpy(dst, data, s.bytes);
+            if (s.bytes != 0 && how != 3) memcpy(dst, data, s.bytes);
           } else {
             reduce(dst, resolve(bufs, s.src), data, s.bytes / es, dtype, op);
           }

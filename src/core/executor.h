@@ -19,6 +19,7 @@ namespace shoal {
 
 class Bootstrap;
 class DeviceStaging;
+class IpcSlots;
 struct AbortNotice;
 namespace execwire {
 struct Ctrl;
@@ -72,6 +73,13 @@ class Executor {
   // Not thread-safe with run(); the stream proxy calls it while idle.
   bool deviceReady(int device) const;
   void prepareDevice(int device) { deviceStaging(device); }
+  // CUDA IPC (core/ipc_slots.h): a peer told this rank where its GPU slots
+  // are and they are not mapped yet. Mapping them may wait for the GPU like
+  // the above, so the stream proxy drains and then calls mapPeerSlots.
+  bool peerSlotsToMap() const { return slotsToMap_.load(std::memory_order_acquire); }
+  void mapPeerSlots();
+  // Peers whose chunks from this rank go GPU to GPU (tests, logs).
+  int peersOverIpc() const;
   // Scratch in GPU memory for a run on `device` (stream-ordered, no wait).
   void* deviceScratch(int device, size_t bytes);
   // Test-only fault injection (core/fault_hooks.h).
@@ -139,6 +147,11 @@ class Executor {
   faults::Hooks hooks_;
   Watchdog watchdog_;                      // SHOAL_WATCHDOG, read when the communicator is built
   std::unique_ptr<DeviceStaging> device_;  // made by the first call on GPU buffers
+  std::unique_ptr<IpcSlots> ipc_;          // likewise, where peers share the host
+  bool ipcTried_ = false;
+  std::atomic<bool> slotsToMap_{false};
+  size_t ipcMinBytes_ = 0;        // SHOAL_CUDA_IPC_MIN_BYTES
+  std::vector<char> hostBounce_;  // a GPU slot's chunk read by a call on host buffers
   std::vector<std::unique_ptr<Prepared>> prepared_;  // by Schedule::id, most recent first
   std::unique_ptr<Prepared> uncached_;               // reused for schedules without an id
   std::unique_ptr<RunVectors> vectors_;              // the current run's bookkeeping

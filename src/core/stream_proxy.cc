@@ -54,6 +54,11 @@ void StreamProxy::enqueue(const StreamCall& call, cuda::Stream stream) {
     drain(Deadline::after(comm_->timeoutSeconds));
     comm_->executor->prepareDevice(call.device);
   }
+  if (call.device >= 0 && comm_->executor->peerSlotsToMap()) {
+    // Peers' GPU slots (CUDA IPC) are mapped likewise, once, while idle.
+    drain(Deadline::after(comm_->timeoutSeconds));
+    comm_->executor->mapPeerSlots();
+  }
   Item item{call, cuda::createEvent(), 0};
   try {
     cuda::recordEvent(item.ready, stream);

@@ -61,6 +61,14 @@ void streamSync(Stream s, Deadline deadline, const char* what);
 // Synchronous copy in any direction (tests, tools, staging set-up).
 void copy(void* dst, const void* src, size_t bytes);
 
+// CUDA IPC between processes of one node (cudaIpc* handles): a device
+// allocation exported by one process and mapped into another's address space
+// on its current GPU (peer access enabled as needed, also for the same GPU).
+constexpr size_t kIpcHandleBytes = 64;
+void ipcExport(void* devPtr, uint8_t handle[kIpcHandleBytes]);
+void* ipcOpen(const uint8_t handle[kIpcHandleBytes]);
+void ipcClose(void* mapped) noexcept;
+
 Event createEvent();  // timing disabled
 void destroyEvent(Event e) noexcept;
 void recordEvent(Event e, Stream s);

@@ -45,6 +45,9 @@ void copyAsync(void*, const void*, size_t, Stream) { noCuda("cudaMemcpyAsync"); 
 void memsetAsync(void*, int, size_t, Stream) { noCuda("cudaMemsetAsync"); }
 void streamSync(Stream, Deadline, const char* what) { noCuda(what); }
 void copy(void*, const void*, size_t) { noCuda("cudaMemcpy"); }
+void ipcExport(void*, uint8_t*) { noCuda("cudaIpcGetMemHandle"); }
+void* ipcOpen(const uint8_t*) { noCuda("cudaIpcOpenMemHandle"); }
+void ipcClose(void*) noexcept {}
 Event createEvent() { noCuda("cudaEventCreate"); }
 void destroyEvent(Event) noexcept {}
 void recordEvent(Event, Stream) { noCuda("cudaEventRecord"); }

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <cctype>
+#include <cstring>
 #include <mutex>
 
 #include "core/error.h"
@@ -187,6 +188,25 @@ void streamSync(Stream s, Deadline deadline, const char* what) {
 void copy(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   check(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault), "cudaMemcpy");
+}
+
+void ipcExport(void* devPtr, uint8_t handle[kIpcHandleBytes]) {
+  static_assert(sizeof(cudaIpcMemHandle_t) == kIpcHandleBytes);
+  cudaIpcMemHandle_t h;
+  check(cudaIpcGetMemHandle(&h, devPtr), "cudaIpcGetMemHandle");
+  memcpy(handle, &h, sizeof(h));
+}
+
+void* ipcOpen(const uint8_t handle[kIpcHandleBytes]) {
+  cudaIpcMemHandle_t h;
+  memcpy(&h, handle, sizeof(h));
+  void* p = nullptr;
+  check(cudaIpcOpenMemHandle(&p, h, cudaIpcMemLazyEnablePeerAccess), "cudaIpcOpenMemHandle");
+  return p;
+}
+
+void ipcClose(void* mapped) noexcept {
+  if (mapped) (void)cudaIpcCloseMemHandle(mapped);
 }
 
 Event createEvent() {

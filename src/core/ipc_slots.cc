@@ -1,0 +1,65 @@
+#include "core/ipc_slots.h"
+
+#include "core/error.h"
+#include "core/log.h"
+#include "cuda/gdr.h"
+
+namespace shoal {
+
+IpcSlots::IpcSlots(int device, int nranks, int slots, size_t slotBytes)
+    : device_(device), slots_(slots), slotBytes_(slotBytes) {
+  cuda::setDevice(device);
+  own_ = static_cast<char*>(cuda::deviceAlloc(static_cast<size_t>(nranks) * ringBytes()));
+  try {
+    cuda::ipcExport(own_, handle_);
+  } catch (...) {
+    cuda::deviceFree(own_);
+    throw;
+  }
+  mapped_.assign(static_cast<size_t>(nranks), nullptr);
+  rings_.assign(static_cast<size_t>(nranks), nullptr);
+}
+
+IpcSlots::~IpcSlots() {
+  for (void* m : mapped_) cuda::ipcClose(m);
+  cuda::deviceFree(own_);
+}
+
+char* IpcSlots::ownSlot(int peer, uint64_t seq) const {
+  return own_ + offsetFor(peer) + (seq % static_cast<uint64_t>(slots_)) * slotBytes_;
+}
+
+bool IpcSlots::open(int peer, const uint8_t* handle, uint64_t offset, std::string* why) {
+  void* base = nullptr;
+  try {
+    base = cuda::ipcOpen(handle);
+    // The peer's word for where the ring is must fall inside what it
+    // exported: a bad offset would have this rank write past its allocation.
+    uintptr_t start = 0;
+    size_t size = 0;
+    cuda::allocationRange(base, &start, &size);
+    const uintptr_t b = reinterpret_cast<uintptr_t>(base);
+    const size_t at = b >= start ? static_cast<size_t>(b - start) : size + 1;
+    if (at > size || offset > size - at || ringBytes() > size - at - offset) {
+      cuda::ipcClose(base);
+      *why = strprintf("its ring [+%llu, %zu bytes) lies outside its %zu-byte allocation",
+                       static_cast<unsigned long long>(offset), ringBytes(), size);
+      return false;
+    }
+  } catch (const Error& e) {
+    if (base) cuda::ipcClose(base);
+    *why = e.what();
+    return false;
+  }
+  mapped_[static_cast<size_t>(peer)] = base;
+  rings_[static_cast<size_t>(peer)] = static_cast<char*>(base) + offset;
+  return true;
+}
+
+char* IpcSlots::peerSlot(int peer, uint64_t seq) const {
+  char* ring = rings_[static_cast<size_t>(peer)];
+  if (!ring) return nullptr;
+  return ring + (seq % static_cast<uint64_t>(slots_)) * slotBytes_;
+}
+
+}  // namespace shoal

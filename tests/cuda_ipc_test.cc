@@ -1,0 +1,104 @@
+// Chunks between GPU buffers of ranks on one node go GPU to GPU over CUDA IPC
+// (core/ipc_slots.h): with SHOAL_CUDA_IPC=1 every rank maps every peer's GPU
+// slots after the first call on GPU buffers, and the results stay exact, also
+// when one rank's call runs on host buffers while its peers' run on GPUs and
+// write into its GPU slots. With SHOAL_CUDA_IPC=0 nothing is mapped and the
+// same calls go through host memory. Ranks share the machine's GPU(s), so on
+// one GPU this is IPC between processes on the same device.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/comm.h"
+#include "cuda/cuda_api.h"
+#include "util/multiprocess.h"
+#include "util/reference.h"
+
+namespace {
+
+using shoal::test::compare;
+using shoal::test::fillExpected;
+using shoal::test::fillInput;
+using shoal::test::typeSize;
+namespace cuda = shoal::cuda;
+
+// One allreduce on device buffers (or host ones, onHost) with every element
+// of the result compared.
+void allReduceChecked(shoalComm_t comm, int rank, int n, size_t count, shoalDataType_t t,
+                      shoalRedOp_t op, const char* algo, bool onHost, cuda::Stream s) {
+  setenv("SHOAL_ALGO", algo, 1);
+  const size_t bytes = count * typeSize(t);
+  std::vector<char> in(bytes + 1), out(bytes + 1), want(bytes + 1);
+  fillInput(in.data(), count, t, op, rank);
+  fillExpected(want.data(), count, t, op, n);
+  if (onHost) {
+    ASSERT_EQ(shoalAllReduce(in.data(), out.data(), count, t, op, comm, nullptr), shoalSuccess)
+        << shoalGetLastError(comm);
+  } else {
+    void* dev = cuda::deviceAlloc(bytes);
+    // On the call's stream: a plain cudaMemcpy from pageable memory may
+    // return before its DMA lands, and s does not wait for it.
+    cuda::copyAsync(dev, in.data(), bytes, s);
+    ASSERT_EQ(shoalAllReduce(dev, dev, count, t, op, comm, s), shoalSuccess)
+        << shoalGetLastError(comm);
+    cuda::copyAsync(out.data(), dev, bytes, s);
+    cuda::streamSync(s, shoal::Deadline::after(90), "test stream");
+    cuda::deviceFree(dev);
+    shoalResult_t async = shoalSuccess;
+    ASSERT_EQ(shoalCommGetAsyncError(comm, &async), shoalSuccess);
+    ASSERT_EQ(async, shoalSuccess) << shoalGetLastError(comm);
+  }
+  ASSERT_EQ(compare(out.data(), want.data(), count, t), "")
+      << "rank " << rank << " " << algo << " count " << count << (onHost ? " host" : " gpu");
+}
+
+void body(int rank, int n, const shoalUniqueId& id) {
+  cuda::setDevice(rank % cuda::deviceCount());
+  shoalComm_t comm = nullptr;
+  ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess) << shoalGetLastError(nullptr);
+  cuda::Stream s = cuda::createStream();
+  // Several chunks per peer (SHOAL_CHUNK_SIZE is 64K here), more than the
+  // slots, so slots wrap and credits come back while the GPU reads them.
+  const size_t big = (1u << 20) + 7;
+  for (int round = 0; round < 3; ++round) {
+    for (const char* algo : {"allreduce:ring", "allreduce:rhd", "allreduce:tree"}) {
+      allReduceChecked(comm, rank, n, big, shoalFloat32, shoalSum, algo, false, s);
+      allReduceChecked(comm, rank, n, 1000, shoalInt32, shoalMax, algo, false, s);
+    }
+  }
+  // Rank 1 on host buffers: its peers, on GPUs, still put their chunks in its
+  // GPU slots, which its host call reads from there.
+  allReduceChecked(comm, rank, n, big, shoalFloat64, shoalSum, "allreduce:ring", rank == 1, s);
+  allReduceChecked(comm, rank, n, big, shoalFloat32, shoalProd, "allreduce:rhd", rank == 1, s);
+  // And back on GPUs.
+  allReduceChecked(comm, rank, n, big, shoalBfloat16, shoalSum, "allreduce:ring", false, s);
+  // Every rank talks to both others in a ring of 3, so each maps both.
+  const bool on = std::string(getenv("SHOAL_CUDA_IPC")) == "1";
+  EXPECT_EQ(comm->executor->peersOverIpc(), on ? n - 1 : 0) << "rank " << rank;
+  cuda::destroyStream(s);
+  EXPECT_EQ(shoalCommDestroy(comm), shoalSuccess);
+}
+
+class CudaIpc : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CudaIpc, EveryResultExactAndSlotsMappedAsConfigured) {
+  SHOAL_SKIP_UNLESS_CUDA();
+  shoal::test::MultiProcessOptions o;
+  o.timeoutSeconds = 240;
+  o.env["SHOAL_TRANSPORT"] = "shm";
+  o.env["SHOAL_TIMEOUT"] = "30";
+  o.env["SHOAL_CHUNK_SIZE"] = "64K";
+  o.env["SHOAL_CUDA_IPC"] = GetParam();
+  o.env["SHOAL_CUDA_IPC_MIN_BYTES"] = "0";  // every call, however small
+  const int n = 3;
+  shoal::test::expectAllRanksPassed(shoal::test::runRanks(n, body, o));
+}
+
+INSTANTIATE_TEST_SUITE_P(Setting, CudaIpc, ::testing::Values("1", "0"),
+                         [](const auto& info) { return std::string("ipc") + info.param; });
+
+}  // namespace
