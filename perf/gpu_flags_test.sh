@@ -3,12 +3,14 @@
 # without CUDA) every benchmark must refuse with one line on stderr and exit
 # status 2, never crash. With a GPU the same commands must run and check
 # every element (0 wrong); NCCL is then also run if libnccl.so.2 loads.
+# ps_perf takes -g 1 too (workers' buffers on GPUs).
 #   gpu_flags_test.sh <perf binary dir> <shoalrun>
 set -u
 dir=$1
 shoalrun=$2
 benches="all_reduce_perf reduce_scatter_perf all_gather_perf broadcast_perf reduce_perf"
 small="-b 8 -e 64K -f 32 -n 2 -w 1"
+ps_small="-w 2 -s 1 -b 4K -e 1M -f 16 -n 2 -W 1 -t shm"
 fail() { echo "FAIL: $*"; exit 1; }
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
@@ -56,6 +58,8 @@ if [ "$rc" -eq 2 ] && grep -Eq "$no_gpu" "$err"; then
     run "$dir/$b" --backend nccl $small
     expect_refusal "$b --backend nccl" "^$b: (-g 1: |--backend nccl: cannot load libnccl)"
   done
+  run "$dir/ps_perf" -g 1 $ps_small
+  expect_refusal "ps_perf -g 1" "^ps_perf: -g 1: "
   run "$shoalrun" -n 2 "$dir/all_reduce_perf" -g 1 $small
   [ "$rc" -ne 0 ] || fail "shoalrun -n 2 all_reduce_perf -g 1 succeeded without a GPU"
   grep -Eq "all_reduce_perf: -g 1: " "$err" || fail "shoalrun -n 2 -g 1: no GPU message: $(cat "$err")"
@@ -72,6 +76,9 @@ for b in $benches; do
 done
 run "$shoalrun" -n 2 "$dir/all_reduce_perf" -g 1 $small
 expect_clean_run "shoalrun -n 2 all_reduce_perf -g 1 (two ranks on GPU local rank % count)"
+run "$dir/ps_perf" -g 1 $ps_small
+expect_clean_run "ps_perf -g 1 (2 workers on GPU buffers, 1 server)"
+grep -q "buffers on GPU" "$out" || fail "ps_perf -g 1 output does not say the buffers are on GPU"
 run "$dir/all_reduce_perf" --backend nccl $small
 if [ "$rc" -eq 2 ] && grep -q "cannot load libnccl" "$err"; then
   expect_refusal "all_reduce_perf --backend nccl" "^all_reduce_perf: --backend nccl: cannot load libnccl.so.2"

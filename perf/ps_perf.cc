@@ -13,6 +13,12 @@
 // and the slowest worker's mean time is reported. algbw = bytes / time; busbw
 // for allreduce is algbw * 2(n-1)/n as in nccl-tests. A worker's push_pull
 // moves its bytes once out and once in, whatever the number of workers.
+//
+// -g 1 puts each worker's gradient, pull and allreduce buffers in GPU memory
+// (GPU = worker % visible GPUs, through the same DeviceMemory as
+// all_reduce_perf): pushes read device memory, pulls land in it, the
+// allreduce takes the worker's stream. Servers keep their partitions in host
+// memory. Without a usable GPU, -g 1 is refused with one line and status 2.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,11 +27,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/args.h"
+#include "common/device_memory.h"
+#include "common/runtime.h"
 #include "shoal/ps.h"
 #include "shoal/shoal.h"
 
@@ -42,19 +51,20 @@ struct Args {
   std::string transport;
   int check = 1;
   double timeout = 600;
+  int gpus = 0;  // -g: 0 host buffers, 1 GPU buffers
 };
 
 void usage() {
   fprintf(stderr,
           "usage: ps_perf [-w workers] [-s servers] [-b minbytes] [-e maxbytes] [-f factor]\n"
-          "               [-n iters] [-W warmup] [-t shm|ucx|verbs] [-c 0|1]\n"
+          "               [-n iters] [-W warmup] [-t shm|ucx|verbs] [-c 0|1] [-g 0|1]\n"
           "Consistency, update rule and partition size come from SHOAL_PS_MODE,\n"
           "SHOAL_PS_UPDATE and SHOAL_PS_PARTITION_BYTES (defaults: sync, sum, 4M).\n");
 }
 
 bool parse(int argc, char** argv, Args* a) {
   int c;
-  while ((c = getopt(argc, argv, "w:s:b:e:f:n:W:t:c:h")) != -1) {
+  while ((c = getopt(argc, argv, "w:s:b:e:f:n:W:t:c:g:h")) != -1) {
     switch (c) {
       case 'w':
         a->workers = atoi(optarg);
@@ -85,13 +95,16 @@ bool parse(int argc, char** argv, Args* a) {
       case 'c':
         a->check = atoi(optarg);
         break;
+      case 'g':
+        a->gpus = atoi(optarg);
+        break;
       default:
         usage();
         return false;
     }
   }
   if (a->workers < 1 || a->servers < 1 || a->minBytes < 4 || a->maxBytes < a->minBytes ||
-      a->factor <= 1 || a->iters < 1 || a->warmup < 0) {
+      a->factor <= 1 || a->iters < 1 || a->warmup < 0 || a->gpus < 0 || a->gpus > 1) {
     usage();
     return false;
   }
@@ -130,6 +143,16 @@ double timeIt(const Args& a, shoalComm_t comm, Op op) {
 }
 
 void worker(const Args& a, int w, const shoalUniqueId& psId, const shoalUniqueId& commId) {
+  std::unique_ptr<perf::DeviceMemory> mem;
+  if (a.gpus) {
+    setenv("SHOAL_LOCAL_RANK", std::to_string(w).c_str(), 1);  // GPU w % count
+    try {
+      mem = std::make_unique<perf::DeviceMemory>();
+    } catch (const std::exception& e) {
+      fprintf(stderr, "ps_perf: %s\n", e.what());
+      _exit(2);
+    }
+  }
   shoalPs_t ps = nullptr;
   PS_CHECK(shoalPsInitRank(&ps, a.workers + a.servers, psId, w, shoalPsRoleWorker, nullptr),
            nullptr);
@@ -141,7 +164,7 @@ void worker(const Args& a, int w, const shoalUniqueId& psId, const shoalUniqueId
   if (w == 0) {
     printf(
         "# ps_perf: %d workers, %d servers (separate processes), transport %s, mode %s, "
-        "update %s, partition %zu bytes, %d iterations (+%d warm-up)\n",
+        "update %s, partition %zu bytes, %d iterations (+%d warm-up), buffers on %s\n",
         a.workers, a.servers, shoalCommTransportName(comm),
         opts.mode == shoalPsSync    ? "sync"
         : opts.mode == shoalPsAsync ? "async"
@@ -149,7 +172,7 @@ void worker(const Args& a, int w, const shoalUniqueId& psId, const shoalUniqueId
         opts.update == shoalPsUpdateSum   ? "sum"
         : opts.update == shoalPsUpdateSgd ? "sgd"
                                           : "momentum",
-        opts.partitionBytes, a.iters, a.warmup);
+        opts.partitionBytes, a.iters, a.warmup, a.gpus ? "GPU" : "host");
     printf(
         "# time: mean per operation on the slowest worker; algbw = size / time; allreduce "
         "busbw = algbw * 2(n-1)/n\n#\n");
@@ -170,28 +193,42 @@ void worker(const Args& a, int w, const shoalUniqueId& psId, const shoalUniqueId
     size_t bytes = count * sizeof(float);
     ++key;
     std::vector<float> grad(count, static_cast<float>(w + 1)), out(count), red(count);
-    PS_CHECK(shoalPsRegisterBuffer(ps, out.data(), bytes), ps);
+    float* gradBuf = grad.data();
+    float* outBuf = out.data();
+    float* redBuf = red.data();
+    if (mem) {
+      gradBuf = static_cast<float*>(mem->allocate(bytes));
+      outBuf = static_cast<float*>(mem->allocate(bytes));
+      redBuf = static_cast<float*>(mem->allocate(bytes));
+      mem->upload(gradBuf, grad.data(), bytes);
+    }
+    PS_CHECK(shoalPsRegisterBuffer(ps, outBuf, bytes), ps);
     auto wait = [&](shoalPsHandle_t h) { PS_CHECK(shoalPsWait(ps, h, nullptr), ps); };
     double tPush = timeIt(a, comm, [&] {
       shoalPsHandle_t h;
-      PS_CHECK(shoalPsPush(ps, key, grad.data(), count, shoalFloat32, &h), ps);
+      PS_CHECK(shoalPsPush(ps, key, gradBuf, count, shoalFloat32, &h), ps);
       wait(h);
     });
     double tPull = timeIt(a, comm, [&] {
       shoalPsHandle_t h;
-      PS_CHECK(shoalPsPull(ps, key, out.data(), count, shoalFloat32, &h), ps);
+      PS_CHECK(shoalPsPull(ps, key, outBuf, count, shoalFloat32, &h), ps);
       wait(h);
     });
     double tPushPull = timeIt(a, comm, [&] {
       shoalPsHandle_t h;
-      PS_CHECK(shoalPsPushPull(ps, key, grad.data(), out.data(), count, shoalFloat32, &h), ps);
+      PS_CHECK(shoalPsPushPull(ps, key, gradBuf, outBuf, count, shoalFloat32, &h), ps);
       wait(h);
     });
     double tAr = timeIt(a, comm, [&] {
-      COMM_CHECK(
-          shoalAllReduce(grad.data(), red.data(), count, shoalFloat32, shoalSum, comm, nullptr),
-          comm);
+      COMM_CHECK(shoalAllReduce(gradBuf, redBuf, count, shoalFloat32, shoalSum, comm,
+                                mem ? mem->stream() : nullptr),
+                 comm);
+      if (mem) mem->synchronize();
     });
+    if (mem) {
+      mem->download(out.data(), outBuf, bytes);
+      mem->download(red.data(), redBuf, bytes);
+    }
     long bad = 0;
     if (a.check && opts.mode == shoalPsSync && opts.update == shoalPsUpdateSum) {
       // The last push_pull's round: every worker pushed w+1.
@@ -200,7 +237,12 @@ void worker(const Args& a, int w, const shoalUniqueId& psId, const shoalUniqueId
       COMM_CHECK(shoalAllReduce(&bad, &bad, 1, shoalInt64, shoalSum, comm, nullptr), comm);
       errors += bad;
     }
-    PS_CHECK(shoalPsDeregisterBuffer(ps, out.data()), ps);
+    PS_CHECK(shoalPsDeregisterBuffer(ps, outBuf), ps);
+    if (mem) {
+      mem->release(gradBuf);
+      mem->release(outBuf);
+      mem->release(redBuf);
+    }
     if (w == 0) {
       auto gbs = [&](double t) { return static_cast<double>(bytes) / t / 1e9; };
       double busbw = gbs(tAr) * (n > 1 ? 2.0 * (n - 1) / n : 1.0);
@@ -227,12 +269,34 @@ void server(const Args& a, int rank, const shoalUniqueId& psId) {
   _exit(0);
 }
 
+// Whether -g 1 can work, asked in a child: CUDA must not be initialised in
+// this process before it forks the ranks. The child prints the reason.
+bool gpuUsable() {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    try {
+      perf::DeviceMemory probe;
+    } catch (const std::exception& e) {
+      fprintf(stderr, "ps_perf: %s\n", e.what());
+      fflush(stderr);
+      _exit(2);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+         WEXITSTATUS(status) == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
   if (!parse(argc, argv, &a)) return 2;
   if (!a.transport.empty()) setenv("SHOAL_TRANSPORT", a.transport.c_str(), 1);
+  if (a.gpus && !gpuUsable()) return 2;
   shoalUniqueId psId, commId;
   if (shoalGetUniqueId(&psId) != shoalSuccess || shoalGetUniqueId(&commId) != shoalSuccess) {
     fprintf(stderr, "ps_perf: shoalGetUniqueId failed: %s\n", shoalGetLastError(nullptr));
