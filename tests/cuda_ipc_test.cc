@@ -4,7 +4,8 @@
 // when one rank's call runs on host buffers while its peers' run on GPUs and
 // write into its GPU slots. With SHOAL_CUDA_IPC=0 nothing is mapped and the
 // same calls go through host memory. Ranks share the machine's GPU(s), so on
-// one GPU this is IPC between processes on the same device.
+// one GPU this is IPC between processes on the same device. Only ranks of one
+// node (host identity) map each other's slots.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -96,6 +97,39 @@ TEST_P(CudaIpc, EveryResultExactAndSlotsMappedAsConfigured) {
   o.env["SHOAL_CUDA_IPC_MIN_BYTES"] = "0";  // every call, however small
   const int n = 3;
   shoal::test::expectAllRanksPassed(shoal::test::runRanks(n, body, o));
+}
+
+// Two faked nodes of two ranks each (SHOAL_HOST_ID, with shared memory
+// allowed across the fake boundary): the hierarchical allreduce's intra-node
+// steps go GPU to GPU, and no rank maps the slots of a rank on the other
+// "node", although the same transport connects them.
+TEST(CudaIpcNodes, HierIntraNodeStepsOnlyBetweenRanksOfOneNode) {
+  SHOAL_SKIP_UNLESS_CUDA();
+  shoal::test::MultiProcessOptions o;
+  o.timeoutSeconds = 240;
+  o.env["SHOAL_TRANSPORT"] = "shm";
+  o.env["SHOAL_SHM_FAKE_HOSTS"] = "1";
+  o.env["SHOAL_TIMEOUT"] = "30";
+  o.env["SHOAL_CHUNK_SIZE"] = "64K";
+  o.env["SHOAL_CUDA_IPC"] = "1";
+  o.env["SHOAL_CUDA_IPC_MIN_BYTES"] = "0";
+  auto nodes = [](int rank, int n, const shoalUniqueId& id) {
+    setenv("SHOAL_HOST_ID", ("fakenode" + std::to_string(rank / 2)).c_str(), 1);
+    cuda::setDevice(rank % cuda::deviceCount());
+    shoalComm_t comm = nullptr;
+    ASSERT_EQ(shoalCommInitRank(&comm, n, id, rank), shoalSuccess) << shoalGetLastError(nullptr);
+    cuda::Stream s = cuda::createStream();
+    for (int round = 0; round < 3; ++round) {
+      allReduceChecked(comm, rank, n, (1u << 20) + 7, shoalFloat32, shoalSum, "allreduce:hier",
+                       false, s);
+      allReduceChecked(comm, rank, n, 777, shoalInt64, shoalMin, "allreduce:hier", false, s);
+      EXPECT_STREQ(shoalCommLastAlgorithm(comm), "hier");
+    }
+    EXPECT_EQ(comm->executor->peersOverIpc(), 1) << "rank " << rank;
+    cuda::destroyStream(s);
+    EXPECT_EQ(shoalCommDestroy(comm), shoalSuccess);
+  };
+  shoal::test::expectAllRanksPassed(shoal::test::runRanks(4, nodes, o));
 }
 
 INSTANTIATE_TEST_SUITE_P(Setting, CudaIpc, ::testing::Values("1", "0"),

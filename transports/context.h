@@ -78,10 +78,6 @@ class Context {
   // and registerMemory() may take it (GPUDirect RDMA on verbs). When false the
   // caller stages device memory through pinned host buffers.
   virtual bool writesFromDevice(int cudaDevice) const { return false; }
-  // Whether every peer is a process on this host, so CUDA IPC reaches its GPU
-  // memory (core/ipc_slots.h): chunks between GPU buffers then go GPU to GPU
-  // and the transport carries only a zero-byte write per chunk.
-  virtual bool peersShareHost() const { return false; }
 
   // Direct placement (Step::land): the receiver of a chunk names its final
   // address, and the sender writes there instead of into a staging slot.

@@ -56,8 +56,11 @@ struct Executor::Channel {
     std::unique_ptr<transport::Buffer> hold;  // keeps the place registered
   };
   std::deque<Granted> granted;
-  // CUDA IPC (ipc_slots.h). Receiver side: parts of this rank's slot
-  // announcement sent (2 = done). Sender side: the peer's, as it arrives.
+  // CUDA IPC (ipc_slots.h), only with a peer on this host (its bootstrap
+  // host identity is this rank's), whatever the transport carries the rest.
+  // Receiver side: parts of this rank's slot announcement sent (2 = done).
+  // Sender side: the peer's, as it arrives.
+  bool sameHost = false;
   int slotsAnnounced = 0;
   uint8_t peerHandle[cuda::kIpcHandleBytes] = {};
   uint64_t peerOffset = 0;
@@ -174,7 +177,9 @@ DeviceStaging& Executor::deviceStaging(int device) {
   }
   device_ = std::make_unique<DeviceStaging>(device, slotBytes_, slots_, recv,
                                             slotBytes_ * static_cast<size_t>(slots_));
-  if (!ipcTried_ && ctx_.size() > 1 && ctx_.peersShareHost() && config::getBool("SHOAL_CUDA_IPC")) {
+  bool anySameHost = false;
+  for (const auto& ch : channels_) anySameHost = anySameHost || ch->sameHost;
+  if (!ipcTried_ && anySameHost && config::getBool("SHOAL_CUDA_IPC")) {
     ipcTried_ = true;
     try {
       ipc_ = std::make_unique<IpcSlots>(device, ctx_.size(), slots_, slotBytes_);
@@ -226,6 +231,7 @@ void Executor::connect(Deadline deadline) {
       ch->staging = ctx_.allocate(slotBytes_ * static_cast<size_t>(slots_));
       ch->credits = slots_;
       ch->arrived.assign(static_cast<size_t>(slots_), 0);
+      ch->sameHost = bootstrap_.hostId(p) == bootstrap_.hostId(me);
     }
     channels_.push_back(std::move(ch));
   }
@@ -412,8 +418,8 @@ void Executor::handleEvents(RunState& st) {
             // A peer's GPU slots, in two halves; mapped by the caller's
             // thread before a later call on GPU buffers (mapPeerSlots).
             const execwire::DeviceSlotsMsg& m = c.slots;
-            if (ch.peerSlots != Channel::PeerSlots::kNone || (ch.peerParts & (1u << m.part)) ||
-                (m.part == 1 && ch.peerOffset != m.offset)) {
+            if (!ch.sameHost || ch.peerSlots != Channel::PeerSlots::kNone ||
+                (ch.peerParts & (1u << m.part)) || (m.part == 1 && ch.peerOffset != m.offset)) {
               fail(shoalRemoteError,
                    "rank %d: %s: unexpected GPU slot announcement (part %u) from rank %d",
                    ctx_.rank(), st.label.operation, m.part, e.peer);
@@ -809,7 +815,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         size_t& h = st.sendHead[p];
         // This rank's GPU slots, told once to every peer it meets in a call
         // on GPU buffers (the peer may be running a host call: it keeps them).
-        while (gpu && ipc_ && ch.slotsAnnounced < 2) {
+        while (gpu && ipc_ && ch.sameHost && ch.slotsAnnounced < 2) {
           execwire::DeviceSlotsMsg m{};
           m.type = execwire::kCtrlDeviceSlots;
           m.part = static_cast<uint8_t>(ch.slotsAnnounced);

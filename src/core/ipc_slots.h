@@ -1,6 +1,9 @@
 // GPU receive slots shared over CUDA IPC between the ranks of one node, so a
 // chunk from GPU buffers to GPU buffers crosses once, GPU to GPU, instead of
-// device -> pinned host -> shared memory -> device.
+// device -> pinned host -> transport -> device. Used between ranks whose
+// bootstrap host identities match, whatever transport connects them (the
+// transport then carries only control messages and zero-byte writes), so a
+// hierarchical allreduce's intra-node steps take it on a multi-node job.
 //
 // Each rank that runs a call on GPU buffers exports one device allocation
 // holding a slot ring per peer (the same slots x slotBytes as its host

@@ -36,8 +36,6 @@ class ShmContext : public Context {
   // A note reaches the executor in Event::payload.
   size_t maxNoteBytes() const override { return Event::kMaxCtrl; }
 
-  bool peersShareHost() const override { return true; }
-
   // Landings go through cross-memory attach into the peer's own pages.
   bool landsInPlace() const override { return true; }
   bool grantLanding(void* addr, size_t len, uint32_t* token,
