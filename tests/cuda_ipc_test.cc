@@ -84,17 +84,23 @@ void body(int rank, int n, const shoalUniqueId& id) {
   EXPECT_EQ(shoalCommDestroy(comm), shoalSuccess);
 }
 
-class CudaIpc : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(CudaIpc, EveryResultExactAndSlotsMappedAsConfigured) {
-  SHOAL_SKIP_UNLESS_CUDA();
+// Over shm, chunks of 64 KiB, IPC as given for every call however small.
+shoal::test::MultiProcessOptions ipcOptions(const char* ipc) {
   shoal::test::MultiProcessOptions o;
   o.timeoutSeconds = 240;
   o.env["SHOAL_TRANSPORT"] = "shm";
   o.env["SHOAL_TIMEOUT"] = "30";
   o.env["SHOAL_CHUNK_SIZE"] = "64K";
-  o.env["SHOAL_CUDA_IPC"] = GetParam();
-  o.env["SHOAL_CUDA_IPC_MIN_BYTES"] = "0";  // every call, however small
+  o.env["SHOAL_CUDA_IPC"] = ipc;
+  o.env["SHOAL_CUDA_IPC_MIN_BYTES"] = "0";
+  return o;
+}
+
+class CudaIpc : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CudaIpc, EveryResultExactAndSlotsMappedAsConfigured) {
+  SHOAL_SKIP_UNLESS_CUDA();
+  const shoal::test::MultiProcessOptions o = ipcOptions(GetParam());
   const int n = 3;
   shoal::test::expectAllRanksPassed(shoal::test::runRanks(n, body, o));
 }
@@ -105,14 +111,8 @@ TEST_P(CudaIpc, EveryResultExactAndSlotsMappedAsConfigured) {
 // "node", although the same transport connects them.
 TEST(CudaIpcNodes, HierIntraNodeStepsOnlyBetweenRanksOfOneNode) {
   SHOAL_SKIP_UNLESS_CUDA();
-  shoal::test::MultiProcessOptions o;
-  o.timeoutSeconds = 240;
-  o.env["SHOAL_TRANSPORT"] = "shm";
+  shoal::test::MultiProcessOptions o = ipcOptions("1");
   o.env["SHOAL_SHM_FAKE_HOSTS"] = "1";
-  o.env["SHOAL_TIMEOUT"] = "30";
-  o.env["SHOAL_CHUNK_SIZE"] = "64K";
-  o.env["SHOAL_CUDA_IPC"] = "1";
-  o.env["SHOAL_CUDA_IPC_MIN_BYTES"] = "0";
   auto nodes = [](int rank, int n, const shoalUniqueId& id) {
     setenv("SHOAL_HOST_ID", ("fakenode" + std::to_string(rank / 2)).c_str(), 1);
     cuda::setDevice(rank % cuda::deviceCount());
