@@ -27,18 +27,22 @@ using shoal::test::fillInput;
 using shoal::test::typeSize;
 namespace cuda = shoal::cuda;
 
-// One allreduce on device buffers (or host ones, onHost) with every element
-// of the result compared.
+// One allreduce on device buffers (or host ones, onHost: with the stream
+// when hostStream, as a stream-ordered host call) with every element of the
+// result compared.
 void allReduceChecked(shoalComm_t comm, int rank, int n, size_t count, shoalDataType_t t,
-                      shoalRedOp_t op, const char* algo, bool onHost, cuda::Stream s) {
+                      shoalRedOp_t op, const char* algo, bool onHost, cuda::Stream s,
+                      bool hostStream = false) {
   setenv("SHOAL_ALGO", algo, 1);
   const size_t bytes = count * typeSize(t);
   std::vector<char> in(bytes + 1), out(bytes + 1), want(bytes + 1);
   fillInput(in.data(), count, t, op, rank);
   fillExpected(want.data(), count, t, op, n);
   if (onHost) {
-    ASSERT_EQ(shoalAllReduce(in.data(), out.data(), count, t, op, comm, nullptr), shoalSuccess)
+    ASSERT_EQ(shoalAllReduce(in.data(), out.data(), count, t, op, comm, hostStream ? s : nullptr),
+              shoalSuccess)
         << shoalGetLastError(comm);
+    if (hostStream) cuda::streamSync(s, shoal::Deadline::after(90), "test stream");
   } else {
     void* dev = cuda::deviceAlloc(bytes);
     // On the call's stream: a plain cudaMemcpy from pageable memory may
@@ -75,6 +79,10 @@ void body(int rank, int n, const shoalUniqueId& id) {
   // GPU slots, which its host call reads from there.
   allReduceChecked(comm, rank, n, big, shoalFloat64, shoalSum, "allreduce:ring", rank == 1, s);
   allReduceChecked(comm, rank, n, big, shoalFloat32, shoalProd, "allreduce:rhd", rank == 1, s);
+  // The same with rank 1's host call made on its stream: it runs on the
+  // proxy thread while that stream is parked behind it, and must read its
+  // GPU slots without waiting for the parked stream.
+  allReduceChecked(comm, rank, n, big, shoalInt32, shoalSum, "allreduce:ring", rank == 1, s, true);
   // And back on GPUs.
   allReduceChecked(comm, rank, n, big, shoalBfloat16, shoalSum, "allreduce:ring", false, s);
   // Every rank talks to both others in a ring of 3, so each maps both.

@@ -287,9 +287,16 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
       }
       if (single) {
         // Calls the proxy still holds run first: they share the plan cache.
-        if (comm->streams) comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
+        if (comm->streams) {
+          comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
+          r = comm->streams->asyncError(&earlier);
+          if (r != shoalSuccess) {
+            shoal::fail(r, "rank %d: %s: refused: an earlier stream-ordered call failed: %s", rank,
+                        name, earlier.c_str());
+          }
+        }
         shoal::commSingleRankOnStream(comm, kind, sendbuff, recvbuff, count, datatype, op, root,
-                                      stream);
+                                      device, stream);
         return;
       }
       comm->streams->enqueue(

@@ -278,7 +278,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
 
 void commSingleRankOnStream(shoalComm* comm, CollKind kind, const void* send, void* recv,
                             size_t count, shoalDataType_t dtype, shoalRedOp_t op, int root,
-                            cuda::Stream stream) {
+                            int device, cuda::Stream stream) {
   uint64_t seq = 0;
   bool inPlace = false;
   startCall(comm, kind, send, recv, count, dtype, op, root, &seq, &inPlace);
@@ -288,9 +288,20 @@ void commSingleRankOnStream(shoalComm* comm, CollKind kind, const void* send, vo
   const size_t bytes = count * dtypeSize(dtype);
   if (stream) {
     cuda::copyAsync(recv, send, bytes, stream);
-  } else {
-    cuda::copy(recv, send, bytes);  // synchronous, in the legacy default stream's order
+    return;
   }
+  // No stream: on the legacy default stream of the buffers' GPU, and the call
+  // returns complete (a device-to-device cudaMemcpy would not wait).
+  const int prev = cuda::currentDevice();
+  if (prev != device) cuda::setDevice(device);
+  try {
+    cuda::copyAsync(recv, send, bytes, nullptr);
+    cuda::streamSync(nullptr, Deadline::after(comm->timeoutSeconds), collName(kind));
+  } catch (...) {
+    if (prev != device) cuda::setDevice(prev);
+    throw;
+  }
+  if (prev != device) cuda::setDevice(prev);
 }
 
 }  // namespace shoal

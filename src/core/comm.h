@@ -90,7 +90,7 @@ void commCollective(shoalComm* comm, CollKind kind, const void* send, void* recv
 // proxy thread or gate. Plans like any call (shoalCommLastAlgorithm).
 void commSingleRankOnStream(shoalComm* comm, CollKind kind, const void* send, void* recv,
                             size_t count, shoalDataType_t dtype, shoalRedOp_t op, int root,
-                            cuda::Stream stream);
+                            int device, cuda::Stream stream);
 void commDestroy(shoalComm* comm);
 
 }  // namespace shoal

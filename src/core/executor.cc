@@ -182,7 +182,9 @@ DeviceStaging& Executor::deviceStaging(int device) {
   if (!ipcTried_ && anySameHost && config::getBool("SHOAL_CUDA_IPC")) {
     ipcTried_ = true;
     try {
-      ipc_ = std::make_unique<IpcSlots>(device, ctx_.size(), slots_, slotBytes_);
+      std::vector<bool> local(channels_.size(), false);
+      for (size_t p = 0; p < channels_.size(); ++p) local[p] = channels_[p]->sameHost;
+      ipc_ = std::make_unique<IpcSlots>(device, local, slots_, slotBytes_);
       SHOAL_INFO(COLL, "rank %d: GPU %d receive slots exported over CUDA IPC (%zu bytes per peer)",
                  ctx_.rank(), device, ipc_->ringBytes());
     } catch (const Error& e) {
@@ -351,13 +353,14 @@ void Executor::handleEvents(RunState& st) {
           int64_t ahead = execwire::writeAhead(e.imm, ch.recvSeq, slots_);
           const bool landed = (e.imm & execwire::kLandedBit) != 0;
           const bool onGpu = (e.imm & execwire::kDeviceSlotBit) != 0;
-          if (onGpu && (landed || !ipc_)) {
+          // Only from a peer this rank told where its GPU slots are.
+          if (onGpu && (landed || !ipc_ || ch.slotsAnnounced < 2)) {
             fail(shoalRemoteError,
                  "rank %d: %s #%llu: protocol error: message with imm 0x%x from rank %d claims to "
                  "be in a GPU slot this rank %s",
                  ctx_.rank(), st.label.operation,
                  static_cast<unsigned long long>(st.label.sequence), e.imm, e.peer,
-                 ipc_ ? "cannot combine with landing in place" : "never exported");
+                 landed ? "cannot combine with landing in place" : "never offered it");
           }
           if (ahead < 0) {
             uint32_t expectLow = static_cast<uint32_t>(ch.recvSeq) & kSeqMask;
@@ -750,7 +753,9 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   // GPU to GPU over CUDA IPC only from SHOAL_CUDA_IPC_MIN_BYTES: below it the
   // copy into another process's GPU memory cost more than staging did (see
   // perf/RESULTS.md). The receiver takes either; the flag is per message.
-  const bool ipcCall = gpu && ipc_ && label.signature.count * es >= ipcMinBytes_;
+  // The slots' GPU must be the call's: peers' slots were mapped there.
+  const bool ipcCall =
+      gpu && ipc_ && ipc_->device() == bufs.device && label.signature.count * es >= ipcMinBytes_;
   // Receive slots whose chunk a queued GPU copy or kernel still reads: freed
   // (and their credits returned) once the stream has passed them, i.e. once
   // the event recorded behind that work has.
@@ -1019,7 +1024,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             // A chunk a peer put in this rank's GPU slot while this call runs
             // on host buffers (the peer cannot tell): fetched first.
             if (hostBounce_.size() < slotBytes_) hostBounce_.resize(slotBytes_);
-            cuda::copy(hostBounce_.data(), data, s.bytes);
+            ipc_->fetch(hostBounce_.data(), data, s.bytes, deadlineFrom(Clock::now()));
             data = hostBounce_.data();
           }
           if (s.kind == StepKind::kRecv) {
@@ -1047,6 +1052,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       cuda::recordEvent(passed, gpu->stream());
       slotBatches.push_back({passed, {}});
       slotBatches.back().slots.swap(slotsInUse);
+      slotsInUse.reserve(slotBatches.back().slots.capacity());
     }
     while (batchHead < slotBatches.size() && cuda::eventDone(slotBatches[batchHead].passed)) {
       freeSlots(slotBatches[batchHead++]);

@@ -6,27 +6,53 @@
 
 namespace shoal {
 
-IpcSlots::IpcSlots(int device, int nranks, int slots, size_t slotBytes)
+IpcSlots::IpcSlots(int device, const std::vector<bool>& local, int slots, size_t slotBytes)
     : device_(device), slots_(slots), slotBytes_(slotBytes) {
+  int rings = 0;
+  ring_.assign(local.size(), -1);
+  for (size_t p = 0; p < local.size(); ++p) {
+    if (local[p]) ring_[p] = rings++;
+  }
   cuda::setDevice(device);
-  own_ = static_cast<char*>(cuda::deviceAlloc(static_cast<size_t>(nranks) * ringBytes()));
+  own_ = static_cast<char*>(cuda::deviceAlloc(static_cast<size_t>(rings) * ringBytes()));
   try {
     cuda::ipcExport(own_, handle_);
+    stream_ = cuda::createStream();
   } catch (...) {
     cuda::deviceFree(own_);
     throw;
   }
-  mapped_.assign(static_cast<size_t>(nranks), nullptr);
-  rings_.assign(static_cast<size_t>(nranks), nullptr);
+  mapped_.assign(local.size(), nullptr);
+  rings_.assign(local.size(), nullptr);
 }
 
 IpcSlots::~IpcSlots() {
   for (void* m : mapped_) cuda::ipcClose(m);
+  cuda::destroyStream(stream_);
   cuda::deviceFree(own_);
+}
+
+uint64_t IpcSlots::offsetFor(int peer) const {
+  const int k = ring_[static_cast<size_t>(peer)];
+  if (k < 0) fail(shoalInternalError, "GPU slots: rank %d is not on this host", peer);
+  return static_cast<uint64_t>(k) * ringBytes();
 }
 
 char* IpcSlots::ownSlot(int peer, uint64_t seq) const {
   return own_ + offsetFor(peer) + (seq % static_cast<uint64_t>(slots_)) * slotBytes_;
+}
+
+void IpcSlots::fetch(void* host, const char* slot, size_t bytes, Deadline deadline) {
+  const int prev = cuda::currentDevice();
+  if (prev != device_) cuda::setDevice(device_);
+  try {
+    cuda::copyAsync(host, slot, bytes, stream_);
+    cuda::streamSync(stream_, deadline, "reading a chunk from this rank's GPU slot");
+  } catch (...) {
+    if (prev != device_) cuda::setDevice(prev);
+    throw;
+  }
+  if (prev != device_) cuda::setDevice(prev);
 }
 
 bool IpcSlots::open(int peer, const uint8_t* handle, uint64_t offset, std::string* why) {

@@ -30,16 +30,18 @@ namespace shoal {
 
 class IpcSlots {
  public:
-  // Allocates and exports nranks rings (this rank's own stays unused, so a
-  // peer's ring is at peer * slots * slotBytes). Throws when CUDA refuses.
-  IpcSlots(int device, int nranks, int slots, size_t slotBytes);
+  // Allocates and exports one ring per peer on this host (local[p] true),
+  // none for the others, so a multi-node job holds GPU memory only for a
+  // node's worth of peers. Throws when CUDA refuses.
+  IpcSlots(int device, const std::vector<bool>& local, int slots, size_t slotBytes);
   ~IpcSlots();
   IpcSlots(const IpcSlots&) = delete;
   IpcSlots& operator=(const IpcSlots&) = delete;
 
   int device() const { return device_; }
   const uint8_t* handle() const { return handle_; }
-  uint64_t offsetFor(int peer) const { return static_cast<uint64_t>(peer) * ringBytes(); }
+  // Where peer's ring starts in the allocation (peer must be local).
+  uint64_t offsetFor(int peer) const;
   size_t ringBytes() const { return static_cast<size_t>(slots_) * slotBytes_; }
   // Where peer's message seq lands in this rank's allocation.
   char* ownSlot(int peer, uint64_t seq) const;
@@ -50,12 +52,19 @@ class IpcSlots {
   bool open(int peer, const uint8_t* handle, uint64_t offset, std::string* why);
   // Where message seq to peer goes, or null while peer's slots are not mapped.
   char* peerSlot(int peer, uint64_t seq) const;
+  // A host-buffer call's read of a chunk in this rank's slot: copied on a
+  // stream of the slots' own (never the legacy default stream, which a
+  // caller's stream parked behind this very call may block), bounded by
+  // the deadline.
+  void fetch(void* host, const char* slot, size_t bytes, Deadline deadline);
 
  private:
   int device_;
   int slots_;
   size_t slotBytes_;
   char* own_ = nullptr;
+  std::vector<int> ring_;  // per rank: index of its ring, -1 if not local
+  cuda::Stream stream_ = nullptr;
   uint8_t handle_[cuda::kIpcHandleBytes] = {};
   std::vector<void*> mapped_;  // per peer: the base cudaIpcOpenMemHandle returned
   std::vector<char*> rings_;   // per peer: this rank's ring inside it
