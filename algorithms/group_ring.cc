@@ -44,14 +44,17 @@ void groupRingAllGather(ScheduleBuilder& b, const std::vector<int>& group, int m
   const int right = group[static_cast<size_t>((me + 1) % m)];
   const int left = group[static_cast<size_t>((me + m - 1) % m)];
   auto seg = [&](int i) { return segs[static_cast<size_t>(((i % m) + m) % m)]; };
+  // Every member only receives here, so large chunks may land in place
+  // (Step::land), as in ring_allgather.cc: marked on both sides, since each
+  // member's sends are the next one's receives, chunk for chunk.
   for (int t = 0; t < m - 1; ++t) {
     const Segment out = seg(me - t);
     forEachChunk(out.offset, out.count, ce, [&](size_t o, size_t c) {
-      b.send(right, {buf, o * es}, c * es);
+      b.markLanding(b.send(right, {buf, o * es}, c * es));
     });
     const Segment in = seg(me - t - 1);
     forEachChunk(in.offset, in.count, ce, [&](size_t o, size_t c) {
-      b.recv(left, {buf, o * es}, c * es);
+      b.markLanding(b.recv(left, {buf, o * es}, c * es));
     });
   }
 }

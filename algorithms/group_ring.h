@@ -17,7 +17,7 @@ void groupRingReduceScatter(ScheduleBuilder& b, const std::vector<int>& group, i
                             const std::vector<Segment>& segs, BufId own, BufId acc);
 
 // Ring allgather among group: member i holds segs[i] in buf and ends holding
-// every segment.
+// every segment. Chunks of kLandMinBytes and more are marked Step::land.
 void groupRingAllGather(ScheduleBuilder& b, const std::vector<int>& group, int me,
                         const std::vector<Segment>& segs, BufId buf);
 

@@ -16,6 +16,7 @@
 #include "algorithms/algorithm.h"
 #include "core/error.h"
 #include "core/reduce.h"
+#include "core/schedule.h"
 #include "core/tuner.h"
 #include "util/schedule_sim.h"
 
@@ -295,6 +296,61 @@ TEST_P(EveryAlgorithm, ExactResultsInSimulation) {
     }
   }
   RecordProperty("cases", static_cast<int>(cases));
+}
+
+// Direct placement is a handshake: a sender waits for the receiver's answer
+// on a chunk marked Step::land, and the receiver answers only chunks it
+// marked. So for every pair of ranks, the marks on p's sends to q, in order,
+// must equal those on q's receives from p, or the call hangs. Checked with
+// chunks above the landing threshold, every host layout; and the algorithms
+// meant to land (ring, rhd and hier allreduce, ring allgather) do mark some.
+TEST_P(EveryAlgorithm, LandingMarksAgreeOnBothSides) {
+  const AlgorithmInfo* algo = GetParam();
+  const std::string name = algo->name;
+  const bool hier = name == "hier";
+  const bool shouldLand =
+      (algo->kind == CollKind::kAllReduce && (name == "ring" || name == "rhd" || hier)) ||
+      (algo->kind == CollKind::kAllGather && name == "ring");
+  const size_t chunk = kLandMinBytes;
+  for (int n = 2; n <= 7; ++n) {
+    for (const auto& hosts : hostLayouts(n, hier)) {
+      for (bool inPlace : {false, true}) {
+        const size_t count = static_cast<size_t>(n) * 3 * chunk / 4 + 5;  // int32, with a tail
+        std::vector<Schedule> plans;
+        bool applies = true;
+        for (int r = 0; r < n && applies; ++r) {
+          CollArgs args{algo->kind, r,     n,       count, shoalInt32,
+                        shoalSum,   n - 1, inPlace, chunk, &hosts};
+          applies = !algo->applies || algo->applies(args);
+          if (applies) plans.push_back(algo->plan(args));
+        }
+        if (!applies) continue;
+        // marks[p][q]: the land flags of p's sends to q, or of q's receives
+        // from p, in schedule order (the order messages take on a connection).
+        std::vector<std::vector<std::string>> sent(n, std::vector<std::string>(n)),
+            received(n, std::vector<std::string>(n));
+        bool anyMark = false;
+        for (int r = 0; r < n; ++r) {
+          for (const Step& st : plans[static_cast<size_t>(r)].steps) {
+            if (st.kind == StepKind::kSend) sent[r][st.peer] += st.land ? 'L' : '.';
+            if (st.kind == StepKind::kRecv || st.kind == StepKind::kRecvReduce)
+              received[st.peer][r] += st.land ? 'L' : '.';
+            anyMark = anyMark || st.land;
+          }
+        }
+        for (int p = 0; p < n; ++p) {
+          for (int q = 0; q < n; ++q) {
+            ASSERT_EQ(sent[p][q], received[p][q])
+                << name << " n=" << n << " rank " << p << " -> rank " << q
+                << (inPlace ? " in place" : "");
+          }
+        }
+        if (shouldLand) {
+          EXPECT_TRUE(anyMark) << name << " n=" << n << " marks no chunk for landing";
+        }
+      }
+    }
+  }
 }
 
 std::string algoName(const testing::TestParamInfo<const AlgorithmInfo*>& p) {

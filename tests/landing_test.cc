@@ -1,7 +1,8 @@
 // Direct placement (Step::land): large chunks of ring allreduce's allgather
-// half, ring allgather and rhd's allgather levels land in the
-// receiver's buffer instead of a staging slot (shm: cross-memory attach;
-// verbs: an RDMA write into the registered buffer, run in the rxe guest).
+// half, ring allgather, rhd's allgather levels and the hierarchical
+// allreduce's allgathers land in the receiver's buffer instead of a staging
+// slot (shm: cross-memory attach; verbs: an RDMA write into the registered
+// buffer, run in the rxe guest).
 // Every element checked, in and out of place, with chunks at the size
 // threshold and tails below it, and on shm with one rank that refuses
 // landings (SHOAL_SHM_CMA=0), whose peers then use its slots.
@@ -46,10 +47,18 @@ class Landing : public ::testing::TestWithParam<Case> {
   // Runs body(rank, n, comm) on n ranks, each with its own communicator.
   void onRanks(int n, const shoal::test::MultiProcessOptions& o,
                const std::function<void(int, int, shoalComm_t)>& body) const {
+    onRanksWith(
+        n, o, [](int, int) {}, body);
+  }
+  // The same, with before(rank, n) run ahead of the communicator's init.
+  void onRanksWith(int n, const shoal::test::MultiProcessOptions& o,
+                   const std::function<void(int, int)>& before,
+                   const std::function<void(int, int, shoalComm_t)>& body) const {
     const int refusing = GetParam().refusingRank;
     auto results = shoal::test::runRanks(
         n,
         [&](int rank, int size, const shoalUniqueId& id) {
+          before(rank, size);
           if (rank == refusing) setenv("SHOAL_SHM_CMA", "0", 1);
           shoalComm_t comm = nullptr;
           ASSERT_EQ(shoalCommInitRank(&comm, size, id, rank), shoalSuccess)
@@ -145,6 +154,38 @@ TEST_P(Landing, RhdAllReduceAndBroadcastsEveryElement) {
       });
     }
   }
+}
+
+// The hierarchical allreduce's allgathers (across nodes, then inside each)
+// land like ring's: two faked nodes over shm (SHOAL_HOST_ID, shm allowed
+// across them), one more rank than the other where the count is odd.
+TEST_P(Landing, HierAllReduceOnTwoNodesEveryElement) {
+  const Case c = GetParam();
+  if (std::string(c.transport) != "shm") GTEST_SKIP() << "faked nodes over shm only";
+  const int n = c.ranks + 2;
+  shoal::test::MultiProcessOptions o = options();
+  o.env["SHOAL_ALGO"] = "allreduce:hier";
+  o.env["SHOAL_SHM_FAKE_HOSTS"] = "1";
+  onRanksWith(
+      n, o,
+      [](int rank, int size) {
+        setenv("SHOAL_HOST_ID", (rank < (size + 1) / 2 ? "nodeA" : "nodeB"), 1);
+      },
+      [](int rank, int size, shoalComm_t comm) {
+        const size_t count = (4 * kChunk + 28) / 4 * static_cast<size_t>(size);
+        std::vector<float> send(count), recv(count), want(count);
+        shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
+        for (bool inPlace : {false, true}) {
+          shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
+          float* out = inPlace ? send.data() : recv.data();
+          ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
+                    shoalSuccess)
+              << shoalGetLastError(comm);
+          ASSERT_STREQ(shoalCommLastAlgorithm(comm), "hier");
+          ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
+              << "rank " << rank << " of " << size << " in place " << inPlace;
+        }
+      });
 }
 
 // A rank that dies in the allgather half: its left neighbour may be waiting
