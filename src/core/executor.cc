@@ -776,7 +776,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     for (auto [peer, slot] : b.slots) returnCredit(peer, false);
   };
 
-  const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl;
+  // The test hooks that send control messages ahead of the signature need it
+  // sent on its own.
+  const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl &&
+                             hooks_.fakeSlots != faults::Hooks::FakeSlots::kAnnounce;
   const bool lands = ctx_.landsInPlace();
   transport::RemoteKey landingKey;
   uint64_t idle = 0;
@@ -840,6 +843,12 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         // A marked first chunk waits for the receiver's landing answer, which
         // waits for the signature: then the signature goes on its own too.
         if (!st.sigSent[p] && (q.empty() || !noteSignature || (lands && sch.steps[q[0]].land))) {
+          if (hooks_.fakeSlots == faults::Hooks::FakeSlots::kAnnounce) {
+            execwire::DeviceSlotsMsg m{};
+            m.type = execwire::kCtrlDeviceSlots;
+            if (!ctx_.pair(p).sendCtrl(&m, sizeof(m)) || !ctx_.pair(p).sendCtrl(&m, sizeof(m)))
+              continue;
+          }
           if (hooks_.corruptCtrl && label.sequence >= hooks_.fromSequence) {
             const uint8_t junk[5] = {0x77, 0xde, 0xad, 0xbe, 0xef};
             if (!ctx_.pair(p).sendCtrl(junk, sizeof(junk))) continue;
@@ -911,7 +920,11 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
               src = gpu->sendSlot(p, ch.sendSeq);
             }
           }
-          const size_t wireBytes = viaIpc ? 0 : s.bytes;
+          size_t wireBytes = viaIpc ? 0 : s.bytes;
+          if (hooks_.fakeSlots == faults::Hooks::FakeSlots::kWrite) {
+            imm |= execwire::kDeviceSlotBit;
+            wireBytes = 0;
+          }
           const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
           if (noteSignature && !st.sigSent[p]) {
             SignatureBytes m = signatureFor(ch, label.signature, true);

@@ -58,6 +58,20 @@ Hooks load(int rank) {
   if (!kill.empty()) parseSpec(kill, rank, &h.killAt, &h.fromSequence);
   if (!stop.empty()) parseSpec(stop, rank, &h.stopAt, &h.fromSequence);
   if (!corrupt.empty()) h.corruptCtrl = atoi(corrupt.c_str()) == rank;
+  std::string fake = config::getString("SHOAL_TEST_FAKE_GPU_SLOTS");
+  if (!fake.empty()) {
+    const size_t colon = fake.find(':');
+    const std::string mode = colon == std::string::npos ? "" : fake.substr(colon + 1);
+    if (mode != "announce" && mode != "write") {
+      fail(shoalInvalidArgument,
+           "test hook SHOAL_TEST_FAKE_GPU_SLOTS='%s': want rank:announce or "
+           "rank:write",
+           fake.c_str());
+    }
+    if (atoi(fake.c_str()) == rank) {
+      h.fakeSlots = mode == "announce" ? Hooks::FakeSlots::kAnnounce : Hooks::FakeSlots::kWrite;
+    }
+  }
   return h;
 }
 

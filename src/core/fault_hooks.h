@@ -26,7 +26,15 @@ struct Hooks {
   // operation on (a worker's push/pull count, a server's per-partition one).
   uint64_t fromSequence = 1;
   bool corruptCtrl = false;
-  bool any() const { return killAt != Phase::kNone || stopAt != Phase::kNone || corruptCtrl; }
+  // A peer that misuses the GPU slot protocol (core/ipc_slots.h): announce
+  // sends the same half of an announcement twice, write flags data as in the
+  // receiver's GPU slot, which it never offered.
+  enum class FakeSlots : uint8_t { kNone, kAnnounce, kWrite };
+  FakeSlots fakeSlots = FakeSlots::kNone;
+  bool any() const {
+    return killAt != Phase::kNone || stopAt != Phase::kNone || corruptCtrl ||
+           fakeSlots != FakeSlots::kNone;
+  }
 };
 
 // Hooks that apply to `rank`. Throws shoalInvalidArgument on a malformed value.
