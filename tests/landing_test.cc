@@ -30,6 +30,23 @@ struct Case {
   int refusingRank;  // -1: every rank grants landings (shm: SHOAL_SHM_CMA=0 refuses)
 };
 
+// A float sum allreduce out of place and in place, every element checked,
+// run by the algorithm named.
+void allReduceBothPlacements(int rank, int size, shoalComm_t comm, size_t count, const char* algo) {
+  std::vector<float> send(count), recv(count), want(count);
+  shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
+  for (bool inPlace : {false, true}) {
+    shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
+    float* out = inPlace ? send.data() : recv.data();
+    ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
+              shoalSuccess)
+        << shoalGetLastError(comm);
+    ASSERT_STREQ(shoalCommLastAlgorithm(comm), algo);
+    ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
+        << "rank " << rank << " of " << size << " in place " << inPlace;
+  }
+}
+
 class Landing : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
@@ -127,17 +144,8 @@ TEST_P(Landing, RhdAllReduceAndBroadcastsEveryElement) {
       o.env["SHOAL_ALGO"] = std::string("allreduce:rhd;broadcast:") + bcast;
       onRanks(n, o, [](int rank, int size, shoalComm_t comm) {
         const size_t count = (5 * kChunk + 20) / 4 * static_cast<size_t>(size);
-        std::vector<float> send(count), recv(count), want(count);
-        shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
-        for (bool inPlace : {false, true}) {
-          shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
-          float* out = inPlace ? send.data() : recv.data();
-          ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
-                    shoalSuccess)
-              << shoalGetLastError(comm);
-          ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
-              << "rank " << rank << " of " << size << " in place " << inPlace;
-        }
+        allReduceBothPlacements(rank, size, comm, count, "rhd");
+        std::vector<float> send(count), recv(count);
         for (int root = 0; root < size; ++root) {
           for (size_t i = 0; i < count; ++i)
             send[i] = rank == root ? static_cast<float>((root + 1) * 7 + i % 1009) : -1.0f;
@@ -172,19 +180,8 @@ TEST_P(Landing, HierAllReduceOnTwoNodesEveryElement) {
         setenv("SHOAL_HOST_ID", (rank < (size + 1) / 2 ? "nodeA" : "nodeB"), 1);
       },
       [](int rank, int size, shoalComm_t comm) {
-        const size_t count = (4 * kChunk + 28) / 4 * static_cast<size_t>(size);
-        std::vector<float> send(count), recv(count), want(count);
-        shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, size);
-        for (bool inPlace : {false, true}) {
-          shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
-          float* out = inPlace ? send.data() : recv.data();
-          ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
-                    shoalSuccess)
-              << shoalGetLastError(comm);
-          ASSERT_STREQ(shoalCommLastAlgorithm(comm), "hier");
-          ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "")
-              << "rank " << rank << " of " << size << " in place " << inPlace;
-        }
+        allReduceBothPlacements(rank, size, comm, (4 * kChunk + 28) / 4 * static_cast<size_t>(size),
+                                "hier");
       });
 }
 
