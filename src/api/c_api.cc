@@ -279,6 +279,11 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
       // host buffers with a stream still go through it.
       const bool single = n == 1 && device >= 0;
       if (!comm->streams && !single) comm->streams = std::make_unique<shoal::StreamProxy>(comm);
+      // Without the proxy, calls it still holds run first (they share the
+      // plan cache), so their failures are known before this call goes.
+      if (single && comm->streams) {
+        comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
+      }
       std::string earlier;
       shoalResult_t r = comm->streams ? comm->streams->asyncError(&earlier) : shoalSuccess;
       if (r != shoalSuccess) {
@@ -286,15 +291,6 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
                     name, earlier.c_str());
       }
       if (single) {
-        // Calls the proxy still holds run first: they share the plan cache.
-        if (comm->streams) {
-          comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
-          r = comm->streams->asyncError(&earlier);
-          if (r != shoalSuccess) {
-            shoal::fail(r, "rank %d: %s: refused: an earlier stream-ordered call failed: %s", rank,
-                        name, earlier.c_str());
-          }
-        }
         shoal::commSingleRankOnStream(comm, kind, sendbuff, recvbuff, count, datatype, op, root,
                                       device, stream);
         return;

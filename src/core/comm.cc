@@ -292,16 +292,9 @@ void commSingleRankOnStream(shoalComm* comm, CollKind kind, const void* send, vo
   }
   // No stream: on the legacy default stream of the buffers' GPU, and the call
   // returns complete (a device-to-device cudaMemcpy would not wait).
-  const int prev = cuda::currentDevice();
-  if (prev != device) cuda::setDevice(device);
-  try {
-    cuda::copyAsync(recv, send, bytes, nullptr);
-    cuda::streamSync(nullptr, Deadline::after(comm->timeoutSeconds), collName(kind));
-  } catch (...) {
-    if (prev != device) cuda::setDevice(prev);
-    throw;
-  }
-  if (prev != device) cuda::setDevice(prev);
+  cuda::DeviceScope on(device);
+  cuda::copyAsync(recv, send, bytes, nullptr);
+  cuda::streamSync(nullptr, Deadline::after(comm->timeoutSeconds), collName(kind));
 }
 
 }  // namespace shoal

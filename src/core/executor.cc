@@ -177,21 +177,22 @@ DeviceStaging& Executor::deviceStaging(int device) {
   }
   device_ = std::make_unique<DeviceStaging>(device, slotBytes_, slots_, recv,
                                             slotBytes_ * static_cast<size_t>(slots_));
-  bool anySameHost = false;
-  for (const auto& ch : channels_) anySameHost = anySameHost || ch->sameHost;
-  if (!ipcTried_ && anySameHost && config::getBool("SHOAL_CUDA_IPC")) {
-    ipcTried_ = true;
-    try {
-      std::vector<bool> local(channels_.size(), false);
-      for (size_t p = 0; p < channels_.size(); ++p) local[p] = channels_[p]->sameHost;
-      ipc_ = std::make_unique<IpcSlots>(device, local, slots_, slotBytes_);
-      SHOAL_INFO(COLL, "rank %d: GPU %d receive slots exported over CUDA IPC (%zu bytes per peer)",
-                 ctx_.rank(), device, ipc_->ringBytes());
-    } catch (const Error& e) {
-      SHOAL_INFO(COLL,
-                 "rank %d: no CUDA IPC receive slots on GPU %d (chunks from peers' GPUs go "
-                 "through host memory): %s",
-                 ctx_.rank(), device, e.what());
+  if (!ipcTried_ && config::getBool("SHOAL_CUDA_IPC")) {
+    std::vector<bool> local(channels_.size(), false);
+    for (size_t p = 0; p < channels_.size(); ++p) local[p] = channels_[p]->sameHost;
+    if (std::find(local.begin(), local.end(), true) != local.end()) {
+      ipcTried_ = true;
+      try {
+        ipc_ = std::make_unique<IpcSlots>(device, local, slots_, slotBytes_);
+        SHOAL_INFO(COLL,
+                   "rank %d: GPU %d receive slots exported over CUDA IPC (%zu bytes per peer)",
+                   ctx_.rank(), device, ipc_->ringBytes());
+      } catch (const Error& e) {
+        SHOAL_INFO(COLL,
+                   "rank %d: no CUDA IPC receive slots on GPU %d (chunks from peers' GPUs go "
+                   "through host memory): %s",
+                   ctx_.rank(), device, e.what());
+      }
     }
   }
   return *device_;
@@ -901,13 +902,12 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
                  ++staged) {
               const Step& t = sch.steps[q[staged]];
               const uint64_t seq = ch.sendSeq + (staged - h);
-              if (viaIpc) {
-                cuda::copyAsync(ipc_->peerSlot(p, seq), resolve(bufs, t.src), t.bytes,
-                                gpu->stream());
-              } else if (!gpuDirect) {
-                cuda::copyAsync(gpu->sendSlot(p, seq), resolve(bufs, t.src), t.bytes,
-                                gpu->stream());
-              }
+              // Into the peer's GPU slot, or a pinned one; nothing to copy
+              // where the transport reads the GPU.
+              char* to = viaIpc      ? ipc_->peerSlot(p, seq)
+                         : gpuDirect ? nullptr
+                                     : gpu->sendSlot(p, seq);
+              if (to) cuda::copyAsync(to, resolve(bufs, t.src), t.bytes, gpu->stream());
               cuda::recordEvent(gpu->sendEvent(p, seq), gpu->stream());
             }
             if (!cuda::eventDone(gpu->sendEvent(p, ch.sendSeq))) {
@@ -1010,7 +1010,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         // 4: the data is in this rank's GPU slot for the peer (CUDA IPC).
         const uint8_t how = ch.arrived[slot];
         if (how != 1 && how != 3 && how != 4) break;
-        if (ch.arrived[slot] == 3 && (gpu || sch.steps[q[h]].kind != StepKind::kRecv)) {
+        if (how == 3 && (gpu || sch.steps[q[h]].kind != StepKind::kRecv)) {
           fail(shoalInternalError,
                "rank %d: %s: message %llu from rank %d landed in place for a step that cannot take "
                "it",

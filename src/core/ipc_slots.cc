@@ -43,16 +43,9 @@ char* IpcSlots::ownSlot(int peer, uint64_t seq) const {
 }
 
 void IpcSlots::fetch(void* host, const char* slot, size_t bytes, Deadline deadline) {
-  const int prev = cuda::currentDevice();
-  if (prev != device_) cuda::setDevice(device_);
-  try {
-    cuda::copyAsync(host, slot, bytes, stream_);
-    cuda::streamSync(stream_, deadline, "reading a chunk from this rank's GPU slot");
-  } catch (...) {
-    if (prev != device_) cuda::setDevice(prev);
-    throw;
-  }
-  if (prev != device_) cuda::setDevice(prev);
+  cuda::DeviceScope on(device_);
+  cuda::copyAsync(host, slot, bytes, stream_);
+  cuda::streamSync(stream_, deadline, "reading a chunk from this rank's GPU slot");
 }
 
 bool IpcSlots::open(int peer, const uint8_t* handle, uint64_t offset, std::string* why) {

@@ -7,30 +7,7 @@
 #include "core/log.h"
 
 namespace shoal {
-namespace {
-
-// Restores the caller's current GPU: enqueueing must not change it.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    if (device < 0) return;
-    prev_ = cuda::currentDevice();
-    if (prev_ != device) cuda::setDevice(device);
-  }
-  ~DeviceScope() {
-    if (prev_ >= 0) {
-      try {
-        cuda::setDevice(prev_);
-      } catch (const Error&) {
-      }
-    }
-  }
-
- private:
-  int prev_ = -1;
-};
-
-}  // namespace
+namespace {}  // namespace
 
 StreamProxy::StreamProxy(shoalComm* comm) : comm_(comm) {
   thread_ = std::thread([this] { loop(); });
@@ -46,7 +23,7 @@ StreamProxy::~StreamProxy() {
 }
 
 void StreamProxy::enqueue(const StreamCall& call, cuda::Stream stream) {
-  DeviceScope scope(call.device);
+  cuda::DeviceScope scope(call.device);  // enqueueing must not change the caller's GPU
   if (call.device >= 0 && !comm_->executor->deviceReady(call.device)) {
     // Pinning the staging memory waits for every stream of the GPU, so it
     // must not happen while a call of ours holds one: first drain, then set

@@ -32,6 +32,29 @@ inline bool onDevice(const void* p) { return pointerKind(p) != MemoryKind::kHost
 
 int currentDevice();
 void setDevice(int device);
+// cudaSetDevice without a throw, for destructors (a failure is left alone).
+void restoreDevice(int device) noexcept;
+
+// Makes a GPU current for a scope and restores the previous one after;
+// nothing for device < 0 (host memory).
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (device < 0) return;
+    const int prev = currentDevice();
+    if (prev == device) return;
+    setDevice(device);
+    prev_ = prev;
+  }
+  ~DeviceScope() {
+    if (prev_ >= 0) restoreDevice(prev_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = -1;
+};
 // "0000:00:06.0", lower case, as hwloc and sysfs spell PCI addresses.
 std::string pciBusId(int device);
 

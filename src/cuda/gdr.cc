@@ -16,19 +16,16 @@ namespace {
 // this thread; the caller's current device is restored afterwards.
 class OnDeviceOf {
  public:
-  explicit OnDeviceOf(const void* p, const char* what) {
+  explicit OnDeviceOf(const void* p, const char* what) : scope_(deviceOf(p, what)) {}
+
+ private:
+  static int deviceOf(const void* p, const char* what) {
     int dev = -1;
     if (pointerKind(p, &dev) != MemoryKind::kDevice || dev < 0)
       fail(shoalInvalidArgument, "%s: %p is not device memory", what, p);
-    saved_ = currentDevice();
-    setDevice(dev);
+    return dev;
   }
-  ~OnDeviceOf() { (void)cudaSetDevice(saved_); }
-  OnDeviceOf(const OnDeviceOf&) = delete;
-  OnDeviceOf& operator=(const OnDeviceOf&) = delete;
-
- private:
-  int saved_ = 0;
+  DeviceScope scope_;
 };
 
 uintptr_t hostPage() {

@@ -30,6 +30,7 @@ MemoryKind pointerKind(const void*, int* device) {
 }
 int currentDevice() { noCuda("cudaGetDevice"); }
 void setDevice(int) { noCuda("cudaSetDevice"); }
+void restoreDevice(int) noexcept {}
 std::string pciBusId(int) { noCuda("cudaDeviceGetPCIBusId"); }
 void* deviceAlloc(size_t) { noCuda("cudaMalloc"); }
 void deviceFree(void*) noexcept {}
@@ -69,7 +70,7 @@ StreamGate::~StreamGate() = default;
 void StreamGate::hold(Stream, uint64_t, double) { noCuda("a stream-ordered call"); }
 void StreamGate::release(uint64_t) {}
 const char* StreamGate::mode(int) { return "none"; }
-bool StreamGate::usesMemop(int) { return false; }
+void* StreamGate::memopWord(int) { return nullptr; }
 }  // namespace shoal::cuda
 
 // ---- gdr.cc (GPUDirect RDMA queries answer "no" so the verbs transport stages)

@@ -87,6 +87,8 @@ int currentDevice() {
 
 void setDevice(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
 
+void restoreDevice(int device) noexcept { (void)cudaSetDevice(device); }
+
 std::string pciBusId(int device) {
   char buf[32] = {};
   check(cudaDeviceGetPCIBusId(buf, sizeof(buf), device), "cudaDeviceGetPCIBusId");

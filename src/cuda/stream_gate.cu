@@ -42,42 +42,42 @@ StreamGate::~StreamGate() {
   pinnedFree(word_);
 }
 
-bool StreamGate::usesMemop(int device) {
-  if (device < 0) return false;
-  if (memop_.size() <= static_cast<size_t>(device))
-    memop_.resize(static_cast<size_t>(device) + 1, -1);
-  signed char& known = memop_[static_cast<size_t>(device)];
-  if (known < 0) {
+void* StreamGate::memopWord(int device) {
+  if (device < 0) return nullptr;
+  if (gpus_.size() <= static_cast<size_t>(device)) gpus_.resize(static_cast<size_t>(device) + 1);
+  PerGpu& g = gpus_[static_cast<size_t>(device)];
+  if (!g.known) {
     const std::string want = config::getString("SHOAL_CUDA_GATE");
     if (want != "auto" && want != "kernel")
       SHOAL_WARN(COLL, "SHOAL_CUDA_GATE=%s is neither auto nor kernel; using auto", want.c_str());
     std::string why;
     int attr = deviceAttribute(device, CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS,
                                "CU_DEVICE_ATTRIBUTE_CAN_USE_64_BIT_STREAM_MEM_OPS", &why);
-    known = want != "kernel" && attr > 0 && driver().streamWaitValue64 != nullptr ? 1 : 0;
+    if (want != "kernel" && attr > 0 && driver().streamWaitValue64 != nullptr) {
+      cudaError_t e = cudaHostGetDevicePointer(&g.word, word_, 0);
+      if (e != cudaSuccess) {
+        fail(shoalUnhandledCudaError, "cudaHostGetDevicePointer for the stream gate failed: %s",
+             cudaGetErrorString(e));
+      }
+    }
+    g.known = true;
     SHOAL_INFO(COLL, "GPU %d: stream-ordered calls park the caller's stream with %s", device,
-               known ? "a stream memory operation (cuStreamWaitValue64)"
+               g.word ? "a stream memory operation (cuStreamWaitValue64)"
                : want == "kernel"
                    ? "a polling kernel (SHOAL_CUDA_GATE=kernel)"
                    : strprintf("a polling kernel (no 64-bit stream memory operations: %s)",
                                attr == 0 ? "the GPU reports none" : why.c_str())
                          .c_str());
   }
-  return known == 1;
+  return g.word;
 }
 
-const char* StreamGate::mode(int device) { return usesMemop(device) ? "memop" : "kernel"; }
+const char* StreamGate::mode(int device) { return memopWord(device) ? "memop" : "kernel"; }
 
 void StreamGate::hold(Stream s, uint64_t ticket, double timeoutSeconds) {
   issued_ = std::max(issued_, ticket);
   const int device = currentDevice();
-  if (usesMemop(device)) {
-    void* dptr = nullptr;
-    cudaError_t e = cudaHostGetDevicePointer(&dptr, word_, 0);
-    if (e != cudaSuccess) {
-      fail(shoalUnhandledCudaError, "cudaHostGetDevicePointer for the stream gate failed: %s",
-           cudaGetErrorString(e));
-    }
+  if (void* dptr = memopWord(device)) {
     const Driver& d = driver();
     CUresult r = d.streamWaitValue64(static_cast<CUstream>(s), reinterpret_cast<CUdeviceptr>(dptr),
                                      ticket, CU_STREAM_WAIT_VALUE_GEQ);

@@ -39,11 +39,17 @@ class StreamGate {
   const char* mode(int device);
 
  private:
-  bool usesMemop(int device);
+  // The word's device address on this GPU when the memory operation parks
+  // its streams, null where the kernel does; worked out once per GPU.
+  void* memopWord(int device);
 
   std::atomic<uint64_t>* word_ = nullptr;  // pinned, mapped for the GPU
   uint64_t issued_ = 0;                    // the largest ticket held
-  std::vector<signed char> memop_;         // per GPU: -1 not yet asked
+  struct PerGpu {
+    bool known = false;
+    void* word = nullptr;  // see memopWord
+  };
+  std::vector<PerGpu> gpus_;
 };
 
 }  // namespace shoal::cuda
