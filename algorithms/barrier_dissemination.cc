@@ -9,6 +9,7 @@ namespace shoal::algorithms {
 
 Schedule disseminationBarrier(const CollArgs& a) {
   Schedule s;
+  s.inOrder = true;  // every round signals, then waits
   ScheduleBuilder b(s, a);
   const int n = a.nranks;
   int32_t heard = -1;

@@ -23,6 +23,8 @@ namespace shoal::algorithms {
 
 Schedule rdAllReduce(const CollArgs& a) {
   Schedule s;
+  // Every level sends, then receives from the same partner.
+  s.inOrder = true;
   ScheduleBuilder b(s, a);
   const size_t es = b.elemSize();
   const size_t ce = b.chunkElems();

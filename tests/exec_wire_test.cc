@@ -1,12 +1,15 @@
 // The executor's wire (core/exec_wire.h) as a peer's bytes reach it: each
 // control message decoded only at its exact size, GPU slot announcements in
-// their two halves, and a write's message number read the same whatever
-// flag bits (landed in place, in a GPU slot) ride above it.
+// their two halves, credits handed back inside signatures, and a write's
+// message number read the same whatever flag bits (landed in place, in a GPU
+// slot) ride above it.
 #include "core/exec_wire.h"
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -72,6 +75,39 @@ TEST(ExecWire, EveryKindOnlyAtItsOwnSize) {
   l[0] = 99;
   EXPECT_EQ(decodeCtrl(l.data(), l.size()).kind, Ctrl::kMalformed);
   EXPECT_EQ(decodeCtrl(l.data(), 0).kind, Ctrl::kMalformed);
+}
+
+// Credits handed back with either signature form (a write's note): the
+// count comes out as sent, and a signature without any says 0.
+TEST(ExecWire, SignaturesCarryCreditsHandedBack) {
+  for (uint16_t credits : {0, 1, 2, 1024}) {
+    SameSignatureMsg same{};
+    same.type = kCtrlSameSignature;
+    same.credits = credits;
+    same.sequenceLow = 7;
+    std::vector<uint8_t> b = bytesOf(same);
+    Ctrl c = decodeCtrl(b.data(), b.size());
+    ASSERT_EQ(c.kind, Ctrl::kSameSignature);
+    EXPECT_EQ(c.credits, credits);
+    EXPECT_EQ(c.sequenceLow, 7u);
+    SignatureMsg full{};
+    full.type = kCtrlSignature;
+    full.credits = credits;
+    full.sig.count = 123;
+    snprintf(full.sig.algorithm, sizeof(full.sig.algorithm), "rd");
+    b = bytesOf(full);
+    c = decodeCtrl(b.data(), b.size());
+    ASSERT_EQ(c.kind, Ctrl::kSignature);
+    EXPECT_EQ(c.credits, credits);
+    EXPECT_EQ(c.sig.count, 123u);
+    EXPECT_STREQ(c.sig.algorithm, "rd");
+  }
+  // The field sits at the same place in both, where the sender writes it.
+  EXPECT_EQ(offsetof(SignatureMsg, credits), offsetof(SameSignatureMsg, credits));
+  // Whatever a peer claims, creditsValid bounds what is taken.
+  EXPECT_FALSE(creditsValid(0xffff, 0, 4));
+  EXPECT_FALSE(creditsValid(2, 3, 4));
+  EXPECT_TRUE(creditsValid(1, 3, 4));
 }
 
 TEST(ExecWire, FlagBitsDoNotMoveTheMessageNumber) {

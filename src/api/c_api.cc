@@ -215,7 +215,9 @@ shoalResult_t collective(shoal::CollKind kind, const void* sendbuff, void* recvb
   const bool scatterGather =
       kind == shoal::CollKind::kReduceScatter || kind == shoal::CollKind::kAllGather;
   const size_t factor = scatterGather ? static_cast<size_t>(n) : 1;
-  if (count > static_cast<size_t>(PTRDIFF_MAX) / es / factor) {
+  size_t total = 0;  // without a division: this check runs on every call
+  if (__builtin_mul_overflow(count, es * factor, &total) ||
+      total > static_cast<size_t>(PTRDIFF_MAX)) {
     return invalid(comm, shoalInvalidArgument,
                    shoal::strprintf("rank %d: %s: count %zu of %s overflows the address space",
                                     rank, name, count, shoal::dtypeName(datatype)));

@@ -23,9 +23,16 @@ enum CtrlType : uint8_t {
   kCtrlLanding = 4,
   kCtrlDeviceSlots = 5
 };
+// Both signature forms may hand back credits (CreditMsg's count) to the
+// receiver: sent as a write's note, that costs nothing, and ranks that write
+// to each other (every level of recursive doubling) then send no credit
+// messages at all. A write with no signature to carry carries a CreditMsg
+// as its note instead.
 struct SignatureMsg {
   uint8_t type;
-  uint8_t pad[7];
+  uint8_t pad;
+  uint16_t credits;
+  uint8_t pad2[4];
   CallSignature sig;
 };
 static_assert(sizeof(SignatureMsg) <= transport::Event::kMaxCtrl);
@@ -35,7 +42,8 @@ static_assert(sizeof(SignatureMsg) <= transport::Event::kMaxCtrl);
 // received a full signature before, from the same connection.
 struct SameSignatureMsg {
   uint8_t type;
-  uint8_t pad[3];
+  uint8_t pad;
+  uint16_t credits;
   uint32_t sequenceLow;
 };
 struct CreditMsg {
@@ -80,12 +88,14 @@ struct Ctrl {
     kLanding,
     kDeviceSlots
   } kind = kMalformed;
-  uint8_t type = 0;  // first byte, for the error message
-  CallSignature sig{};
-  uint32_t credits = 0;
-  uint32_t sequenceLow = 0;  // kSameSignature
-  LandingMsg landing{};      // kLanding
-  DeviceSlotsMsg slots{};    // kDeviceSlots
+  uint8_t type = 0;      // first byte, for the error message
+  uint32_t credits = 0;  // kCredit, and handed back with either signature
+  // Each set only for its kind (clearing them all for every message cost
+  // more than decoding one).
+  uint32_t sequenceLow;  // kSameSignature
+  CallSignature sig;     // kSignature
+  LandingMsg landing;    // kLanding
+  DeviceSlotsMsg slots;  // kDeviceSlots
 };
 
 inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
@@ -96,11 +106,13 @@ inline Ctrl decodeCtrl(const uint8_t* p, size_t len) {
     memcpy(&m, p, sizeof(m));
     m.sig.algorithm[sizeof(m.sig.algorithm) - 1] = '\0';
     c.sig = m.sig;
+    c.credits = m.credits;
     c.kind = Ctrl::kSignature;
   } else if (c.type == kCtrlSameSignature && len == sizeof(SameSignatureMsg)) {
     SameSignatureMsg m;
     memcpy(&m, p, sizeof(m));
     c.sequenceLow = m.sequenceLow;
+    c.credits = m.credits;
     c.kind = Ctrl::kSameSignature;
   } else if (c.type == kCtrlLanding && len == sizeof(LandingMsg)) {
     LandingMsg m;

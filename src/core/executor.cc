@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <set>
@@ -13,6 +14,7 @@
 #include "core/device_staging.h"
 #include "core/error.h"
 #include "core/exec_wire.h"
+#include "core/executor_state.h"
 #include "core/ipc_slots.h"
 #include "core/log.h"
 #include "core/reduce.h"
@@ -27,121 +29,6 @@ using execwire::kCtrlSignature;
 using execwire::kSeqMask;
 using execwire::SignatureMsg;
 
-// A peer's landing answers held at most per connection: a call answers each
-// of its marked chunks once, and even 256 MiB in 64 KiB chunks is 4096.
-constexpr size_t kMaxLandingsHeld = size_t{1} << 16;
-
-struct Executor::Channel {
-  std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
-  transport::RemoteKey remote{};               // the peer's slots for me
-  uint64_t sendSeq = 0;
-  int credits = 0;
-  uint64_t recvSeq = 0;
-  std::vector<uint8_t> arrived;
-  uint32_t creditsOwed = 0;
-  std::deque<CallSignature> signatures;  // received, not yet checked
-  // The last full signature sent to / received from this peer: where the
-  // transport keeps notes and control messages in one order (shm), a
-  // repeated call sends only its sequence number (SameSignatureMsg).
-  CallSignature noteSent{}, noteReceived{};
-  bool noteSentValid = false, noteReceivedValid = false;
-  // Direct placement (Step::land). Sender side: the receiver's answers not
-  // yet used, in message order. Receiver side: the messages this rank let
-  // land in place and has not seen arrive.
-  std::deque<execwire::LandingMsg> landings;
-  uint64_t lastLanding = 0;
-  bool anyLanding = false;
-  struct Granted {
-    uint64_t seq;
-    std::unique_ptr<transport::Buffer> hold;  // keeps the place registered
-  };
-  std::deque<Granted> granted;
-  // CUDA IPC (ipc_slots.h), only with a peer on this host (its bootstrap
-  // host identity is this rank's), whatever the transport carries the rest.
-  // Receiver side: parts of this rank's slot announcement sent (2 = done).
-  // Sender side: the peer's, as it arrives.
-  bool sameHost = false;
-  int slotsAnnounced = 0;
-  uint8_t peerHandle[cuda::kIpcHandleBytes] = {};
-  uint64_t peerOffset = 0;
-  uint8_t peerParts = 0;  // bit per part received
-  enum class PeerSlots : uint8_t { kNone, kAnnounced, kMapped, kRefused };
-  PeerSlots peerSlots = PeerSlots::kNone;
-};
-
-// What a schedule's run needs beyond its steps, worked out once per
-// schedule: a training loop repeats the same few calls, whose plans (and so
-// schedules) the communicator keeps, so a repeated call only copies the
-// dependency counts.
-struct Executor::Prepared {
-  uint64_t id = 0;                // Schedule::id; 0 when not cached
-  std::vector<int32_t> waiting;   // unmet dependencies per step, at the start
-  std::vector<int32_t> depStart;  // CSR of dependents
-  std::vector<int32_t> depList;
-  std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
-  std::vector<int> peers;                          // peers this schedule talks to
-  std::vector<int32_t> localReady;                 // local steps ready at the start
-  size_t firstGather = 0;  // fault hooks: where the distributing half starts
-};
-
-// Per-call state, kept by the executor between calls so that a small
-// collective allocates nothing.
-struct Executor::RunVectors {
-  std::vector<int32_t> waiting;
-  std::vector<size_t> sendHead, recvHead;
-  std::vector<size_t> grantHead;             // next receive to answer a landing for
-  std::vector<size_t> stagedHead;            // GPU buffers: sends staged ahead up to here
-  std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
-  std::vector<int32_t> localReady;
-};
-
-struct Executor::RunState {
-  RunState(const Schedule& s, const Prepared& p, RunVectors& v, const ExecBuffers& b,
-           shoalDataType_t t, shoalRedOp_t o, const ExecLabel& l)
-      : sch(s),
-        depStart(p.depStart),
-        depList(p.depList),
-        sendQ(p.sendQ),
-        recvQ(p.recvQ),
-        peers(p.peers),
-        firstGather(p.firstGather),
-        waiting(v.waiting),
-        sendHead(v.sendHead),
-        recvHead(v.recvHead),
-        grantHead(v.grantHead),
-        stagedHead(v.stagedHead),
-        sigSent(v.sigSent),
-        sigChecked(v.sigChecked),
-        localReady(v.localReady),
-        bufs(b),
-        dtype(t),
-        op(o),
-        label(l) {}
-  const Schedule& sch;
-  const std::vector<int32_t>& depStart;
-  const std::vector<int32_t>& depList;
-  const std::vector<std::vector<int32_t>>& sendQ;
-  const std::vector<std::vector<int32_t>>& recvQ;
-  const std::vector<int>& peers;
-  const size_t firstGather;
-  std::vector<int32_t>& waiting;
-  std::vector<size_t>& sendHead;
-  std::vector<size_t>& recvHead;
-  std::vector<size_t>& grantHead;
-  std::vector<size_t>& stagedHead;
-  std::vector<uint8_t>& sigSent;
-  std::vector<uint8_t>& sigChecked;
-  std::vector<int32_t>& localReady;
-  const ExecBuffers& bufs;
-  shoalDataType_t dtype;
-  shoalRedOp_t op;
-  const ExecLabel& label;
-  size_t completed = 0;
-  size_t sigsChecked = 0;  // peers whose call signature matched this call
-  // Fault hooks only: what fired.
-  bool firedReduce = false, firedGather = false;
-};
-
 Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotBytes, int slots)
     : ctx_(ctx), bootstrap_(bootstrap), slotBytes_(slotBytes), slots_(slots), events_(64) {
   if (slots_ < 1 || (slots_ & (slots_ - 1)) != 0 || slots_ > 1024) {
@@ -150,8 +37,10 @@ Executor::Executor(transport::Context& ctx, Bootstrap& bootstrap, size_t slotByt
   if (slotBytes_ < 64)
     fail(shoalInvalidArgument, "SHOAL_CHUNK_SIZE=%zu: must be at least 64 bytes", slotBytes_);
   slotBytes_ &= ~size_t{63};  // keep every slot cache-line and element aligned
+  slotMask_ = static_cast<uint64_t>(slots_) - 1;
   creditBatch_ = std::max(1, slots_ / 2);
   landing_ = config::getBool("SHOAL_LANDING");
+  inOrder_ = config::getBool("SHOAL_INORDER");
   ipcMinBytes_ = config::getSize("SHOAL_CUDA_IPC_MIN_BYTES");
   vectors_ = std::make_unique<RunVectors>();
 }
@@ -305,25 +194,44 @@ void Executor::faultPoint(RunState& st, int32_t idx) {
 Executor::SignatureBytes Executor::signatureFor(const Channel& ch, const CallSignature& sig,
                                                 bool allowShort) const {
   static_assert(sizeof(SignatureMsg) <= sizeof(SignatureBytes::bytes));
-  SignatureBytes m{};
+  SignatureBytes m;
   if (allowShort && ch.noteSentValid && execwire::sameCall(ch.noteSent, sig)) {
-    execwire::SameSignatureMsg s{
-        execwire::kCtrlSameSignature, {}, static_cast<uint32_t>(sig.sequence)};
+    execwire::SameSignatureMsg s{execwire::kCtrlSameSignature, 0, 0,
+                                 static_cast<uint32_t>(sig.sequence)};
     memcpy(m.bytes, &s, sizeof(s));
     m.len = sizeof(s);
   } else {
-    SignatureMsg f{kCtrlSignature, {}, sig};
+    SignatureMsg f{kCtrlSignature, 0, 0, {}, sig};
     memcpy(m.bytes, &f, sizeof(f));
     m.len = sizeof(f);
   }
+  m.sigLen = m.len;
   return m;
 }
 
 void Executor::signatureSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m) {
-  if (m.len != sizeof(SignatureMsg)) return;
+  if (m.sigLen != sizeof(SignatureMsg)) return;
   ch.noteSent = sig;
   ch.noteSentValid = true;
 }
+
+bool Executor::appendCredits(const Channel& ch, SignatureBytes* m) const {
+  static_assert(offsetof(SignatureMsg, credits) == offsetof(execwire::SameSignatureMsg, credits));
+  if (ch.creditsOwed == 0) return false;
+  if (m->len == 0) {
+    const CreditMsg c{kCtrlCredit, {0, 0, 0}, ch.creditsOwed};
+    memcpy(m->bytes, &c, sizeof(c));
+    m->len = sizeof(c);
+  } else {
+    // Owed credits never exceed the slots (at most 1024).
+    const auto count = static_cast<uint16_t>(ch.creditsOwed);
+    memcpy(m->bytes + offsetof(SignatureMsg, credits), &count, sizeof(count));
+  }
+  m->credits = ch.creditsOwed;
+  return true;
+}
+
+void Executor::creditsSent(Channel& ch, const SignatureBytes& m) { ch.creditsOwed -= m.credits; }
 
 bool Executor::signatureReceived(Channel& ch, const execwire::Ctrl& c) {
   if (c.kind == execwire::Ctrl::kSameSignature && ch.noteReceivedValid) {
@@ -336,6 +244,15 @@ bool Executor::signatureReceived(Channel& ch, const execwire::Ctrl& c) {
   }
   ch.signatures.push_back(ch.noteReceived);
   return true;
+}
+
+void Executor::takeCredits(RunState& st, Channel& ch, int peer, uint32_t count) {
+  if (count == 0) return;
+  if (!execwire::creditsValid(count, ch.credits, slots_)) {
+    fail(shoalRemoteError, "rank %d: %s: invalid credit message (count %u) from rank %d",
+         ctx_.rank(), st.label.operation, count, peer);
+  }
+  ch.credits += static_cast<int>(count);
 }
 
 void Executor::handleEvents(RunState& st) {
@@ -374,15 +291,16 @@ void Executor::handleEvents(RunState& st) {
                  expectLow + static_cast<uint32_t>(slots_) - 1);
           }
           if (e.len != 0) {
-            // A note with the write: only a call signature travels that way,
-            // in full or as "the same call as before" with its sequence.
+            // A note with the write: a call signature, in full or as "the
+            // same call as before" with its sequence, or credits alone.
             execwire::Ctrl c = execwire::decodeCtrl(e.payload, e.len);
-            if (!signatureReceived(ch, c)) {
+            if (c.kind != execwire::Ctrl::kCredit && !signatureReceived(ch, c)) {
               fail(shoalRemoteError,
                    "rank %d: %s: malformed note (type %u, %u bytes) with a write from rank %d%s",
                    ctx_.rank(), st.label.operation, c.type, e.len, e.peer,
                    c.kind == execwire::Ctrl::kSameSignature ? " (no earlier signature)" : "");
             }
+            takeCredits(st, ch, e.peer, c.credits);
           }
           const uint64_t seq = ch.recvSeq + static_cast<uint64_t>(ahead);
           if (landed) {
@@ -398,7 +316,7 @@ void Executor::handleEvents(RunState& st) {
             }
             ch.granted.pop_front();
           }
-          ch.arrived[seq % static_cast<uint64_t>(slots_)] = landed ? 3 : onGpu ? 4 : 1;
+          ch.arrived[seq & slotMask_] = landed ? 3 : onGpu ? 4 : 1;
           break;
         }
         case transport::Event::kCtrl: {
@@ -437,18 +355,13 @@ void Executor::handleEvents(RunState& st) {
             }
             break;
           }
-          if (c.kind != execwire::Ctrl::kCredit) {
-            if (signatureReceived(ch, c)) break;
+          if (c.kind != execwire::Ctrl::kCredit && !signatureReceived(ch, c)) {
             fail(shoalRemoteError,
                  "rank %d: %s: malformed control message (type %u, %u bytes) from rank %d%s",
                  ctx_.rank(), st.label.operation, c.type, e.len, e.peer,
                  c.kind == execwire::Ctrl::kSameSignature ? " (no earlier signature)" : "");
           }
-          if (!execwire::creditsValid(c.credits, ch.credits, slots_)) {
-            fail(shoalRemoteError, "rank %d: %s: invalid credit message (count %u) from rank %d",
-                 ctx_.rank(), st.label.operation, c.credits, e.peer);
-          }
-          ch.credits += static_cast<int>(c.credits);
+          takeCredits(st, ch, e.peer, c.credits);
           break;
         }
         case transport::Event::kSendDone: {
@@ -572,6 +485,16 @@ void Executor::failFromTransport(RunState& st, const transport::Event& e) {
        e.peer, e.message);
 }
 
+void Executor::failFromWrite(RunState& st, int peer, const Error& e) {
+  if (e.code() != shoalRemoteError) throw;  // called from the handler: the same object
+  transport::Event ev{};
+  ev.kind = transport::Event::kError;
+  ev.peer = peer;
+  ev.code = shoalRemoteError;
+  snprintf(ev.message, sizeof(ev.message), "%s", e.what());
+  failFromTransport(st, ev);
+}
+
 void Executor::failOnNotice(RunState& st) {
   AbortNotice notice;
   for (int p = 0; p < ctx_.size(); ++p) {
@@ -680,6 +603,12 @@ const Executor::Prepared& Executor::prepare(const Schedule& sch) {
   for (int q = 0; q < n; ++q) {
     if (!p.sendQ[q].empty() || !p.recvQ[q].empty()) p.peers.push_back(q);
   }
+  // Step by step needs every send to a peer to find a slot without that
+  // peer draining any of this call's messages first (it may be sending too),
+  // and no send to wait for a landing answer.
+  p.inOrder = sch.inOrder;
+  for (int q : p.peers) p.inOrder = p.inOrder && p.sendQ[q].size() <= static_cast<size_t>(slots_);
+  for (size_t i = 0; i < total && p.inOrder; ++i) p.inOrder = !sch.steps[i].land;
   for (size_t i = 0; i < total; ++i) {
     if (p.waiting[i] == 0 && sch.steps[i].peer < 0) p.localReady.push_back(static_cast<int32_t>(i));
   }
@@ -735,18 +664,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     v.sigChecked[p] = 0;
   }
   RunState st(sch, prep, v, bufs, dtype, op, label);
-  // The deadline is set when the call first waits (or first syncs a GPU
-  // stream), not on entry: a small call then reads the clock once, and the
-  // local work before the first wait is bounded anyway.
-  Deadline deadline;
-  bool deadlineSet = false;
-  auto deadlineFrom = [&](Clock::time_point now) {
-    if (!deadlineSet) {
-      deadline = Deadline::at(now, timeoutSeconds);
-      deadlineSet = true;
-    }
-    return deadline;
-  };
+  Waiter w(timeoutSeconds, abortFlag, ctx_.idleSpins());
+  auto deadlineFrom = [&](Clock::time_point now) { return w.deadlineFrom(now); };
 
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
   DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
@@ -781,13 +700,13 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   // sent on its own.
   const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl &&
                              hooks_.fakeSlots != faults::Hooks::FakeSlots::kAnnounce;
-  const bool lands = ctx_.landsInPlace();
-  transport::RemoteKey landingKey;
-  uint64_t idle = 0;
-  Clock::time_point idleSince{};
-  // Not reset by progress: a collective that trickles along is checked too.
-  Clock::time_point nextCheck{}, nextPeerCheck{};
   if (watchdog_.enabled()) watchdog_.arm(Clock::now());
+  if (prep.inOrder && inOrder_ && !gpu && !ipc_ && !hooks_.any()) {
+    runInOrder(st, w, noteSignature);
+    return;
+  }
+  const bool lands = ctx_.landsInPlace();
+  transport::RemoteKey landingKey;  // 224 bytes to clear: not for the calls above
   for (;;) {
     bool progress = false;
     bool gpuWait = false;  // a staged chunk waits for its event
@@ -861,7 +780,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         }
         while (h < q.size() && ch.credits > 0 && st.waiting[q[h]] == 0) {
           const Step& s = sch.steps[q[h]];
-          size_t slot = ch.sendSeq % static_cast<uint64_t>(slots_);
+          size_t slot = ch.sendSeq & slotMask_;
           uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & kSeqMask;
           const transport::RemoteKey* dstKey = &ch.remote;
           size_t dstOffset = slot * slotBytes_;
@@ -926,14 +845,20 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             wireBytes = 0;
           }
           const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
-          if (noteSignature && !st.sigSent[p]) {
-            SignatureBytes m = signatureFor(ch, label.signature, true);
+          SignatureBytes m;
+          const bool withSig = noteSignature && !st.sigSent[p];
+          if (withSig) m = signatureFor(ch, label.signature, true);
+          if (withSig || (noteSignature && appendCredits(ch, &m))) {
+            if (withSig) appendCredits(ch, &m);
             if (!ctx_.pair(p).writeWithNote(src, wireBytes, *dstKey, dstOffset, imm, cookie,
                                             m.bytes, m.len)) {
               break;
             }
-            signatureSent(ch, label.signature, m);
-            st.sigSent[p] = 1;
+            creditsSent(ch, m);
+            if (withSig) {
+              signatureSent(ch, label.signature, m);
+              st.sigSent[p] = 1;
+            }
           } else if (!ctx_.pair(p).write(src, wireBytes, *dstKey, dstOffset, imm, cookie)) {
             break;
           }
@@ -944,13 +869,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           progress = true;
         }
       } catch (const Error& e) {
-        if (e.code() != shoalRemoteError) throw;
-        transport::Event ev{};
-        ev.kind = transport::Event::kError;
-        ev.peer = p;
-        ev.code = shoalRemoteError;
-        snprintf(ev.message, sizeof(ev.message), "%s", e.what());
-        failFromTransport(st, ev);
+        failFromWrite(st, p, e);
       }
     }
     size_t before = st.completed;
@@ -1003,7 +922,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         }
       }
       while (h < q.size() && st.waiting[q[h]] == 0) {
-        size_t slot = ch.recvSeq % static_cast<uint64_t>(slots_);
+        size_t slot = ch.recvSeq & slotMask_;
         // 1: data waiting; 2: read by GPU work not yet finished (a slot the
         // sequence wraps around to before its credit went back); 3: the data
         // landed in place.
@@ -1093,76 +1012,80 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       }
     }
     if (progress) {
-      idle = 0;
+      w.idle = 0;
       continue;
     }
-    // Nothing moved: back off (ranks may outnumber cores) and watch for the
-    // deadline, an abort, or a peer that went away.
-    if (++idle == 1) {
-      idleSince = Clock::now();
-      deadlineFrom(idleSince);
-      // Peers are first checked once the collective has waited 20 ms: the
-      // check costs system calls per peer, which short waits should not pay.
-      if (nextPeerCheck == Clock::time_point{})
-        nextPeerCheck = idleSince + std::chrono::milliseconds(20);
+    idleStep(st, w, gpuWait || batchHead < slotBatches.size());
+  }
+}
+
+void Executor::idleStep(RunState& st, Waiter& w, bool gpuBusy) {
+  // Nothing moved: back off (ranks may outnumber cores) and watch for the
+  // deadline, an abort, or a peer that went away.
+  if (++w.idle <= w.quietSpins) return;
+  if (w.idle == w.quietSpins + 1) {
+    w.idleSince = Clock::now();
+    w.deadlineFrom(w.idleSince);
+    // Peers are first checked once the collective has waited 20 ms: the
+    // check costs system calls per peer, which short waits should not pay.
+    if (w.nextPeerCheck == Clock::time_point{})
+      w.nextPeerCheck = w.idleSince + std::chrono::milliseconds(20);
+  }
+  // Owed credits go back once this rank has waited past its spin phase:
+  // a peer out of credits then waits a few microseconds at most, while in
+  // a steady stream of small calls (where every call waits a little) no
+  // credit message crosses per call.
+  if (w.idle > w.spins) {
+    for (int p : st.peers) returnCredit(p, true);
+  }
+  // The checks below run every 256 idle passes and, once passes sleep or
+  // yield, at least every 10 ms by the clock (peers every 20 ms): on an
+  // emulated or overloaded CPU a single pass can take milliseconds, and a
+  // dead peer must still be noticed within a fraction of a second.
+  bool check = (w.idle & 255) == 0;
+  if (w.idle > w.spins) {
+    // Spin, then yield, then block longer the longer nothing happens
+    // (woken by an arrival where the transport can), so waiting ranks
+    // leave the cores to ranks that compute when ranks outnumber cores,
+    // without adding latency to short waits.
+    const auto now = Clock::now();
+    auto waited = now - w.idleSince;
+    // A transport cannot wake this rank for a GPU event, so while one is
+    // awaited (gpuBusy) the rank yields instead of sleeping.
+    if (!gpuBusy && waited > std::chrono::duration<double>(ctx_.blockAfterSeconds())) {
+      ctx_.waitForEvents(waited > std::chrono::milliseconds(50)   ? 200e-6
+                         : waited > std::chrono::milliseconds(10) ? 100e-6
+                                                                  : 20e-6);
+    } else {
+      sched_yield();
     }
-    // Owed credits go back once this rank has waited past its spin phase:
-    // a peer out of credits then waits a few microseconds at most, while in
-    // a steady stream of small calls (where every call waits a little) no
-    // credit message crosses per call.
-    if (idle > static_cast<uint64_t>(ctx_.idleSpins())) {
-      for (int p : st.peers) returnCredit(p, true);
+    check = check || now >= w.nextCheck;
+  }
+  if (check) {
+    const auto now = Clock::now();
+    w.nextCheck = now + std::chrono::milliseconds(10);
+    if (w.abortFlag && w.abortFlag->load(std::memory_order_relaxed)) {
+      std::string detail;
+      std::string ranks = waitingFor(st, &detail);
+      fail(shoalInvalidUsage,
+           "rank %d: %s #%llu (%s): aborted by shoalCommAbort while waiting for ranks {%s}",
+           ctx_.rank(), st.label.operation, static_cast<unsigned long long>(st.label.sequence),
+           st.label.algorithm, ranks.c_str());
     }
-    // The checks below run every 256 idle passes and, once passes sleep or
-    // yield, at least every 10 ms by the clock (peers every 20 ms): on an
-    // emulated or overloaded CPU a single pass can take milliseconds, and a
-    // dead peer must still be noticed within a fraction of a second.
-    bool check = (idle & 255) == 0;
-    if (idle > static_cast<uint64_t>(ctx_.idleSpins())) {
-      // Spin, then yield, then block longer the longer nothing happens
-      // (woken by an arrival where the transport can), so waiting ranks
-      // leave the cores to ranks that compute when ranks outnumber cores,
-      // without adding latency to short waits.
-      const auto now = Clock::now();
-      auto waited = now - idleSince;
-      // A transport cannot wake this rank for a GPU event, so while one is
-      // awaited the rank yields instead of sleeping.
-      const bool gpuBusy = gpuWait || batchHead < slotBatches.size();
-      if (!gpuBusy && waited > std::chrono::duration<double>(ctx_.blockAfterSeconds())) {
-        ctx_.waitForEvents(waited > std::chrono::milliseconds(50)   ? 200e-6
-                           : waited > std::chrono::milliseconds(10) ? 100e-6
-                                                                    : 20e-6);
-      } else {
-        sched_yield();
-      }
-      check = check || now >= nextCheck;
+    if (w.deadline.expired()) failStuck(st, true, -1);
+    if (watchdog_.due(now)) {
+      std::string detail;
+      std::string ranks = waitingFor(st, &detail);
+      SHOAL_WARN(COLL,
+                 "rank %d: watchdog: %s #%llu (%s over %s) still running after %.1f s "
+                 "(SHOAL_WATCHDOG); waiting for ranks {%s}:%s",
+                 ctx_.rank(), st.label.operation,
+                 static_cast<unsigned long long>(st.label.sequence), st.label.algorithm,
+                 ctx_.name(), watchdog_.seconds(), ranks.c_str(), detail.c_str());
     }
-    if (check) {
-      const auto now = Clock::now();
-      nextCheck = now + std::chrono::milliseconds(10);
-      if (abortFlag && abortFlag->load(std::memory_order_relaxed)) {
-        std::string detail;
-        std::string ranks = waitingFor(st, &detail);
-        fail(shoalInvalidUsage,
-             "rank %d: %s #%llu (%s): aborted by shoalCommAbort while waiting for ranks {%s}",
-             ctx_.rank(), label.operation, static_cast<unsigned long long>(label.sequence),
-             label.algorithm, ranks.c_str());
-      }
-      if (deadline.expired()) failStuck(st, true, -1);
-      if (watchdog_.due(now)) {
-        std::string detail;
-        std::string ranks = waitingFor(st, &detail);
-        SHOAL_WARN(COLL,
-                   "rank %d: watchdog: %s #%llu (%s over %s) still running after %.1f s "
-                   "(SHOAL_WATCHDOG); waiting for ranks {%s}:%s",
-                   ctx_.rank(), label.operation, static_cast<unsigned long long>(label.sequence),
-                   label.algorithm, ctx_.name(), watchdog_.seconds(), ranks.c_str(),
-                   detail.c_str());
-      }
-      if (now >= nextPeerCheck) {
-        nextPeerCheck = now + std::chrono::milliseconds(20);
-        checkPeers(st);
-      }
+    if (now >= w.nextPeerCheck) {
+      w.nextPeerCheck = now + std::chrono::milliseconds(20);
+      checkPeers(st);
     }
   }
 }

@@ -18,6 +18,7 @@
 namespace shoal {
 
 class Bootstrap;
+class Error;
 class DeviceStaging;
 class IpcSlots;
 struct AbortNotice;
@@ -97,10 +98,17 @@ class Executor {
   struct Prepared;
   struct RunVectors;
   struct RunState;
+  struct Waiter;
 
+  // A signature as sent (control message or note), and in a note the
+  // credits appended after it.
+  // bytes is left uninitialized: clearing it cost more than the rest of the
+  // signature's handling in a small call.
   struct SignatureBytes {
     uint8_t bytes[64];
-    size_t len;
+    size_t len = 0;
+    size_t sigLen = 0;     // the signature's part of bytes (0: none)
+    uint32_t credits = 0;  // handed back in this note
   };
 
   const Prepared& prepare(const Schedule& schedule);
@@ -108,18 +116,39 @@ class Executor {
   // form where allowed and the peer holds the same call's full signature.
   SignatureBytes signatureFor(const Channel& ch, const CallSignature& sig, bool allowShort) const;
   void signatureSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m);
+  // Where the transport has notes: puts the credits this rank owes ch's peer
+  // in a write's note (into the signature m holds, or as a credit message
+  // where it holds none); false when none are owed. Once the write went,
+  // creditsSent settles them.
+  bool appendCredits(const Channel& ch, SignatureBytes* m) const;
+  static void creditsSent(Channel& ch, const SignatureBytes& m);
   // Queues a received signature (full or short) for checking; false when it
   // is neither, or short with no full one before it.
   bool signatureReceived(Channel& ch, const execwire::Ctrl& c);
+  // Credits a peer handed back (a credit message, or with a signature).
+  void takeCredits(RunState& st, Channel& ch, int peer, uint32_t count);
 
   void runSchedule(const Schedule& schedule, const ExecBuffers& bufs, shoalDataType_t dtype,
                    shoalRedOp_t op, const ExecLabel& label, double timeoutSeconds,
                    const std::atomic<bool>* abortFlag);
+  // Runs a schedule flagged Schedule::inOrder (and prepared as such) one
+  // step after another: no pass over every peer's queues per event, which
+  // is most of a small call's work in the general loop. Same messages on the
+  // wire as runSchedule's, so peers may run either.
+  void runInOrder(RunState& st, Waiter& w, bool noteSignature);
+  // One pass that moved nothing: spin, yield or block, and check the
+  // deadline, an abort and the peers when due.
+  void idleStep(RunState& st, Waiter& w, bool gpuBusy);
   char* resolve(const ExecBuffers& b, BufRef ref) const;
   void checkPeers(RunState& st);
   void checkSignature(RunState& st, int peer, const CallSignature& theirs);
   [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
   [[noreturn]] void failFromTransport(RunState& st, const transport::Event& e);
+  // A write to `peer` that threw: a peer that went away can make the write
+  // itself fail (shm cannot map memory its process no longer has), handled
+  // like an error event so the rank really at fault is named if its notice
+  // comes. Other errors are rethrown.
+  [[noreturn]] void failFromWrite(RunState& st, int peer, const Error& e);
   // Fails from the first abort notice a peer has sent, if any.
   void failOnNotice(RunState& st);
   void broadcastAbort(uint64_t sequence, shoalResult_t code, const char* what);
@@ -141,6 +170,9 @@ class Executor {
   Bootstrap& bootstrap_;
   size_t slotBytes_;
   int slots_;
+  // slots_ - 1: a message's slot is its sequence number masked (slots_ is a
+  // power of two), where a modulo would cost a division per message.
+  uint64_t slotMask_ = 0;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<transport::Event> events_;
   int origin_ = -1;  // rank blamed for the current failure
@@ -157,6 +189,7 @@ class Executor {
   std::unique_ptr<RunVectors> vectors_;              // the current run's bookkeeping
   uint32_t creditBatch_ = 1;
   bool landing_ = true;  // SHOAL_LANDING: offer peers this rank's buffers for large chunks
+  bool inOrder_ = true;  // SHOAL_INORDER: runInOrder where the schedule allows
 };
 
 }  // namespace shoal

@@ -65,6 +65,13 @@ struct Schedule {
   // again unchanged (a communicator's plan): the executor then keeps what it
   // works out from the steps. Whoever changes steps must reset it to 0.
   uint64_t id = 0;
+  // Set by an algorithm whose every rank may run its steps strictly in list
+  // order, each finished before the next starts, without deadlock: each
+  // receive's matching send comes, at the sending rank, before any step that
+  // waits on the receiving rank's later steps (rounds of "send, then receive"
+  // as in recursive doubling). The executor then runs it step by step where
+  // the call allows (host memory, few enough chunks per peer).
+  bool inOrder = false;
 
   int32_t add(const Step& s) {
     steps.push_back(s);

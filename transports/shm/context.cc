@@ -128,9 +128,6 @@ void ShmContext::connect(Bootstrap& bootstrap, Deadline deadline) {
 
 Pair& ShmContext::pair(int peer) { return *pairs_.at(static_cast<size_t>(peer)); }
 
-MailboxQueue& ShmContext::outbox(int peer) { return peerMailboxes_[peer][rank_]; }
-MailboxQueue& ShmContext::inbox(int peer) { return peerMailboxes_[rank_][peer]; }
-
 void* ShmContext::peerSegment(int peer, pid_t pid, int fd, size_t bytes) {
   auto key = std::make_pair(peer, fd);
   auto it = mapped_.find(key);
@@ -225,7 +222,8 @@ size_t ShmContext::poll(Event* events, size_t max) {
   }
   // Rotate the starting peer so no sender starves the others.
   for (int i = 0; i < size_ && n < max; ++i) {
-    int p = (pollStart_ + i) % size_;
+    int p = pollStart_ + i;
+    if (p >= size_) p -= size_;
     MailboxQueue& q = inbox(p);
     while (n < max) {
       const MailboxEntry* e = q.front();
@@ -272,7 +270,7 @@ size_t ShmContext::poll(Event* events, size_t max) {
       q.pop();
     }
   }
-  pollStart_ = (pollStart_ + 1) % (size_ ? size_ : 1);
+  if (++pollStart_ >= size_) pollStart_ = 0;
   return n;
 }
 

@@ -47,8 +47,9 @@ class ShmContext : public Context {
                   RemoteKey* out) const override;
 
   // Used by pairs.
-  MailboxQueue& outbox(int peer);  // my queue inside peer's mailbox
-  void ring(int peer);             // after a push to outbox(peer): wake it if it sleeps
+  // My queue inside peer's mailbox (inline: a small call uses it per message).
+  MailboxQueue& outbox(int peer) { return peerMailboxes_[peer][rank_]; }
+  void ring(int peer);  // after a push to outbox(peer): wake it if it sleeps
   void* peerSegment(int peer, pid_t pid, int fd, size_t bytes);
   pid_t peerPid(int peer) const { return peerPids_[peer]; }
   // A write of ours is complete as soon as it is published.
@@ -58,7 +59,7 @@ class ShmContext : public Context {
   bool wakesByMembarrier() const { return membarrier_; }
 
  private:
-  MailboxQueue& inbox(int peer);
+  MailboxQueue& inbox(int peer) { return peerMailboxes_[rank_][peer]; }
   // Copies an inline write into place; false when its destination is not
   // memory of ours that peers may write.
   bool landInline(const MailboxEntry& e);

@@ -58,6 +58,8 @@ suite_allreduce() {
             "--gtest_filter=${FILTER_ERRORS:-*BadArguments*:*Mismatched*:*RankExiting*}" || rc=1
         # large chunks written straight into the receiver's registered buffer
         gtest 600 "landing_$t" "$BUILD/tests/landing_test" "--gtest_filter=${FILTER_LANDING:-*verbs*}" || rc=1
+        # recursive doubling step by step on even ranks, the general loop on odd ones
+        gtest 600 "inorder_$t" "$BUILD/tests/inorder_test" "--gtest_filter=${FILTER_INORDER:-*verbs_2ranks*}" || rc=1
     fi
     unset SHOAL_TRANSPORT
     return $rc

@@ -1,0 +1,167 @@
+// The executor's per-connection and per-call state, shared by its two run
+// loops: the general one (executor.cc), which serves every peer's queues on
+// each pass, and the in-order one (executor_inorder.cc) for schedules that
+// each rank may run step by step.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "core/exec_wire.h"
+#include "core/executor.h"
+#include "cuda/cuda_api.h"
+
+namespace shoal {
+
+// A peer's landing answers held at most per connection: a call answers each
+// of its marked chunks once, and even 256 MiB in 64 KiB chunks is 4096.
+constexpr size_t kMaxLandingsHeld = size_t{1} << 16;
+
+struct Executor::Channel {
+  std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
+  transport::RemoteKey remote{};               // the peer's slots for me
+  uint64_t sendSeq = 0;
+  int credits = 0;
+  uint64_t recvSeq = 0;
+  std::vector<uint8_t> arrived;
+  uint32_t creditsOwed = 0;
+  std::deque<CallSignature> signatures;  // received, not yet checked
+  // The last full signature sent to / received from this peer: where the
+  // transport keeps notes and control messages in one order (shm), a
+  // repeated call sends only its sequence number (SameSignatureMsg).
+  CallSignature noteSent{}, noteReceived{};
+  bool noteSentValid = false, noteReceivedValid = false;
+  // Direct placement (Step::land). Sender side: the receiver's answers not
+  // yet used, in message order. Receiver side: the messages this rank let
+  // land in place and has not seen arrive.
+  std::deque<execwire::LandingMsg> landings;
+  uint64_t lastLanding = 0;
+  bool anyLanding = false;
+  struct Granted {
+    uint64_t seq;
+    std::unique_ptr<transport::Buffer> hold;  // keeps the place registered
+  };
+  std::deque<Granted> granted;
+  // CUDA IPC (ipc_slots.h), only with a peer on this host (its bootstrap
+  // host identity is this rank's), whatever the transport carries the rest.
+  // Receiver side: parts of this rank's slot announcement sent (2 = done).
+  // Sender side: the peer's, as it arrives.
+  bool sameHost = false;
+  int slotsAnnounced = 0;
+  uint8_t peerHandle[cuda::kIpcHandleBytes] = {};
+  uint64_t peerOffset = 0;
+  uint8_t peerParts = 0;  // bit per part received
+  enum class PeerSlots : uint8_t { kNone, kAnnounced, kMapped, kRefused };
+  PeerSlots peerSlots = PeerSlots::kNone;
+};
+
+// What a schedule's run needs beyond its steps, worked out once per
+// schedule: a training loop repeats the same few calls, whose plans (and so
+// schedules) the communicator keeps, so a repeated call only copies the
+// dependency counts.
+struct Executor::Prepared {
+  uint64_t id = 0;                // Schedule::id; 0 when not cached
+  std::vector<int32_t> waiting;   // unmet dependencies per step, at the start
+  std::vector<int32_t> depStart;  // CSR of dependents
+  std::vector<int32_t> depList;
+  std::vector<std::vector<int32_t>> sendQ, recvQ;  // per peer, schedule order
+  std::vector<int> peers;                          // peers this schedule talks to
+  std::vector<int32_t> localReady;                 // local steps ready at the start
+  size_t firstGather = 0;  // fault hooks: where the distributing half starts
+  bool inOrder = false;    // may run step by step (runInOrder)
+};
+
+// Per-call state, kept by the executor between calls so that a small
+// collective allocates nothing.
+struct Executor::RunVectors {
+  std::vector<int32_t> waiting;
+  std::vector<size_t> sendHead, recvHead;
+  std::vector<size_t> grantHead;             // next receive to answer a landing for
+  std::vector<size_t> stagedHead;            // GPU buffers: sends staged ahead up to here
+  std::vector<uint8_t> sigSent, sigChecked;  // per peer, this collective
+  std::vector<int32_t> localReady;
+};
+
+struct Executor::RunState {
+  RunState(const Schedule& s, const Prepared& p, RunVectors& v, const ExecBuffers& b,
+           shoalDataType_t t, shoalRedOp_t o, const ExecLabel& l)
+      : sch(s),
+        depStart(p.depStart),
+        depList(p.depList),
+        sendQ(p.sendQ),
+        recvQ(p.recvQ),
+        peers(p.peers),
+        firstGather(p.firstGather),
+        waiting(v.waiting),
+        sendHead(v.sendHead),
+        recvHead(v.recvHead),
+        grantHead(v.grantHead),
+        stagedHead(v.stagedHead),
+        sigSent(v.sigSent),
+        sigChecked(v.sigChecked),
+        localReady(v.localReady),
+        bufs(b),
+        dtype(t),
+        op(o),
+        label(l) {}
+  const Schedule& sch;
+  const std::vector<int32_t>& depStart;
+  const std::vector<int32_t>& depList;
+  const std::vector<std::vector<int32_t>>& sendQ;
+  const std::vector<std::vector<int32_t>>& recvQ;
+  const std::vector<int>& peers;
+  const size_t firstGather;
+  std::vector<int32_t>& waiting;
+  std::vector<size_t>& sendHead;
+  std::vector<size_t>& recvHead;
+  std::vector<size_t>& grantHead;
+  std::vector<size_t>& stagedHead;
+  std::vector<uint8_t>& sigSent;
+  std::vector<uint8_t>& sigChecked;
+  std::vector<int32_t>& localReady;
+  const ExecBuffers& bufs;
+  shoalDataType_t dtype;
+  shoalRedOp_t op;
+  const ExecLabel& label;
+  size_t completed = 0;
+  size_t sigsChecked = 0;  // peers whose call signature matched this call
+  // Fault hooks only: what fired.
+  bool firedReduce = false, firedGather = false;
+};
+
+// A call's waiting: when it started, when the next checks are due, and the
+// deadline, set when the call first waits (or first syncs a GPU stream), not
+// on entry: a small call then reads the clock once, and the local work
+// before the first wait is bounded anyway.
+struct Executor::Waiter {
+  Waiter(double timeout, const std::atomic<bool>* abort, int idleSpins)
+      : timeoutSeconds(timeout),
+        abortFlag(abort),
+        spins(static_cast<uint64_t>(idleSpins)),
+        quietSpins(std::min<uint64_t>(spins, 16)) {}
+  Deadline deadlineFrom(Clock::time_point now) {
+    if (!deadlineSet) {
+      deadline = Deadline::at(now, timeoutSeconds);
+      deadlineSet = true;
+    }
+    return deadline;
+  }
+  const double timeoutSeconds;
+  const std::atomic<bool>* const abortFlag;
+  const uint64_t spins;  // Context::idleSpins()
+  // Empty passes before the wait reads the clock: a small call's answer is
+  // usually a few hundred nanoseconds away, and a clock read costs as much
+  // as the rest of a pass.
+  const uint64_t quietSpins;
+  Deadline deadline;
+  bool deadlineSet = false;
+  uint64_t idle = 0;  // passes in a row that moved nothing
+  Clock::time_point idleSince{};
+  // Not reset by progress: a collective that trickles along is checked too.
+  Clock::time_point nextCheck{}, nextPeerCheck{};
+};
+
+}  // namespace shoal
