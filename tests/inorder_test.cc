@@ -128,7 +128,12 @@ TEST_P(InOrder, MismatchedCountsNamedOnEveryRank) {
 TEST_P(InOrder, PeerGoneIsNamedWithinSeconds) {
   onRanks(GetParam().ranks, options(), [](int rank, int size, shoalComm_t comm) {
     allReduceChecked(rank, size, comm, 8, shoalFloat, shoalSum, false);
-    if (rank == 1) _exit(0);  // gone after a call that went step by step
+    if (rank == 1) {
+      // Gone after a call that went step by step; first its last writes
+      // reach their peers (UCX drops what is in flight when a process ends).
+      usleep(300 * 1000);
+      _exit(0);
+    }
     std::vector<float> buf(8, 1.0f);
     const auto start = std::chrono::steady_clock::now();
     const shoalResult_t r =

@@ -71,6 +71,10 @@ class Context {
   // use cores (the tuner's shm tree discount depends on it).
   virtual bool ranksOutnumberCores() const { return false; }
   virtual size_t maxCtrlBytes() const { return Event::kMaxCtrl; }
+  // Whether a write's source may be reused as soon as Pair::write returns
+  // true (the transport copied it): the caller then needs no kSendDone and
+  // passes cookie 0.
+  virtual bool writesCompleteOnReturn() const { return false; }
   // Largest note Pair::writeWithNote takes; 0 where the transport has none.
   virtual size_t maxNoteBytes() const { return 0; }
 

@@ -665,6 +665,11 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   }
   RunState st(sch, prep, v, bufs, dtype, op, label);
   Waiter w(timeoutSeconds, abortFlag, ctx_.idleSpins());
+  if (watchdog_.enabled()) watchdog_.arm(Clock::now());
+  if (prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any()) {
+    runInOrder(st, w, ctx_.maxNoteBytes() >= sizeof(SignatureMsg));
+    return;
+  }
   auto deadlineFrom = [&](Clock::time_point now) { return w.deadlineFrom(now); };
 
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
@@ -700,12 +705,8 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   // sent on its own.
   const bool noteSignature = ctx_.maxNoteBytes() >= sizeof(SignatureMsg) && !hooks_.corruptCtrl &&
                              hooks_.fakeSlots != faults::Hooks::FakeSlots::kAnnounce;
-  if (watchdog_.enabled()) watchdog_.arm(Clock::now());
-  if (prep.inOrder && inOrder_ && !gpu && !ipc_ && !hooks_.any()) {
-    runInOrder(st, w, noteSignature);
-    return;
-  }
   const bool lands = ctx_.landsInPlace();
+  const bool doneOnReturn = ctx_.writesCompleteOnReturn();
   transport::RemoteKey landingKey;  // 224 bytes to clear: not for the calls above
   for (;;) {
     bool progress = false;
@@ -844,7 +845,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             imm |= execwire::kDeviceSlotBit;
             wireBytes = 0;
           }
-          const uint64_t cookie = static_cast<uint64_t>(q[h]) + 1;
+          const uint64_t cookie = doneOnReturn ? 0 : static_cast<uint64_t>(q[h]) + 1;
           SignatureBytes m;
           const bool withSig = noteSignature && !st.sigSent[p];
           if (withSig) m = signatureFor(ch, label.signature, true);
@@ -865,6 +866,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           if (usedLanding) ch.landings.pop_front();
           --ch.credits;
           ++ch.sendSeq;
+          if (doneOnReturn) complete(q[h]);
           ++h;
           progress = true;
         }

@@ -18,6 +18,7 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
   const Schedule& sch = st.sch;
   const size_t total = sch.steps.size();
   const size_t es = dtypeSize(st.dtype);
+  const bool doneOnReturn = ctx_.writesCompleteOnReturn();
   // Takes events until ready() holds. ready() may act (a send that finds no
   // room returns false and is tried again after progress).
   auto waitFor = [&](auto ready) {
@@ -75,7 +76,7 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
         const size_t offset = (ch.sendSeq & slotMask_) * slotBytes_;
         const uint32_t imm = static_cast<uint32_t>(ch.sendSeq) & execwire::kSeqMask;
         const void* src = resolve(st.bufs, s.src);
-        const uint64_t cookie = i + 1;
+        const uint64_t cookie = doneOnReturn ? 0 : i + 1;
         // The first chunk to p carries the signature; any chunk the credits
         // this rank owes p.
         const bool withSig = !st.sigSent[p];
@@ -99,7 +100,9 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
         --ch.credits;
         ++ch.sendSeq;
         ++st.sendHead[p];
-        break;  // done when the transport says so (kSendDone)
+        // Else done when the transport says so (kSendDone).
+        if (doneOnReturn) completeStep(st, idx);
+        break;
       }
       case StepKind::kRecv:
       case StepKind::kRecvReduce: {

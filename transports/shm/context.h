@@ -33,6 +33,9 @@ class ShmContext : public Context {
   // this core, so yield at once instead of spinning it out of its turn.
   int idleSpins() const override { return oversubscribed_ ? 0 : spinPolls_; }
   bool ranksOutnumberCores() const override { return oversubscribed_; }
+  // Every write is a copy (into the entry, the peer's segment, or by
+  // cross-memory attach) done before write() returns.
+  bool writesCompleteOnReturn() const override { return true; }
   // A note reaches the executor in Event::payload.
   size_t maxNoteBytes() const override { return Event::kMaxCtrl; }
 
