@@ -2,24 +2,6 @@
 
 namespace shoal {
 
-const char* collName(CollKind kind) {
-  switch (kind) {
-    case CollKind::kAllReduce:
-      return "allreduce";
-    case CollKind::kReduceScatter:
-      return "reducescatter";
-    case CollKind::kAllGather:
-      return "allgather";
-    case CollKind::kBroadcast:
-      return "broadcast";
-    case CollKind::kReduce:
-      return "reduce";
-    case CollKind::kBarrier:
-      return "barrier";
-  }
-  return "unknown";
-}
-
 namespace algorithms {
 
 const std::vector<AlgorithmInfo>& registry() {

@@ -232,7 +232,11 @@ const shoalComm::Plan& startCall(shoalComm* comm, CollKind kind, const void* sen
                 root,        inPlace,    comm->executor->chunkBytes(),
                 &comm->hosts};
   const shoalComm::Plan& pl = plan(comm, args);
-  if (comm->lastAlgorithm != pl.schedule.algorithm) comm->lastAlgorithm = pl.schedule.algorithm;
+  // Plans' ids are unique in the process: a repeated call compares one word.
+  if (pl.schedule.id != comm->lastAlgorithmPlan) {
+    comm->lastAlgorithm = pl.schedule.algorithm;
+    comm->lastAlgorithmPlan = pl.schedule.id;
+  }
   *seqOut = seq;
   *inPlaceOut = inPlace;
   return pl;

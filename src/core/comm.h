@@ -42,6 +42,7 @@ struct shoalComm {
   std::string brokenReason;
   std::string lastError;
   std::string lastAlgorithm = "none";
+  uint64_t lastAlgorithmPlan = 0;  // Schedule::id of the plan it names
   uint64_t sequence = 0;
   double timeoutSeconds = 300;
   std::vector<std::string> hosts;            // host identity per rank

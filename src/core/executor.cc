@@ -242,8 +242,7 @@ bool Executor::signatureReceived(Channel& ch, const execwire::Ctrl& c) {
   } else {
     return false;
   }
-  ch.signatures.push_back(ch.noteReceived);
-  return true;
+  return ch.signatures.push_back(ch.noteReceived);
 }
 
 void Executor::takeCredits(RunState& st, Channel& ch, int peer, uint32_t count) {

@@ -123,7 +123,8 @@ class Executor {
   bool appendCredits(const Channel& ch, SignatureBytes* m) const;
   static void creditsSent(Channel& ch, const SignatureBytes& m);
   // Queues a received signature (full or short) for checking; false when it
-  // is neither, or short with no full one before it.
+  // is neither, short with no full one before it, or one too many unchecked
+  // (SignatureQueue::kMax).
   bool signatureReceived(Channel& ch, const execwire::Ctrl& c);
   // Credits a peer handed back (a credit message, or with a signature).
   void takeCredits(RunState& st, Channel& ch, int peer, uint32_t count);

@@ -20,6 +20,39 @@ namespace shoal {
 // of its marked chunks once, and even 256 MiB in 64 KiB chunks is 4096.
 constexpr size_t kMaxLandingsHeld = size_t{1} << 16;
 
+// A FIFO of received call signatures not yet checked. Usually it holds one
+// for a moment per call; a std::deque there allocates and frees a node every
+// dozen calls. This ring only grows (a peer's signatures run ahead of this
+// rank by a few calls at most), so steady traffic allocates nothing.
+class SignatureQueue {
+ public:
+  bool empty() const { return size_ == 0; }
+  const CallSignature& front() const { return ring_[head_]; }
+  void pop_front() {
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --size_;
+  }
+  // False past kMax held: a peer that far ahead is broken or hostile.
+  bool push_back(const CallSignature& s) {
+    if (size_ >= kMax) return false;
+    if (size_ == ring_.size()) grow();
+    ring_[(head_ + size_) & (ring_.size() - 1)] = s;
+    ++size_;
+    return true;
+  }
+  static constexpr size_t kMax = 4096;
+
+ private:
+  void grow() {
+    std::vector<CallSignature> bigger(ring_.empty() ? 4 : 2 * ring_.size());
+    for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
+    ring_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<CallSignature> ring_;  // a power of two in size
+  size_t head_ = 0, size_ = 0;
+};
+
 struct Executor::Channel {
   std::unique_ptr<transport::Buffer> staging;  // slots this peer writes into
   transport::RemoteKey remote{};               // the peer's slots for me
@@ -28,7 +61,7 @@ struct Executor::Channel {
   uint64_t recvSeq = 0;
   std::vector<uint8_t> arrived;
   uint32_t creditsOwed = 0;
-  std::deque<CallSignature> signatures;  // received, not yet checked
+  SignatureQueue signatures;  // received, not yet checked
   // The last full signature sent to / received from this peer: where the
   // transport keeps notes and control messages in one order (shm), a
   // repeated call sends only its sequence number (SameSignatureMsg).

@@ -23,9 +23,6 @@
 
 namespace shoal {
 
-bool validDtype(int t) { return t >= 0 && t < shoalNumTypes; }
-bool validOp(int op) { return op >= 0 && op < shoalNumOps; }
-
 namespace {
 
 // Every kernel and conversion is forced inline so that each instruction-set
@@ -652,7 +649,7 @@ void reduce(void* dst, const void* a, const void* b, size_t count, shoalDataType
   // (dst == a or b) the destination lines were just read, so ordinary stores
   // cost no extra traffic and streaming them out is slower.
   const size_t bytes = count * dtypeSize(t);
-  if (cpuHasAvx2() && bytes >= kStreamMinBytes && !overlaps(dst, a, bytes) &&
+  if (bytes >= kStreamMinBytes && cpuHasAvx2() && !overlaps(dst, a, bytes) &&
       !overlaps(dst, b, bytes)) {
     reduceWithIsa(cpuHasAvx512() ? ReduceIsa::kAvx512Streaming : ReduceIsa::kAvx2Streaming, dst, a,
                   b, count, t, op);

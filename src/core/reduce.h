@@ -14,8 +14,8 @@
 
 namespace shoal {
 
-bool validDtype(int t);
-bool validOp(int op);
+inline bool validDtype(int t) { return t >= 0 && t < shoalNumTypes; }
+inline bool validOp(int op) { return op >= 0 && op < shoalNumOps; }
 
 // dst[i] = a[i] (op) b[i]. dst may alias a or b. Avg reduces as Sum; the
 // division happens once at the end (finalizeAvg).

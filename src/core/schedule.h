@@ -87,7 +87,25 @@ enum class CollKind : uint8_t {
   kReduce,
   kBarrier
 };
-const char* collName(CollKind kind);  // "allreduce", "reducescatter", ... (NCCL's SHOAL_ALGO keys)
+// "allreduce", "reducescatter", ... (NCCL's SHOAL_ALGO keys). Inline: every
+// call names its collective.
+inline const char* collName(CollKind kind) {
+  switch (kind) {
+    case CollKind::kAllReduce:
+      return "allreduce";
+    case CollKind::kReduceScatter:
+      return "reducescatter";
+    case CollKind::kAllGather:
+      return "allgather";
+    case CollKind::kBroadcast:
+      return "broadcast";
+    case CollKind::kReduce:
+      return "reduce";
+    case CollKind::kBarrier:
+      return "barrier";
+  }
+  return "unknown";
+}
 
 // What an algorithm needs to know to plan one rank's part of a collective.
 // count is NCCL's: per-rank elements for allreduce/broadcast/reduce, the
