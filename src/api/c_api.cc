@@ -69,8 +69,11 @@ std::atomic<uint64_t> shellsFreed{0};
 
 // The communicator this thread claimed last, known to be allocated while
 // shellsFreed has not moved.
-thread_local shoalComm_t tlsClaimed = nullptr;
-thread_local uint64_t tlsClaimedFreed = 0;
+// Initial-exec TLS: read straight off the thread pointer instead of through
+// __tls_get_addr, a call per access in a shared library. 16 bytes of the
+// static TLS reserve, which glibc keeps for libraries loaded later too.
+__attribute__((tls_model("initial-exec"))) thread_local shoalComm_t tlsClaimed = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t tlsClaimedFreed = 0;
 
 void keepShell(shoalComm_t comm) {
   std::lock_guard<std::mutex> lock(liveMutex);
