@@ -1,0 +1,54 @@
+# Patches a checkout at `root` with TSC marks along a small allreduce's path
+# before the write (see ../README.md); "restore" puts the files back.
+import sys,shutil,os
+root='/work/main/'
+files=['src/api/c_api.cc','transports/shm/pair.cc','transports/shm/context.cc','src/core/comm.cc','src/core/executor.cc','src/core/executor_inorder.cc']
+if sys.argv[1]=='restore':
+    for f in files: shutil.copy('/tmp/trace/orig/'+f.replace('/','_'), root+f)
+    os.remove(root+'src/core/tsc_trace.h'); sys.exit()
+os.makedirs('/tmp/trace/orig',exist_ok=True)
+for f in files: shutil.copy(root+f,'/tmp/trace/orig/'+f.replace('/','_'))
+shutil.copy('/tmp/trace/tsc_trace.h', root+'src/core/tsc_trace.h')
+def edit(f, pairs, first_include=True):
+    s=open(root+f).read()
+    for a,b in pairs:
+        assert a in s, (f,a); s=s.replace(a,b,1)
+    s=s.replace('#include','#include "core/tsc_trace.h"\n#include',1)
+    open(root+f,'w').write(s)
+s=open(root+'src/api/c_api.cc').read()
+old='shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,'
+i=s.index(old); j=s.index('{',i); k=s.index('\n}\n',j); body=s[j+1:k]
+s=s[:j+1]+'\n  shoal::trace::mark(0);\n  shoalResult_t rr = [&]() -> shoalResult_t {'+body+'\n  }();\n  shoal::trace::mark(3);\n  return rr;'+s[k:]
+s=s.replace('''  shoalResult_t claimed = claim(comm, name);
+  if (claimed != shoalSuccess) return claimed;
+  CallHold hold(comm);''','''  shoalResult_t claimed = claim(comm, name);
+  if (claimed != shoalSuccess) return claimed;
+  shoal::trace::mark(4);
+  CallHold hold(comm);''',1)
+s=s.replace('''    if (comm->streams) comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
+    shoal::commCollective(''','''    if (comm->streams) comm->streams->drain(shoal::Deadline::after(comm->timeoutSeconds));
+    shoal::trace::mark(5);
+    shoal::commCollective(''',1)
+s=s.replace('#include','#include "core/tsc_trace.h"\nstatic shoal::trace::AtExit atExitTrace;\n#include',1)
+open(root+'src/api/c_api.cc','w').write(s)
+edit('transports/shm/pair.cc',[('''  q.publish(e);
+  ctx_.ring(peer_);
+  if (cookie != 0)''','''  q.publish(e);
+  shoal::trace::mark(1);
+  ctx_.ring(peer_);
+  if (cookie != 0)'''),('''  MailboxQueue& q = ctx_.outbox(peer_);
+  // Check for room first''','''  shoal::trace::mark(9);
+  MailboxQueue& q = ctx_.outbox(peer_);
+  // Check for room first''')])
+edit('transports/shm/context.cc',[('''      } else if (e->kind == Event::kWrite) {
+        ev.imm = e->imm;''','''      } else if (e->kind == Event::kWrite) {
+        shoal::trace::mark(2);
+        ev.imm = e->imm;''')])
+edit('src/core/comm.cc',[('''  const Schedule& sch = pl.schedule;''','''  shoal::trace::mark(6);
+  const Schedule& sch = pl.schedule;''')])
+edit('src/core/executor.cc',[('''  if (prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any()) {''','''  shoal::trace::mark(7);
+  if (prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any()) {''')])
+edit('src/core/executor_inorder.cc',[('''        try {
+          waitFor([&] {''','''        shoal::trace::mark(8);
+        try {
+          waitFor([&] {''')])

@@ -1,0 +1,56 @@
+# As apply.py, with the marks along the path after the peer's entry arrives.
+import sys,shutil,os
+root='/work/main/'
+files=['src/api/c_api.cc','transports/shm/pair.cc','transports/shm/context.cc','src/core/comm.cc','src/core/executor.cc','src/core/executor_inorder.cc']
+if sys.argv[1]=='restore':
+    for f in files: shutil.copy('/tmp/trace/orig/'+f.replace('/','_'), root+f)
+    os.remove(root+'src/core/tsc_trace.h'); sys.exit()
+os.makedirs('/tmp/trace/orig',exist_ok=True)
+for f in files: shutil.copy(root+f,'/tmp/trace/orig/'+f.replace('/','_'))
+shutil.copy('/tmp/trace/tsc_trace.h', root+'src/core/tsc_trace.h')
+def edit(f, pairs):
+    s=open(root+f).read()
+    for a,b in pairs:
+        assert a in s, (f,a); s=s.replace(a,b,1)
+    s=s.replace('#include','#include "core/tsc_trace.h"\n#include',1)
+    open(root+f,'w').write(s)
+s=open(root+'src/api/c_api.cc').read()
+old='shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,'
+i=s.index(old); j=s.index('{',i); k=s.index('\n}\n',j); body=s[j+1:k]
+s=s[:j+1]+'\n  shoal::trace::mark(0);\n  shoalResult_t rr = [&]() -> shoalResult_t {'+body+'\n  }();\n  shoal::trace::mark(3);\n  return rr;'+s[k:]
+s=s.replace('#include','#include "core/tsc_trace.h"\nstatic shoal::trace::AtExit atExitTrace;\n#include',1)
+open(root+'src/api/c_api.cc','w').write(s)
+edit('transports/shm/pair.cc',[('''  q.publish(e);
+  ctx_.ring(peer_);
+  if (cookie != 0)''','''  q.publish(e);
+  shoal::trace::mark(1);
+  ctx_.ring(peer_);
+  if (cookie != 0)''')])
+edit('transports/shm/context.cc',[('''      } else if (e->kind == Event::kWrite) {
+        ev.imm = e->imm;''','''      } else if (e->kind == Event::kWrite) {
+        shoal::trace::mark(2);
+        sawWrite = true;
+        ev.imm = e->imm;'''),('''  if (++pollStart_ >= size_) pollStart_ = 0;
+  return n;''','''  if (++pollStart_ >= size_) pollStart_ = 0;
+  if (sawWrite) shoal::trace::mark(7);
+  return n;'''),('''size_t ShmContext::poll(Event* events, size_t max) {
+  size_t n = 0;''','''size_t ShmContext::poll(Event* events, size_t max) {
+  bool sawWrite = false;
+  size_t n = 0;''')])
+edit('src/core/comm.cc',[('''  } catch (const Error& e) {
+    comm->brokenReason = e.what();
+    throw;
+  }
+}''','''  } catch (const Error& e) {
+    comm->brokenReason = e.what();
+    throw;
+  }
+  shoal::trace::mark(6);
+}''')])
+edit('src/core/executor_inorder.cc',[('''        ch.arrived[slot] = 0;
+        ++ch.creditsOwed;''','''        shoal::trace::mark(4);
+        ch.arrived[slot] = 0;
+        ++ch.creditsOwed;'''),('''        const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;''','''        shoal::trace::mark(8);
+        const char* data = static_cast<const char*>(ch.staging->data()) + slot * slotBytes_;'''),
+('''  // As in the general loop: credits short of a batch stay owed.''','''  shoal::trace::mark(5);
+  // As in the general loop: credits short of a batch stay owed.''')])
