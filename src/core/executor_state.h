@@ -174,7 +174,7 @@ struct Executor::Waiter {
       : timeoutSeconds(timeout),
         abortFlag(abort),
         spins(static_cast<uint64_t>(idleSpins)),
-        quietSpins(std::min<uint64_t>(spins, 16)) {}
+        quietSpins(std::min<uint64_t>(spins, 128)) {}
   Deadline deadlineFrom(Clock::time_point now) {
     if (!deadlineSet) {
       deadline = Deadline::at(now, timeoutSeconds);
@@ -185,9 +185,11 @@ struct Executor::Waiter {
   const double timeoutSeconds;
   const std::atomic<bool>* const abortFlag;
   const uint64_t spins;  // Context::idleSpins()
-  // Empty passes before the wait reads the clock: a small call's answer is
-  // usually a few hundred nanoseconds away, and a clock read costs as much
-  // as the rest of a pass.
+  // Empty passes before the wait reads the clock: the spin phase, up to 128
+  // (SHOAL_SHM_SPIN_POLLS may ask for far more, and the checks must still
+  // come). A small call's answer is usually under a microsecond away, and a
+  // clock read costs as much as the rest of a pass; the deadline then counts
+  // from the end of these passes (microseconds later).
   const uint64_t quietSpins;
   Deadline deadline;
   bool deadlineSet = false;
