@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -198,5 +200,76 @@ struct Executor::Waiter {
   // Not reset by progress: a collective that trickles along is checked too.
   Clock::time_point nextCheck{}, nextPeerCheck{};
 };
+
+// Small members both run loops call per step or per message: inline, where
+// a call through the library's PLT cost more than their bodies.
+inline char* Executor::resolve(const ExecBuffers& b, BufRef ref) const {
+  switch (ref.buf) {
+    case BufId::kSend:
+      return const_cast<char*>(static_cast<const char*>(b.send)) + ref.offset;
+    case BufId::kRecv:
+      return static_cast<char*>(b.recv) + ref.offset;
+    case BufId::kScratch:
+      return static_cast<char*>(b.scratch) + ref.offset;
+  }
+  return nullptr;
+}
+
+inline void Executor::returnCredit(int peer, bool force) {
+  Channel& ch = *channels_[peer];
+  if (ch.creditsOwed == 0 || (!force && ch.creditsOwed < creditBatch_)) return;
+  execwire::CreditMsg m{execwire::kCtrlCredit, {0, 0, 0}, ch.creditsOwed};
+  if (ctx_.pair(peer).sendCtrl(&m, sizeof(m))) ch.creditsOwed = 0;
+}
+
+// Marks a step done and queues the local steps it was the last dependency of
+// (sends and receives are picked up by their per-peer queues).
+inline void Executor::completeStep(RunState& st, int32_t idx) {
+  ++st.completed;
+  if (hooks_.any()) faultPoint(st, idx);
+  for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
+    int32_t d = st.depList[j];
+    if (--st.waiting[d] == 0 && st.sch.steps[d].peer < 0) st.localReady.push_back(d);
+  }
+}
+
+inline Executor::SignatureBytes Executor::signatureFor(const Channel& ch, const CallSignature& sig,
+                                                       bool allowShort) const {
+  static_assert(sizeof(execwire::SignatureMsg) <= sizeof(SignatureBytes::bytes));
+  SignatureBytes m;
+  if (allowShort && ch.noteSentValid && execwire::sameCall(ch.noteSent, sig)) {
+    execwire::SameSignatureMsg s{execwire::kCtrlSameSignature, 0, 0,
+                                 static_cast<uint32_t>(sig.sequence)};
+    memcpy(m.bytes, &s, sizeof(s));
+    m.len = sizeof(s);
+  } else {
+    execwire::SignatureMsg f{execwire::kCtrlSignature, 0, 0, {}, sig};
+    memcpy(m.bytes, &f, sizeof(f));
+    m.len = sizeof(f);
+  }
+  m.sigLen = m.len;
+  return m;
+}
+
+inline bool Executor::appendCredits(const Channel& ch, SignatureBytes* m) const {
+  static_assert(offsetof(execwire::SignatureMsg, credits) ==
+                offsetof(execwire::SameSignatureMsg, credits));
+  if (ch.creditsOwed == 0) return false;
+  if (m->len == 0) {
+    const execwire::CreditMsg c{execwire::kCtrlCredit, {0, 0, 0}, ch.creditsOwed};
+    memcpy(m->bytes, &c, sizeof(c));
+    m->len = sizeof(c);
+  } else {
+    // Owed credits never exceed the slots (at most 1024).
+    const auto count = static_cast<uint16_t>(ch.creditsOwed);
+    memcpy(m->bytes + offsetof(execwire::SignatureMsg, credits), &count, sizeof(count));
+  }
+  m->credits = ch.creditsOwed;
+  return true;
+}
+
+inline void Executor::creditsSent(Channel& ch, const SignatureBytes& m) {
+  ch.creditsOwed -= m.credits;
+}
 
 }  // namespace shoal
