@@ -1,20 +1,6 @@
 # Patches a checkout at `root` with TSC marks along a small allreduce's path
 # before the write (see ../README.md); "restore" puts the files back.
-import sys,shutil,os
-root='/work/main/'
-files=['src/api/c_api.cc','transports/shm/pair.cc','transports/shm/context.cc','src/core/comm.cc','src/core/executor.cc','src/core/executor_inorder.cc']
-if sys.argv[1]=='restore':
-    for f in files: shutil.copy('/tmp/trace/orig/'+f.replace('/','_'), root+f)
-    os.remove(root+'src/core/tsc_trace.h'); sys.exit()
-os.makedirs('/tmp/trace/orig',exist_ok=True)
-for f in files: shutil.copy(root+f,'/tmp/trace/orig/'+f.replace('/','_'))
-shutil.copy('/tmp/trace/tsc_trace.h', root+'src/core/tsc_trace.h')
-def edit(f, pairs, first_include=True):
-    s=open(root+f).read()
-    for a,b in pairs:
-        assert a in s, (f,a); s=s.replace(a,b,1)
-    s=s.replace('#include','#include "core/tsc_trace.h"\n#include',1)
-    open(root+f,'w').write(s)
+from stamp_common import *
 s=open(root+'src/api/c_api.cc').read()
 old='shoalResult_t shoalAllReduce(const void* sendbuff, void* recvbuff, size_t count,'
 i=s.index(old); j=s.index('{',i); k=s.index('\n}\n',j); body=s[j+1:k]
