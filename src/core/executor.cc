@@ -23,9 +23,6 @@
 
 namespace shoal {
 
-using execwire::CreditMsg;
-using execwire::kCtrlCredit;
-using execwire::kCtrlSignature;
 using execwire::kSeqMask;
 using execwire::SignatureMsg;
 
@@ -159,12 +156,6 @@ void Executor::faultPoint(RunState& st, int32_t idx) {
   fired = true;
   faults::reached(hooks_, gather ? faults::Phase::kGather : faults::Phase::kReduce,
                   st.label.sequence);
-}
-
-void Executor::signatureSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m) {
-  if (m.sigLen != sizeof(SignatureMsg)) return;
-  ch.noteSent = sig;
-  ch.noteSentValid = true;
 }
 
 bool Executor::signatureReceived(Channel& ch, const execwire::Ctrl& c) {
@@ -371,11 +362,16 @@ std::string describe(const CallSignature& sig) {
       sig.algorithm);
 }
 
-void Executor::checkSignature(RunState& st, int peer, const CallSignature& theirs) {
+void Executor::checkSignature(RunState& st, int peer) {
+  SignatureQueue& queue = channels_[peer]->signatures;
+  const CallSignature theirs = queue.front();
+  queue.pop_front();
   const CallSignature& mine = st.label.signature;
   if (theirs.kind == mine.kind && theirs.dtype == mine.dtype && theirs.op == mine.op &&
       theirs.root == mine.root && theirs.count == mine.count && theirs.sequence == mine.sequence &&
       memcmp(theirs.algorithm, mine.algorithm, sizeof(mine.algorithm)) == 0) {
+    st.sigChecked[peer] = 1;
+    ++st.sigsChecked;
     return;
   }
   origin_ = ctx_.rank();
@@ -603,7 +599,6 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     runInOrder(st, w, ctx_.maxNoteBytes() >= sizeof(SignatureMsg));
     return;
   }
-  auto deadlineFrom = [&](Clock::time_point now) { return w.deadlineFrom(now); };
 
   auto complete = [&](int32_t idx) { completeStep(st, idx); };
   DeviceStaging* gpu = bufs.device >= 0 ? &deviceStaging(bufs.device) : nullptr;
@@ -709,7 +704,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           }
           SignatureBytes m = signatureFor(ch, label.signature, noteSignature);
           if (!ctx_.pair(p).sendCtrl(m.bytes, m.len)) continue;
-          signatureSent(ch, label.signature, m);
+          noteSent(ch, label.signature, m);
           st.sigSent[p] = 1;
         }
         while (h < q.size() && ch.credits > 0 && st.waiting[q[h]] == 0) {
@@ -779,23 +774,11 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             wireBytes = 0;
           }
           const uint64_t cookie = doneOnReturn ? 0 : static_cast<uint64_t>(q[h]) + 1;
-          SignatureBytes m;
           const bool withSig = noteSignature && !st.sigSent[p];
-          if (withSig) m = signatureFor(ch, label.signature, true);
-          if (withSig || (noteSignature && appendCredits(ch, &m))) {
-            if (withSig) appendCredits(ch, &m);
-            if (!ctx_.pair(p).writeWithNote(src, wireBytes, *dstKey, dstOffset, imm, cookie,
-                                            m.bytes, m.len)) {
-              break;
-            }
-            creditsSent(ch, m);
-            if (withSig) {
-              signatureSent(ch, label.signature, m);
-              st.sigSent[p] = 1;
-            }
-          } else if (!ctx_.pair(p).write(src, wireBytes, *dstKey, dstOffset, imm, cookie)) {
-            break;
-          }
+          const SignatureBytes m = noteFor(ch, label.signature, withSig, noteSignature);
+          if (!writeChunk(p, src, wireBytes, *dstKey, dstOffset, imm, cookie, m)) break;
+          noteSent(ch, label.signature, m);
+          if (withSig) st.sigSent[p] = 1;
           if (usedLanding) ch.landings.pop_front();
           --ch.credits;
           ++ch.sendSeq;
@@ -819,10 +802,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
         // match; a peer this rank receives nothing from sends its signature
         // alone, and the call does not end before it is checked.
         if (ch.signatures.empty()) continue;
-        checkSignature(st, p, ch.signatures.front());
-        ch.signatures.pop_front();
-        st.sigChecked[p] = 1;
-        ++st.sigsChecked;
+        checkSignature(st, p);
         progress = true;
       }
       if (lands) {
@@ -891,7 +871,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
             // A chunk a peer put in this rank's GPU slot while this call runs
             // on host buffers (the peer cannot tell): fetched first.
             if (hostBounce_.size() < slotBytes_) hostBounce_.resize(slotBytes_);
-            ipc_->fetch(hostBounce_.data(), data, s.bytes, deadlineFrom(Clock::now()));
+            ipc_->fetch(hostBounce_.data(), data, s.bytes, w.deadlineFrom(Clock::now()));
             data = hostBounce_.data();
           }
           if (s.kind == StepKind::kRecv) {
@@ -904,12 +884,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
           ch.arrived[slot] = 0;
           ++ch.creditsOwed;
         }
-        // A place granted for a message that came through the slot after all
-        // (the sender could not write there) is given up with it.
-        while (!ch.granted.empty() && ch.granted.front().seq <= ch.recvSeq) ch.granted.pop_front();
-        ++ch.recvSeq;
-        complete(q[h]);
-        ++h;
+        receiveDone(st, p, q[h]);
         progress = true;
       }
       returnCredit(p, false);
@@ -928,7 +903,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     if (st.completed == total && st.sigsChecked == st.peers.size() &&
         batchHead < slotBatches.size()) {
       // Every step is queued: what is left is the GPU's, so wait for it here.
-      cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
+      cuda::streamSync(gpu->stream(), w.deadlineFrom(Clock::now()), label.operation);
       while (batchHead < slotBatches.size()) freeSlots(slotBatches[batchHead++]);
     }
     if (batchHead == slotBatches.size() && batchHead > 0) {
@@ -941,7 +916,7 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
       bool owed = false;
       for (int p : st.peers) owed = owed || channels_[p]->creditsOwed >= creditBatch_;
       if (!owed) {
-        if (gpu) cuda::streamSync(gpu->stream(), deadlineFrom(Clock::now()), label.operation);
+        if (gpu) cuda::streamSync(gpu->stream(), w.deadlineFrom(Clock::now()), label.operation);
         if (hooks_.any()) faultPoint(st, -1);
         return;
       }

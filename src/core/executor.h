@@ -115,13 +115,19 @@ class Executor {
   // This call's signature for a peer, as the 8-byte "same call as before"
   // form where allowed and the peer holds the same call's full signature.
   SignatureBytes signatureFor(const Channel& ch, const CallSignature& sig, bool allowShort) const;
-  void signatureSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m);
-  // Where the transport has notes: puts the credits this rank owes ch's peer
-  // in a write's note (into the signature m holds, or as a credit message
-  // where it holds none); false when none are owed. Once the write went,
-  // creditsSent settles them.
-  bool appendCredits(const Channel& ch, SignatureBytes* m) const;
-  static void creditsSent(Channel& ch, const SignatureBytes& m);
+  // The note for the next chunk to ch's peer, where the transport has notes
+  // (notes): this call's signature where the chunk is the call's first to
+  // that peer (withSig), and the credits this rank owes the peer, inside the
+  // signature or as a credit message alone. Empty (len 0) when neither.
+  SignatureBytes noteFor(const Channel& ch, const CallSignature& sig, bool withSig,
+                         bool notes) const;
+  // A note or control message from signatureFor/noteFor went: a full
+  // signature becomes the base of later short ones, and the credits it
+  // carried are no longer owed.
+  static void noteSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m);
+  // Pair::write, or writeWithNote where `note` holds something.
+  bool writeChunk(int peer, const void* src, size_t len, const transport::RemoteKey& dst,
+                  size_t dstOffset, uint32_t imm, uint64_t cookie, const SignatureBytes& note);
   // Queues a received signature (full or short) for checking; false when it
   // is neither, short with no full one before it, or one too many unchecked
   // (SignatureQueue::kMax).
@@ -142,7 +148,12 @@ class Executor {
   void idleStep(RunState& st, Waiter& w, bool gpuBusy);
   char* resolve(const ExecBuffers& b, BufRef ref) const;
   void checkPeers(RunState& st);
-  void checkSignature(RunState& st, int peer, const CallSignature& theirs);
+  // The receive step idx from `peer` is done with its message: its message
+  // number and the peer's receive queue move on, dependents may start.
+  void receiveDone(RunState& st, int peer, int32_t idx);
+  // Checks the oldest signature received from `peer` against this call and
+  // counts the peer as matched; the caller knows one is there.
+  void checkSignature(RunState& st, int peer);
   [[noreturn]] void failFromNotice(RunState& st, const AbortNotice& notice);
   [[noreturn]] void failFromTransport(RunState& st, const transport::Event& e);
   // A write to `peer` that threw: a peer that went away can make the write

@@ -30,13 +30,6 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
     }
     w.idle = 0;
   };
-  auto checkSignatureFrom = [&](int p) {
-    Channel& ch = *channels_[p];
-    checkSignature(st, p, ch.signatures.front());
-    ch.signatures.pop_front();
-    st.sigChecked[p] = 1;
-    ++st.sigsChecked;
-  };
 
   // The signature goes as a control message where it cannot ride with a
   // chunk: to peers this rank sends nothing to, and to every peer where the
@@ -46,7 +39,7 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
     Channel& ch = *channels_[p];
     const SignatureBytes m = signatureFor(ch, st.label.signature, noteSignature);
     waitFor([&] { return ctx_.pair(p).sendCtrl(m.bytes, m.len); });
-    signatureSent(ch, st.label.signature, m);
+    noteSent(ch, st.label.signature, m);
     st.sigSent[p] = 1;
   }
 
@@ -79,24 +72,15 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
         const uint64_t cookie = doneOnReturn ? 0 : i + 1;
         // The first chunk to p carries the signature; any chunk the credits
         // this rank owes p.
-        const bool withSig = !st.sigSent[p];
-        SignatureBytes m;
-        if (withSig) m = signatureFor(ch, st.label.signature, true);
-        const bool withNote = noteSignature && (appendCredits(ch, &m) || withSig);
+        const bool withSig = noteSignature && !st.sigSent[p];
+        const SignatureBytes m = noteFor(ch, st.label.signature, withSig, noteSignature);
         try {
-          waitFor([&] {
-            return withNote ? ctx_.pair(p).writeWithNote(src, s.bytes, ch.remote, offset, imm,
-                                                         cookie, m.bytes, m.len)
-                            : ctx_.pair(p).write(src, s.bytes, ch.remote, offset, imm, cookie);
-          });
+          waitFor([&] { return writeChunk(p, src, s.bytes, ch.remote, offset, imm, cookie, m); });
         } catch (const Error& e) {
           failFromWrite(st, p, e);
         }
-        creditsSent(ch, m);
-        if (withSig) {
-          signatureSent(ch, st.label.signature, m);
-          st.sigSent[p] = 1;
-        }
+        noteSent(ch, st.label.signature, m);
+        if (withSig) st.sigSent[p] = 1;
         --ch.credits;
         ++ch.sendSeq;
         ++st.sendHead[p];
@@ -111,7 +95,7 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
         // Nothing from a peer is used before its call is known to match.
         if (!st.sigChecked[p]) {
           waitFor([&] { return !ch.signatures.empty(); });
-          checkSignatureFrom(p);
+          checkSignature(st, p);
         }
         const size_t slot = ch.recvSeq & slotMask_;
         waitFor([&] { return ch.arrived[slot] != 0; });
@@ -131,10 +115,7 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
         }
         ch.arrived[slot] = 0;
         ++ch.creditsOwed;
-        while (!ch.granted.empty() && ch.granted.front().seq <= ch.recvSeq) ch.granted.pop_front();
-        ++ch.recvSeq;
-        ++st.recvHead[p];
-        completeStep(st, idx);
+        receiveDone(st, p, idx);
         returnCredit(p, false);
         break;
       }
@@ -145,7 +126,7 @@ void Executor::runInOrder(RunState& st, Waiter& w, bool noteSignature) {
   // all came before its signature was needed) still owes its signature.
   waitFor([&] {
     for (int p : st.peers) {
-      if (!st.sigChecked[p] && !channels_[p]->signatures.empty()) checkSignatureFrom(p);
+      if (!st.sigChecked[p] && !channels_[p]->signatures.empty()) checkSignature(st, p);
     }
     return st.completed == total && st.sigsChecked == st.peers.size();
   });

@@ -251,25 +251,51 @@ inline Executor::SignatureBytes Executor::signatureFor(const Channel& ch, const 
   return m;
 }
 
-inline bool Executor::appendCredits(const Channel& ch, SignatureBytes* m) const {
+inline Executor::SignatureBytes Executor::noteFor(const Channel& ch, const CallSignature& sig,
+                                                  bool withSig, bool notes) const {
   static_assert(offsetof(execwire::SignatureMsg, credits) ==
                 offsetof(execwire::SameSignatureMsg, credits));
-  if (ch.creditsOwed == 0) return false;
-  if (m->len == 0) {
+  SignatureBytes m;
+  if (!notes) return m;
+  if (withSig) m = signatureFor(ch, sig, true);
+  if (ch.creditsOwed == 0) return m;
+  if (m.len == 0) {
     const execwire::CreditMsg c{execwire::kCtrlCredit, {0, 0, 0}, ch.creditsOwed};
-    memcpy(m->bytes, &c, sizeof(c));
-    m->len = sizeof(c);
+    memcpy(m.bytes, &c, sizeof(c));
+    m.len = sizeof(c);
   } else {
     // Owed credits never exceed the slots (at most 1024).
     const auto count = static_cast<uint16_t>(ch.creditsOwed);
-    memcpy(m->bytes + offsetof(execwire::SignatureMsg, credits), &count, sizeof(count));
+    memcpy(m.bytes + offsetof(execwire::SignatureMsg, credits), &count, sizeof(count));
   }
-  m->credits = ch.creditsOwed;
-  return true;
+  m.credits = ch.creditsOwed;
+  return m;
 }
 
-inline void Executor::creditsSent(Channel& ch, const SignatureBytes& m) {
+inline void Executor::noteSent(Channel& ch, const CallSignature& sig, const SignatureBytes& m) {
   ch.creditsOwed -= m.credits;
+  if (m.sigLen != sizeof(execwire::SignatureMsg)) return;
+  ch.noteSent = sig;
+  ch.noteSentValid = true;
+}
+
+inline bool Executor::writeChunk(int peer, const void* src, size_t len,
+                                 const transport::RemoteKey& dst, size_t dstOffset, uint32_t imm,
+                                 uint64_t cookie, const SignatureBytes& note) {
+  transport::Pair& pair = ctx_.pair(peer);
+  return note.len != 0
+             ? pair.writeWithNote(src, len, dst, dstOffset, imm, cookie, note.bytes, note.len)
+             : pair.write(src, len, dst, dstOffset, imm, cookie);
+}
+
+inline void Executor::receiveDone(RunState& st, int peer, int32_t idx) {
+  Channel& ch = *channels_[peer];
+  // A place granted for a message that came through the slot after all
+  // (the sender could not write there) is given up with it.
+  while (!ch.granted.empty() && ch.granted.front().seq <= ch.recvSeq) ch.granted.pop_front();
+  ++ch.recvSeq;
+  ++st.recvHead[peer];
+  completeStep(st, idx);
 }
 
 }  // namespace shoal
