@@ -571,9 +571,15 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
   const int n = ctx_.size();
   const size_t es = dtypeSize(dtype);
   const Prepared& prep = prepare(sch);
+  const bool inOrder = prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any();
+  // Step by step over a transport whose writes complete on return, every
+  // earlier step is done when a step starts: no dependency counts to keep.
+  const bool trackDeps = !(inOrder && ctx_.writesCompleteOnReturn());
   RunVectors& v = *vectors_;
-  v.waiting.assign(prep.waiting.begin(), prep.waiting.end());
-  v.localReady.assign(prep.localReady.begin(), prep.localReady.end());
+  if (trackDeps) {
+    v.waiting.assign(prep.waiting.begin(), prep.waiting.end());
+    v.localReady.assign(prep.localReady.begin(), prep.localReady.end());
+  }
   // Only the peers this schedule talks to are read, so only they are reset:
   // a ring at 1000 ranks touches 2 entries per call, not 4000.
   if (v.sendHead.size() != static_cast<size_t>(n)) {
@@ -593,9 +599,10 @@ void Executor::runSchedule(const Schedule& sch, const ExecBuffers& bufs, shoalDa
     v.sigChecked[p] = 0;
   }
   RunState st(sch, prep, v, bufs, dtype, op, label);
+  st.trackDeps = trackDeps;
   Waiter w(timeoutSeconds, abortFlag, ctx_.idleSpins());
   if (watchdog_.enabled()) watchdog_.arm(Clock::now());
-  if (prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any()) {
+  if (inOrder) {
     runInOrder(st, w, ctx_.maxNoteBytes() >= sizeof(SignatureMsg));
     return;
   }

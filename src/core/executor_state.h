@@ -163,6 +163,9 @@ struct Executor::RunState {
   const ExecLabel& label;
   size_t completed = 0;
   size_t sigsChecked = 0;  // peers whose call signature matched this call
+  // False where no step can start before every earlier one is done (see
+  // runSchedule): waiting and localReady are then not kept.
+  bool trackDeps = true;
   // Fault hooks only: what fired.
   bool firedReduce = false, firedGather = false;
 };
@@ -227,6 +230,7 @@ inline void Executor::returnCredit(int peer, bool force) {
 inline void Executor::completeStep(RunState& st, int32_t idx) {
   ++st.completed;
   if (hooks_.any()) faultPoint(st, idx);
+  if (!st.trackDeps) return;
   for (int32_t j = st.depStart[idx]; j < st.depStart[idx + 1]; ++j) {
     int32_t d = st.depList[j];
     if (--st.waiting[d] == 0 && st.sch.steps[d].peer < 0) st.localReady.push_back(d);

@@ -32,8 +32,8 @@ edit('transports/shm/context.cc',[('''      } else if (e->kind == Event::kWrite)
         ev.imm = e->imm;''')])
 edit('src/core/comm.cc',[('''  const Schedule& sch = pl.schedule;''','''  shoal::trace::mark(6);
   const Schedule& sch = pl.schedule;''')])
-edit('src/core/executor.cc',[('''  if (prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any()) {''','''  shoal::trace::mark(7);
-  if (prep.inOrder && inOrder_ && bufs.device < 0 && !ipc_ && !hooks_.any()) {''')])
+edit('src/core/executor.cc',[('''  if (inOrder) {''','''  shoal::trace::mark(7);
+  if (inOrder) {''')])
 edit('src/core/executor_inorder.cc',[('''        try {
           waitFor([&] {''','''        shoal::trace::mark(8);
         try {
