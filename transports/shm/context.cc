@@ -43,6 +43,7 @@ ShmContext::ShmContext(int rank, int size)
       peerPids_(size, 0),
       regions_(std::make_shared<OwnRegions>()) {
   cma_ = config::getBool("SHOAL_SHM_CMA");
+  demote_ = config::getBool("SHOAL_SHM_DEMOTE");
   spinPolls_ =
       static_cast<int>(std::clamp<long long>(config::getInt("SHOAL_SHM_SPIN_POLLS"), 0, 1 << 30));
   cpu_set_t cpus;

@@ -58,6 +58,7 @@ class ShmContext : public Context {
   // A write of ours is complete as soon as it is published.
   void sendDone(int peer, uint64_t cookie) { local_.push_back({peer, cookie}); }
   bool cmaAllowed() const { return cma_; }
+  bool demotes() const { return demote_; }  // SHOAL_SHM_DEMOTE
   // Whether sleepers are woken through membarrier(2) (every rank registered).
   bool wakesByMembarrier() const { return membarrier_; }
 
@@ -83,6 +84,7 @@ class ShmContext : public Context {
   int pollStart_ = 0;
   bool cma_ = true;
   bool oversubscribed_ = false;
+  bool demote_ = true;
   // Every rank of the node registered for global expedited membarriers:
   // the sleeper's membarrier replaces the producers' per-message fence.
   bool membarrier_ = false;

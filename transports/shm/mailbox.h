@@ -65,6 +65,30 @@ struct alignas(64) MailboxQueue {
   void pop() { tail.store(tail.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 };
 
+// Hints the CPU to move a line this core just wrote out of its private
+// caches to the shared one (CLDEMOTE; older x86 CPUs execute it as a NOP),
+// so the consumer's read is served from there instead of by a snoop into
+// this core's cache. Issued after the entry's stamp: an early demote would
+// only be undone by the next store.
+inline void demoteLine(const void* p) {
+#if defined(__x86_64__)
+  asm volatile("cldemote (%0)" ::"r"(p) : "memory");
+#else
+  (void)p;
+#endif
+}
+
+// The entry's lines that hold something: the header's line always, the
+// second once the body runs past it.
+inline void demoteEntry(const MailboxEntry& e, size_t bodyBytes) {
+  demoteLine(&e);
+  if (offsetof(MailboxEntry, body) + bodyBytes > 64)
+    demoteLine(reinterpret_cast<const char*>(&e) + 64);
+}
+// Slot writes up to this size are demoted line by line; past it the
+// receiver streams the data anyway and the hints would only cost issue slots.
+constexpr size_t kDemoteMaxBytes = 512;
+
 // One per rank, after its queues: lets the rank sleep in the kernel (futex
 // on seq) while it waits, and lets a producer wake it only when it sleeps.
 // Producer: publish the entry, read sleepers; if nonzero, bump seq and wake.

@@ -45,6 +45,12 @@ bool ShmPair::writeWithNote(const void* src, size_t len, const RemoteKey& dst, s
     if (kd.kind == KeyKind::kSegment) {
       char* base = static_cast<char*>(ctx_.peerSegment(peer_, kd.pid, kd.fd, kd.segBytes));
       memcpy(base + dstOffset, src, len);
+      // A small slot write is read right after its entry: its lines too.
+      if (ctx_.demotes() && len <= kDemoteMaxBytes) {
+        const uintptr_t first = reinterpret_cast<uintptr_t>(base + dstOffset) & ~uintptr_t{63};
+        const uintptr_t end = reinterpret_cast<uintptr_t>(base + dstOffset + len);
+        for (uintptr_t a = first; a < end; a += 64) demoteLine(reinterpret_cast<const void*>(a));
+      }
     } else {
       // Cross-memory attach: the kernel copies straight into the peer's pages.
       // Only into the process this pair connected to, whatever a key says.
@@ -71,6 +77,7 @@ bool ShmPair::writeWithNote(const void* src, size_t len, const RemoteKey& dst, s
   e.noteLen = static_cast<uint16_t>(noteLen);
   if (noteLen) memcpy(e.body, note, noteLen);
   q.publish(e);
+  if (ctx_.demotes()) demoteEntry(e, noteLen + e.len);
   ctx_.ring(peer_);
   if (cookie != 0) ctx_.sendDone(peer_, cookie);
   return true;
@@ -89,6 +96,7 @@ bool ShmPair::sendCtrl(const void* msg, size_t len) {
   e.len = static_cast<uint16_t>(len);
   if (len) memcpy(e.body, msg, len);
   q.publish(e);
+  if (ctx_.demotes()) demoteEntry(e, len);
   ctx_.ring(peer_);
   return true;
 }
