@@ -18,11 +18,9 @@ s=s.replace('''    if (comm->streams) comm->streams->drain(shoal::Deadline::afte
 s=s.replace('#include','#include "core/tsc_trace.h"\nstatic shoal::trace::AtExit atExitTrace;\n#include',1)
 open(root+'src/api/c_api.cc','w').write(s)
 edit('transports/shm/pair.cc',[('''  q.publish(e);
-  ctx_.ring(peer_);
-  if (cookie != 0)''','''  q.publish(e);
+  if (ctx_.demotes()) demoteEntry(e, noteLen + e.len);''','''  q.publish(e);
   shoal::trace::mark(1);
-  ctx_.ring(peer_);
-  if (cookie != 0)'''),('''  MailboxQueue& q = ctx_.outbox(peer_);
+  if (ctx_.demotes()) demoteEntry(e, noteLen + e.len);'''),('''  MailboxQueue& q = ctx_.outbox(peer_);
   // Check for room first''','''  shoal::trace::mark(9);
   MailboxQueue& q = ctx_.outbox(peer_);
   // Check for room first''')])

@@ -7,11 +7,9 @@ s=s[:j+1]+'\n  shoal::trace::mark(0);\n  shoalResult_t rr = [&]() -> shoalResult
 s=s.replace('#include','#include "core/tsc_trace.h"\nstatic shoal::trace::AtExit atExitTrace;\n#include',1)
 open(root+'src/api/c_api.cc','w').write(s)
 edit('transports/shm/pair.cc',[('''  q.publish(e);
-  ctx_.ring(peer_);
-  if (cookie != 0)''','''  q.publish(e);
+  if (ctx_.demotes()) demoteEntry(e, noteLen + e.len);''','''  q.publish(e);
   shoal::trace::mark(1);
-  ctx_.ring(peer_);
-  if (cookie != 0)''')])
+  if (ctx_.demotes()) demoteEntry(e, noteLen + e.len);''')])
 edit('transports/shm/context.cc',[('''      } else if (e->kind == Event::kWrite) {
         ev.imm = e->imm;''','''      } else if (e->kind == Event::kWrite) {
         shoal::trace::mark(2);
