@@ -72,76 +72,104 @@ Schedule ringAllReduce(const CollArgs& a) {
     return out;
   };
 
-  // The chunks of one ring step are added one after the other, so chunk k
-  // of a step is its first index + k: dependencies need only the first.
-  std::vector<int32_t> rsSend(static_cast<size_t>(n - 1));
-  int32_t prevRecv = -1;  // first receive of the previous step
+  // The ring's 2(n-1) steps in order (reduce-scatter, then allgather; steps
+  // with no elements left out). Step j sends segment sendSeg(j) and receives
+  // recvSeg(j); the send of step j chunk k forwards what step j-1 received
+  // as chunk k.
+  struct Phase {
+    bool gather;
+    int st;  // the ring step within its half
+    Seg send, recv;
+  };
+  std::vector<Phase> phases;
+  for (int st : stepsTouching(r)) phases.push_back({false, st, seg(r - st), seg(r - st - 1)});
+  const size_t firstGather = phases.size();
+  for (int t : stepsTouching(r + 1)) phases.push_back({true, t, seg(r + 1 - t), seg(r - t)});
 
-  // Reduce-scatter: at step s send segment r-s, receive and reduce r-s-1.
-  for (int st : stepsTouching(r)) {
-    const Seg sseg = seg(r - st);
-    rsSend[static_cast<size_t>(st)] = static_cast<int32_t>(s.steps.size());
-    for (size_t k = 0; k < nchunks(sseg); ++k) {
-      Step x{StepKind::kSend, right};
-      // Step 0 sends this rank's own data straight from the send buffer.
-      x.src = {st == 0 ? BufId::kSend : BufId::kRecv, chunkOff(sseg, k)};
-      x.bytes = chunkBytes(sseg, k);
-      if (st > 0) x.dep[0] = prevRecv + static_cast<int32_t>(k);
-      s.add(x);
-    }
-    const Seg rseg = seg(r - st - 1);
-    prevRecv = static_cast<int32_t>(s.steps.size());
-    for (size_t k = 0; k < nchunks(rseg); ++k) {
-      Step x{StepKind::kRecvReduce, left};
-      x.dst = {BufId::kRecv, chunkOff(rseg, k)};
-      x.src = {BufId::kSend, chunkOff(rseg, k)};  // this rank's contribution
-      x.bytes = chunkBytes(rseg, k);
-      s.add(x);
-    }
+  // Emitted as a wavefront: chunk k of step j goes at tick k + j * lag.
+  // Every rank uses the same ticks, so receives from the left come in the
+  // order it sends them, and each step's dependencies sit at earlier ticks.
+  // A lag of a whole step's chunks is the plain step order. Past
+  // kWavefrontMinBytes per segment, a lag of kLag chunks forwards a chunk a
+  // few chunks after it arrived instead of a segment later: in step order
+  // the allgather re-read every reduced chunk from memory once segments
+  // outgrew the cache (2 ranks from 64 MiB: 1.1-1.3x behind the pipelined
+  // tree). Below it the step order stays: with ranks sharing cores (4 ranks
+  // on 2) the wavefront was 10-18% slower at 4-16 MiB (perf/RESULTS.md).
+  constexpr size_t kLag = 4;
+  constexpr size_t kWavefrontMinBytes = size_t{16} << 20;
+  size_t maxChunks = 1;
+  for (const Phase& ph : phases) {
+    maxChunks = std::max({maxChunks, nchunks(ph.send), nchunks(ph.recv)});
+  }
+  const size_t lag = (base + (extra ? 1 : 0)) * es > kWavefrontMinBytes ? kLag : maxChunks;
+  size_t ticks = 0;
+  for (size_t j = 0; j < phases.size(); ++j) {
+    const size_t k = std::max(nchunks(phases[j].send), nchunks(phases[j].recv));
+    ticks = std::max(ticks, j * lag + k);
+  }
+  // Step indices per (phase, chunk), for the dependencies.
+  std::vector<std::vector<int32_t>> sendAt(phases.size()), recvAt(phases.size());
+  std::vector<int32_t> avgAt(nchunks(seg(r + 1)), -1);
+  // Reduce-scatter step st's first send, by st: the allgather receive into
+  // the same region waits for it (-1 where that step sent nothing).
+  std::vector<size_t> rsPhase(static_cast<size_t>(n - 1), SIZE_MAX);
+  for (size_t j = 0; j < firstGather; ++j) rsPhase[static_cast<size_t>(phases[j].st)] = j;
+  for (size_t j = 0; j < phases.size(); ++j) {
+    sendAt[j].assign(nchunks(phases[j].send), -1);
+    recvAt[j].assign(nchunks(phases[j].recv), -1);
   }
 
-  // This rank now holds the full reduction of segment r+1.
-  const Seg own = seg(r + 1);
-  int32_t done = prevRecv;
-  if (a.op == shoalAvg) {
-    const int32_t avgFirst = static_cast<int32_t>(s.steps.size());
-    for (size_t k = 0; k < nchunks(own); ++k) {
-      Step x{StepKind::kAvg,
-             -1,
-             {BufId::kRecv, chunkOff(own, k)},
-             {BufId::kRecv, chunkOff(own, k)},
-             chunkBytes(own, k)};
-      x.dep[0] = done + static_cast<int32_t>(k);
-      s.add(x);
-    }
-    done = avgFirst;
-  }
-
-  // Allgather: at step t send segment r+1-t, receive r-t.
-  for (int t : stepsTouching(r + 1)) {
-    const Seg sseg = seg(r + 1 - t);
-    for (size_t k = 0; k < nchunks(sseg); ++k) {
-      Step x{StepKind::kSend, right};
-      x.src = {BufId::kRecv, chunkOff(sseg, k)};
-      x.bytes = chunkBytes(sseg, k);
-      x.dep[0] = (t == 0 ? done : prevRecv) + static_cast<int32_t>(k);
-      markLanding(x);
-      s.add(x);
-    }
-    const Seg rseg = seg(r - t);
-    prevRecv = static_cast<int32_t>(s.steps.size());
-    for (size_t k = 0; k < nchunks(rseg); ++k) {
-      Step x{StepKind::kRecv, left};
-      x.dst = {BufId::kRecv, chunkOff(rseg, k)};
-      x.bytes = chunkBytes(rseg, k);
-      // The region was the source of reduce-scatter step t's send: it may
-      // only be overwritten once that send has left.
-      x.dep[0] = rsSend[static_cast<size_t>(t)] + static_cast<int32_t>(k);
-      // Placed directly where large: the receiver's answer waits only for
-      // its own reduce-scatter send from this region, which needs nothing
-      // the left neighbour sends after this chunk.
-      markLanding(x);
-      s.add(x);
+  for (size_t tick = 0; tick < ticks; ++tick) {
+    for (size_t j = 0; j < phases.size() && j * lag <= tick; ++j) {
+      const size_t k = tick - j * lag;
+      const Phase& ph = phases[j];
+      if (k < nchunks(ph.send)) {
+        Step x{StepKind::kSend, right};
+        x.src = {!ph.gather && ph.st == 0 ? BufId::kSend : BufId::kRecv, chunkOff(ph.send, k)};
+        x.bytes = chunkBytes(ph.send, k);
+        // What step j-1 received as this chunk (a send's segment is always
+        // the previous step's receive), or, for this rank's own segment with
+        // an average, its division.
+        if (ph.gather && ph.st == 0 && a.op == shoalAvg && k < avgAt.size()) {
+          x.dep[0] = avgAt[k];
+        } else if (j > 0 && k < recvAt[j - 1].size()) {
+          x.dep[0] = recvAt[j - 1][k];
+        }
+        if (ph.gather) markLanding(x);
+        sendAt[j][k] = static_cast<int32_t>(s.steps.size());
+        s.add(x);
+      }
+      if (k < nchunks(ph.recv)) {
+        Step x{ph.gather ? StepKind::kRecv : StepKind::kRecvReduce, left};
+        x.dst = {BufId::kRecv, chunkOff(ph.recv, k)};
+        x.bytes = chunkBytes(ph.recv, k);
+        if (!ph.gather) {
+          x.src = {BufId::kSend, chunkOff(ph.recv, k)};  // this rank's contribution
+        } else {
+          // The region was the source of reduce-scatter step st's send: it
+          // may only be overwritten once that send has left. Placed directly
+          // where large: the receiver's answer waits only for its own
+          // reduce-scatter send from this region, which needs nothing the
+          // left neighbour sends after this chunk.
+          const size_t rs = rsPhase[static_cast<size_t>(ph.st)];
+          if (rs != SIZE_MAX && k < sendAt[rs].size()) x.dep[0] = sendAt[rs][k];
+          markLanding(x);
+        }
+        recvAt[j][k] = static_cast<int32_t>(s.steps.size());
+        s.add(x);
+        if (a.op == shoalAvg && j + 1 == firstGather) {
+          // This rank now holds the full reduction of chunk k of its segment.
+          Step v{StepKind::kAvg,
+                 -1,
+                 {BufId::kRecv, chunkOff(ph.recv, k)},
+                 {BufId::kRecv, chunkOff(ph.recv, k)},
+                 chunkBytes(ph.recv, k)};
+          v.dep[0] = recvAt[j][k];
+          avgAt[k] = static_cast<int32_t>(s.steps.size());
+          s.add(v);
+        }
+      }
     }
   }
   return s;

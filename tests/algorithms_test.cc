@@ -365,6 +365,47 @@ std::vector<const AlgorithmInfo*> allAlgorithms() {
 
 INSTANTIATE_TEST_SUITE_P(Registry, EveryAlgorithm, testing::ValuesIn(allAlgorithms()), algoName);
 
+// Past 16 MiB per segment ring allreduce emits its steps as a wavefront
+// (ring_allreduce.cc): the order changes, the result must not. Exact results
+// at 2-4 ranks with segments just past the threshold and a count that does
+// not divide evenly, and proof that the order did change: an allgather send
+// (the only landing-marked sends) before the last reduce-scatter send.
+TEST(RingAllReduce, WavefrontPastSixteenMiBPerSegment) {
+  const AlgorithmInfo* ring = algorithms::findAlgorithm(CollKind::kAllReduce, "ring");
+  ASSERT_NE(ring, nullptr);
+  uint64_t seed = 1000;
+  for (int n : {2, 3, 4}) {
+    const size_t count = static_cast<size_t>(n) * ((size_t{16} << 20) / 4 + 1000) + 1;
+    const std::vector<std::string> hosts = hostLayouts(n, false).front();
+    // Out of place with a sum, in place with an average (its own steps).
+    for (bool inPlace : {false, true}) {
+      const TypeOp to = inPlace ? TypeOp{shoalFloat32, shoalAvg} : TypeOp{shoalInt32, shoalSum};
+      Case c{ring, n, count, size_t{1} << 20, to, inPlace, 0, hosts, 4, ++seed};
+      ASSERT_EQ(runCase(c), "") << c.describe();
+    }
+    for (size_t segBytes : {size_t{16} << 20, (size_t{16} << 20) + 4000}) {
+      const size_t elems = static_cast<size_t>(n) * segBytes / 4;
+      CollArgs args{CollKind::kAllReduce, 0,     n, elems, shoalInt32, shoalSum, 0, false,
+                    size_t{1} << 20,      &hosts};
+      const Schedule sch = ring->plan(args);
+      size_t firstGatherSend = sch.steps.size(), lastScatterSend = 0;
+      for (size_t i = 0; i < sch.steps.size(); ++i) {
+        const Step& st = sch.steps[i];
+        if (st.kind != StepKind::kSend) continue;
+        if (st.land) firstGatherSend = std::min(firstGatherSend, i);
+        if (!st.land) lastScatterSend = i;
+      }
+      ASSERT_LT(firstGatherSend, sch.steps.size()) << "n=" << n;
+      // At exactly 16 MiB the plain step order stays; past it, the wavefront.
+      if (segBytes == (size_t{16} << 20)) {
+        EXPECT_GT(firstGatherSend, lastScatterSend) << "n=" << n;
+      } else {
+        EXPECT_LT(firstGatherSend, lastScatterSend) << "n=" << n;
+      }
+    }
+  }
+}
+
 TEST(Registry, NamesOfIssue4) {
   const std::pair<CollKind, const char*> expected[] = {
       {CollKind::kAllReduce, "ring"},       {CollKind::kAllReduce, "tree"},

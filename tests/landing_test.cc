@@ -113,6 +113,27 @@ TEST_P(Landing, RingAllReduceEveryElement) {
   });
 }
 
+// Past 16 MiB per segment ring emits its steps as a wavefront (allgather
+// chunks interleaved with reduce-scatter ones, ring_allreduce.cc): another
+// order of messages on the wire and of landing answers. Segments just past
+// the threshold, a count that does not divide evenly, both placements.
+TEST_P(Landing, RingWavefrontEveryElement) {
+  onRanks(GetParam().ranks, options(), [](int rank, int n, shoalComm_t comm) {
+    const size_t count = ((size_t{16} << 20) + 4096) / 4 * static_cast<size_t>(n) + 1;
+    std::vector<float> send(count), recv(count), want(count);
+    shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, n);
+    for (bool inPlace : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "rank " << rank << " in place " << inPlace);
+      shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
+      float* out = inPlace ? send.data() : recv.data();
+      ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
+                shoalSuccess)
+          << shoalGetLastError(comm);
+      ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "");
+    }
+  });
+}
+
 TEST_P(Landing, RingAllGatherEveryElement) {
   onRanks(GetParam().ranks, options(), [](int rank, int n, shoalComm_t comm) {
     const size_t count = (2 * kChunk + 40) / 4;  // floats per rank: two chunks and a tail
