@@ -607,6 +607,13 @@ TEST(Tuner, ChoicesFollowTheModel) {
   EXPECT_STRNE(pick(CollKind::kAllReduce, 4, 16 << 20, nullptr, crowded), "tree");
   EXPECT_STRNE(pick(CollKind::kAllReduce, 4, 4 << 20, nullptr, crowded), "tree");
   EXPECT_STRNE(pick(CollKind::kAllReduce, 4, 16 << 20, nullptr, shm), "tree");
+  // At two ranks on shm the tree from 64 messages per half (64 MiB at the
+  // default chunk), ring below.
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 2, 64 << 20, nullptr, shm), "tree");
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 2, 256 << 20, nullptr, shm), "tree");
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 2, 32 << 20, nullptr, shm), "ring");
+  EXPECT_STREQ(pick(CollKind::kAllReduce, 2, 4 << 20, nullptr, shm), "ring");
+  EXPECT_STRNE(pick(CollKind::kAllReduce, 2, 64 << 20, nullptr, defaultTuning("verbs")), "tree");
   // Two ranks are never crowded by the discount: it applies above two.
   EXPECT_STREQ(pick(CollKind::kAllReduce, 2, 256 << 20, nullptr, crowded),
                pick(CollKind::kAllReduce, 2, 256 << 20, nullptr, shm));

@@ -182,6 +182,12 @@ TuningParams defaultTuning(const std::string& transport) {
     // see. Beyond two messages per half the ring wins again. At a power of
     // two the discount does not apply (see predictSeconds).
     p.treeShort = 0.4;
+    // Two ranks on the project's VM, from 64 MiB (64 messages per half):
+    // the tree took 0.90-0.96 of ring's time at 128 and 256 MiB in five
+    // runs after ring became a wavefront, and usually less at 64 MiB, where
+    // the model has the two equal but for the tree's pipeline fill. Below,
+    // ring was ahead (perf/RESULTS.md, "Ring allreduce as a wavefront").
+    p.treePair = 0.9;
   } else if (transport == "ucx") {
     p.intra = link(8, 5);
     p.inter = link(15, 10);
@@ -269,13 +275,17 @@ double predictSeconds(const CollArgs& a, const std::string& name, const TuningPa
           const double c = std::min(C, S / 2);
           const double k = msgs(S / 2, C);
           const double f = n == 2 ? 1.0 : 2.0;
-          t = 2.0 * d * (al + c * be) + 2.0 * k * f * al + f * S * be + S * ga;
+          // Interior ranks reduce their tree's half from each child; at two
+          // ranks each is the root of one tree with one child: half in all.
+          const double reduced = n == 2 ? S / 2 : S;
+          t = 2.0 * d * (al + c * be) + 2.0 * k * f * al + f * S * be + reduced * ga;
           // At a power of two rhd needs no fix-up step and its allgather
           // levels land in place: at 4 ranks it beat the tree by 1.1-1.8x
           // from 256 KiB to 1 MiB (a tie at 128 KiB) and ring did by 1.2x at
           // 2 MiB (RESULTS.md, "tree discount"), where the tree was chosen.
           if (n > 2 && k <= 2 && (n & (n - 1)) != 0) t *= p.treeShort;
           if (n > 2 && k >= 64) t *= p.treeLong;
+          if (n == 2 && k >= 64) t *= p.treePair;
         } else if (name == "rhd") {
           int p2 = 1;
           while (p2 * 2 <= n) p2 *= 2;

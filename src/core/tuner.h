@@ -51,6 +51,9 @@ struct TuningParams {
   // more than two ranks; agree() sets it for shm only where a node's ranks
   // outnumber its cores (see there).
   double treeLong = 1.0;
+  // Multiplies it at exactly two ranks from 64 messages per half (see
+  // defaultTuning).
+  double treePair = 1.0;
   // Links out of a node that its ranks' traffic spreads over (NICs per
   // node); 0: one per rank. hier's cross-node phase runs one ring per local
   // rank, so it is limited by min(this, ranks per node) links, not by one.
