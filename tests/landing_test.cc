@@ -120,17 +120,7 @@ TEST_P(Landing, RingAllReduceEveryElement) {
 TEST_P(Landing, RingWavefrontEveryElement) {
   onRanks(GetParam().ranks, options(), [](int rank, int n, shoalComm_t comm) {
     const size_t count = ((size_t{16} << 20) + 4096) / 4 * static_cast<size_t>(n) + 1;
-    std::vector<float> send(count), recv(count), want(count);
-    shoal::test::fillExpected(want.data(), count, shoalFloat, shoalSum, n);
-    for (bool inPlace : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "rank " << rank << " in place " << inPlace);
-      shoal::test::fillInput(send.data(), count, shoalFloat, shoalSum, rank);
-      float* out = inPlace ? send.data() : recv.data();
-      ASSERT_EQ(shoalAllReduce(send.data(), out, count, shoalFloat, shoalSum, comm, nullptr),
-                shoalSuccess)
-          << shoalGetLastError(comm);
-      ASSERT_EQ(shoal::test::compare(out, want.data(), count, shoalFloat), "");
-    }
+    allReduceBothPlacements(rank, n, comm, count, "ring");
   });
 }
 
