@@ -121,7 +121,11 @@ Schedule ringAllReduce(const CollArgs& a) {
   }
 
   for (size_t tick = 0; tick < ticks; ++tick) {
-    for (size_t j = 0; j < phases.size() && j * lag <= tick; ++j) {
+    // Only phases with j * lag <= tick < j * lag + maxChunks have a chunk at
+    // this tick: a window of about maxChunks / lag phases, one in step order,
+    // so a large ring costs its steps, not steps times phases.
+    const size_t firstJ = tick < maxChunks ? 0 : (tick - maxChunks) / lag + 1;
+    for (size_t j = firstJ; j < phases.size() && j * lag <= tick; ++j) {
       const size_t k = tick - j * lag;
       const Phase& ph = phases[j];
       if (k < nchunks(ph.send)) {
